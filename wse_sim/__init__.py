@@ -1,0 +1,26 @@
+"""wse-sim: a cycle-approximate simulator of wafer-scale dataflow accelerators.
+
+The pipeline: a :class:`Graph` from ``wse_sim.models`` -> :func:`place` -> :func:`simulate` ->
+:func:`report`, with :func:`gpu_baseline` for the GPU comparison.
+"""
+
+from .errors import (
+    GpuError,
+    GraphError,
+    PlacementError,
+    SimulationError,
+    SparsityError,
+    SpecError,
+    WseSimError,
+    WseSimFileError,
+)
+from .graph import Graph, Op, sparsify
+from .spec import GPU_PRESETS, WAFER_PRESETS, GpuSpec, WaferSpec, gpu, wafer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GPU_PRESETS", "WAFER_PRESETS", "GpuError", "GpuSpec", "Graph", "GraphError", "Op",
+    "PlacementError", "SimulationError", "SparsityError", "SpecError", "WaferSpec",
+    "WseSimError", "WseSimFileError", "__version__", "gpu", "sparsify", "wafer",
+]
