@@ -1,1 +1,87 @@
-"""The model zoo (installed as ``wse_sim.models``)."""
+"""The model zoo (installed as ``wse_sim.models``): graph builders by name.
+
+>>> from wse_sim.models import available, get
+>>> available()
+['bert-base', 'bert-large', 'cvae', 'gpt2-small', 'gpt2-xl', 'gpt3-xl', 'resnet50']
+>>> get("bert_base", seq_len=64).meta["seq_len"]
+64
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+
+from wse_sim.errors import GraphError, unknown_name
+from wse_sim.graph import Graph
+
+from .bert import bert, bert_base, bert_large
+from .cvae import cvae
+from .data import contact_maps, expected_contact_density, token_batch
+from .gpt import gpt, gpt_preset
+from .resnet import resnet50
+
+_MODELS: dict[str, tuple[Callable[..., Graph], str]] = {
+    "cvae": (cvae, "DeepDriveMD convolutional VAE on 28x28 residue contact maps"),
+    "bert-large": (bert_large, "BERT-Large + MLM head, 24 x 1024, seq 128"),
+    "bert-base": (bert_base, "BERT-Base + MLM head, 12 x 768, seq 128"),
+    "resnet50": (resnet50, "ResNet-50 (torchvision v1.5), 224x224 images"),
+    "gpt2-small": (functools.partial(gpt_preset, "gpt2-small"),
+                   "GPT-2 small decoder, 12 x 768, context 1024"),
+    "gpt2-xl": (functools.partial(gpt_preset, "gpt2-xl"),
+                "GPT-2 XL decoder, 48 x 1600, context 1024"),
+    "gpt3-xl": (functools.partial(gpt_preset, "gpt3-xl"),
+                "GPT-3 XL decoder, 24 x 2048, context 2048"),
+}
+
+
+def available() -> list[str]:
+    """The model names :func:`get` knows, sorted."""
+    return sorted(_MODELS)
+
+
+def _canonical(name) -> str:
+    key = name.strip().lower().replace("_", "-") if isinstance(name, str) else name
+    if key not in _MODELS:
+        raise GraphError(unknown_name("model", name, _MODELS))
+    return key
+
+
+def get(name: str, **kwargs) -> Graph:
+    """Build model ``name`` (see :func:`available`; '_' and '-' are interchangeable).
+
+    ``kwargs`` go to the builder (e.g. ``seq_len`` for BERT and GPT, ``map_size`` for the
+    CVAE, ``image`` for ResNet-50). An unknown name or keyword, or a bad size, raises
+    :class:`~wse_sim.errors.GraphError` naming it.
+    """
+    key = _canonical(name)
+    builder = _MODELS[key][0]
+    accepted = list(inspect.signature(builder).parameters)
+    for kw in kwargs:
+        if kw not in accepted:
+            raise GraphError(f"model {key!r} has no argument {kw!r}; it takes: "
+                             f"{', '.join(accepted) or 'no arguments'}")
+    return builder(**kwargs)
+
+
+@functools.cache
+def _describe(key: str) -> tuple:
+    g = get(key)
+    return (g.total_params, g.forward_macs, g.training_macs, len(g),
+            g.meta.get("batch_default"))
+
+
+def describe(name: str) -> dict:
+    """``{name, params, forward_macs, training_macs, ops, batch_default, description}`` of model
+    ``name`` built at its default arguments (MACs per sample)."""
+    key = _canonical(name)
+    params, fwd, train, n_ops, batch = _describe(key)
+    return {"name": key, "params": params, "forward_macs": fwd, "training_macs": train,
+            "ops": n_ops, "batch_default": batch, "description": _MODELS[key][1]}
+
+
+__all__ = [
+    "available", "bert", "bert_base", "bert_large", "contact_maps", "cvae", "describe",
+    "expected_contact_density", "get", "gpt", "gpt_preset", "resnet50", "token_batch",
+]

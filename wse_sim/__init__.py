@@ -14,13 +14,15 @@ from .errors import (
     WseSimError,
     WseSimFileError,
 )
+from .engine import SimResult, simulate
 from .graph import Graph, Op, sparsify
+from .placer import Placement, place
 from .spec import GPU_PRESETS, WAFER_PRESETS, GpuSpec, WaferSpec, gpu, wafer
 
 __version__ = "0.1.0"
 
 __all__ = [
     "GPU_PRESETS", "WAFER_PRESETS", "GpuError", "GpuSpec", "Graph", "GraphError", "Op",
-    "PlacementError", "SimulationError", "SparsityError", "SpecError", "WaferSpec",
-    "WseSimError", "WseSimFileError", "__version__", "gpu", "sparsify", "wafer",
+    "Placement", "PlacementError", "SimResult", "SimulationError", "SparsityError", "SpecError", "WaferSpec",
+    "WseSimError", "WseSimFileError", "__version__", "gpu", "place", "simulate", "sparsify", "wafer",
 ]

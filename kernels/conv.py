@@ -1,0 +1,3 @@
+"""placeholder"""
+def conv2d(*a): pass
+def conv_transpose2d(*a): pass

@@ -1,0 +1,586 @@
+"""The placer: map a graph onto the wafer (DESIGN.md rules 8 and 9).
+
+``place()`` groups ops into stages (one heavy op and the cheap ops that follow it), sizes one
+rectangle per stage so the pipeline is balanced and every core's SRAM holds its share, lays the
+rectangles out by recursive bisection so consecutive stages touch, replicates small models
+across the wafer and falls back to weight streaming when a model cannot be held on the wafer.
+All per-core data are ``(rows, cols)`` numpy arrays; Python loops run over stages only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import PlacementError, SimulationError
+from .graph import Graph, Op
+from .kernels.routes import routes_through
+from .mapping import (
+    INDEX_BYTES,
+    OPTIMIZER_BYTES_PER_WEIGHT,
+    Split,
+    View,
+    choose_split,
+    expected_x_counts,
+    region_costs,
+    sram_per_core,
+    view_of,
+    weight_row_counts,
+)
+from .spec import DTYPE_BYTES, WaferSpec
+
+MODES = ("auto", "pipelined", "weight_streaming")
+_DEBUG = False
+SRAM_TARGET = 0.97  # allocate against 97% of each core so rounding in tiles cannot overflow
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One pipeline stage: a heavy op, the cheap ops riding on it, and its rectangle."""
+
+    index: int
+    heavy: str
+    ops: tuple[str, ...]
+    rect: tuple[int, int, int, int]  # (row0, col0, height, width) in replica 0
+    split: Split
+    in_density: float
+    first: bool  # reads graph input: no input gradient
+    in_flight: int  # samples stashed between forward and backward (training)
+    est_cycles: float  # predicted time per sample (expected activations)
+    sram_max_bytes: float
+
+    @property
+    def cores(self) -> int:
+        return self.rect[2] * self.rect[3]
+
+    def to_dict(self) -> dict:
+        return {"index": self.index, "heavy": self.heavy, "ops": list(self.ops),
+                "rect": list(self.rect), "cores": self.cores,
+                "orientation": "k_on_rows" if self.split.k_on_rows else "k_on_cols",
+                "row_groups": self.split.groups, "in_density": self.in_density,
+                "in_flight": self.in_flight, "est_cycles": self.est_cycles,
+                "sram_max_bytes": self.sram_max_bytes}
+
+
+@dataclass(frozen=True)
+class Flow:
+    """Activations from stage ``src`` to stage ``dst``: ``wavelets`` per sample (non-zeros)."""
+
+    src: int
+    dst: int
+    wavelets: float
+
+
+@dataclass(frozen=True)
+class StageData:
+    """What the engine needs to re-evaluate a stage: its op, view and weight row counts."""
+
+    op: Op
+    view: View
+    rtn: np.ndarray = field(repr=False)  # int64 (K, b)
+    extra_vector_ops: float
+    nnz: int
+
+
+@dataclass(frozen=True, eq=False)
+class Placement:
+    """A graph mapped onto a wafer. Per-core arrays are (rows, cols); -1 marks unused cores."""
+
+    graph: Graph = field(repr=False)
+    wafer: WaferSpec
+    mode: str  # "pipelined" or "weight_streaming"
+    training: bool
+    batch: int
+    seed: int
+    replicas: int
+    replica_origins: tuple[tuple[int, int], ...]
+    tile_shape: tuple[int, int]
+    stages: tuple[Stage, ...]
+    flows: tuple[Flow, ...]
+    stage_id: np.ndarray = field(repr=False)
+    sram_bytes: np.ndarray = field(repr=False)
+    balance: float
+    utilization: float
+    wavelet_hops_per_sample: float
+    max_colors_per_router: int
+    routers_over_color_budget: int
+    sram_peak_fraction: float
+    data: tuple[StageData, ...] = field(repr=False, default=())
+    micro_batch: int = 0  # weight streaming: samples whose activations stay on the wafer
+
+    @property
+    def cores_used(self) -> int:
+        return int(np.count_nonzero(self.stage_id >= 0))
+
+    def to_dict(self) -> dict:
+        return {"model": self.graph.name, "wafer": self.wafer.name, "mode": self.mode,
+                "training": self.training, "batch": self.batch, "seed": self.seed,
+                "replicas": self.replicas, "tile_shape": list(self.tile_shape),
+                "stages": [s.to_dict() for s in self.stages],
+                "flows": [dataclasses.asdict(f) for f in self.flows],
+                "balance": self.balance, "utilization": self.utilization,
+                "cores_used": self.cores_used,
+                "wavelet_hops_per_sample": self.wavelet_hops_per_sample,
+                "max_colors_per_router": self.max_colors_per_router,
+                "routers_over_color_budget": self.routers_over_color_budget,
+                "sram_peak_fraction": self.sram_peak_fraction}
+
+
+# ---- stages --------------------------------------------------------------------------------
+def build_stages(graph: Graph) -> tuple[list[list[str]], dict[str, int]]:
+    """Group ops into stages: each heavy op starts one; a cheap op joins the latest stage
+    among its inputs' (where its last input is produced: a residual add rides on the branch
+    that finishes last, not on the older skip connection).
+
+    Returns the op names of each stage (heavy op first) and a map op -> stage (-1 for inputs
+    and for cheap ops fed only by inputs).
+    """
+    stages: list[list[str]] = []
+    where: dict[str, int] = {}
+    for op in graph.ops():
+        if op.heavy:
+            where[op.name] = len(stages)
+            stages.append([op.name])
+        elif op.kind == "input":
+            where[op.name] = -1
+        else:
+            s = max((where.get(i, -1) for i in op.inputs), default=-1)
+            where[op.name] = s
+            if s >= 0:
+                stages[s].append(op.name)
+    if not stages:
+        raise PlacementError(f"graph {graph.name!r} has no heavy op (dense, matmul, conv, "
+                             "embedding) to place; add one")
+    return stages, where
+
+
+def _reads_graph_input(graph: Graph, op: Op) -> bool:
+    src = graph.op(op.inputs[0])
+    while src.kind in ("reshape", "transpose") and src.inputs:
+        src = graph.op(src.inputs[0])
+    return src.kind == "input"
+
+
+def stage_flows(graph: Graph, where: dict[str, int]) -> list[Flow]:
+    """Activation flows between stages, merged per (src, dst) pair, in wavelets per sample."""
+    acc: dict[tuple[int, int], float] = {}
+    for op in graph.ops():
+        for src in op.inputs:
+            s, d = where.get(src, -1), where[op.name]
+            if s >= 0 and d >= 0 and s != d:
+                p = graph.op(src)
+                acc[(s, d)] = acc.get((s, d), 0.0) + p.out_elems * p.out_density
+    return [Flow(s, d, w) for (s, d), w in sorted(acc.items())]
+
+
+# ---- sizing --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Model:
+    """Per-stage coefficients of t(n) = A/n + B/sqrt(n) + C cycles on n cores, SRAM bytes."""
+
+    A: np.ndarray
+    B: np.ndarray
+    C: np.ndarray
+    fixed_bytes: np.ndarray  # weights and optimizer state, all cores of the stage together
+    stash_bytes: np.ndarray  # per sample in flight
+    per_core_bytes: float
+
+
+def _stage_model(data: list[StageData], in_density: np.ndarray, first: np.ndarray,
+                 spec: WaferSpec, training: bool) -> _Model:
+    n = len(data)
+    A, B, C = np.zeros(n), np.zeros(n), np.zeros(n)
+    fixed, stash = np.zeros(n), np.zeros(n)
+    for i, sd in enumerate(data):
+        v, op = sd.view, sd.op
+        lanes = spec.fmac_per_cycle(op.dtype)
+        vb = DTYPE_BYTES[op.dtype]
+        passes = 1.0 if not training else (2.0 if first[i] else 3.0)
+        macs = v.rows * v.n if v.one_hot else v.dense_macs * (
+            op.weight_density if v.stored_weights else 1.0) * (
+            in_density[i] if not v.one_hot else 1.0)
+        A[i] = passes * macs / lanes + sd.extra_vector_ops * (3 if training else 1) / lanes
+        wave = v.rows * v.k * in_density[i] / v.reuse + v.rows * v.n
+        B[i] = spec.wavelet_overhead_cycles * wave * (2 if training else 1)
+        C[i] = spec.task_overhead_cycles * (3 if training else 1)
+        if v.stored_weights:
+            sparse = op.weight_density < vb / (vb + INDEX_BYTES)
+            fixed[i] = sd.nnz * (vb + (INDEX_BYTES if sparse else 0))
+            if training:
+                fixed[i] += sd.nnz * OPTIMIZER_BYTES_PER_WEIGHT
+        if training:
+            # the heavy op's input only (riders are recomputed); sparse inputs keep indices
+            x_in = v.rows if v.one_hot else v.rows * v.k * in_density[i] / v.reuse
+            stash[i] = x_in * (vb + (INDEX_BYTES if in_density[i] < 0.5 else 0))
+            if not v.stored_weights:
+                stash[i] += v.heads * v.k * v.n * vb
+    return _Model(A, B, C, fixed, stash, spec.sram_bytes_per_core * SRAM_TARGET
+                  - spec.code_reserve_bytes)
+
+
+def _min_cores(model: _Model, in_flight: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    need = model.fixed_bytes + model.stash_bytes * in_flight
+    return np.maximum(1, np.ceil(scale * need / max(model.per_core_bytes, 1.0)))
+
+
+def _cores_for_time(model: _Model, T: float) -> np.ndarray:
+    """Smallest n with A/n + B/sqrt(n) + C <= T (solve the quadratic in u = 1/sqrt(n))."""
+    slack = np.maximum(T - model.C, 1e-9)
+    A = np.maximum(model.A, 1e-12)
+    u = (-model.B + np.sqrt(model.B ** 2 + 4 * A * slack)) / (2 * A)
+    return np.ceil(1.0 / np.maximum(u, 1e-12) ** 2)
+
+
+def _allocate(model: _Model, min_cores: np.ndarray, total: int) -> tuple[np.ndarray, float]:
+    """Cores per stage (floats summing to ``total``) balancing t(n), at least ``min_cores``."""
+    if min_cores.sum() > total:
+        return min_cores, math.inf
+    lo, hi = 0.0, float((model.A + model.B + model.C).max()) + 1.0
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        if np.maximum(_cores_for_time(model, mid), min_cores).sum() <= total:
+            hi = mid
+        else:
+            lo = mid
+    n = np.maximum(_cores_for_time(model, hi), min_cores).astype(np.float64)
+    spare = total - n.sum()
+    # spare cores go to stages in proportion to their time-balanced share
+    return n + spare * n / n.sum(), hi
+
+
+# ---- layout --------------------------------------------------------------------------------
+def bisect_layout(weights: np.ndarray, rect: tuple[int, int, int, int]
+                  ) -> list[tuple[int, int, int, int]]:
+    """Cut ``rect`` (row0, col0, h, w) into one rectangle per weight, in order, areas in
+    proportion to the weights, consecutive rectangles adjacent (recursive bisection).
+
+    Raises :class:`PlacementError` when the rectangle has fewer cores than weights.
+    """
+    out: list[tuple[int, int, int, int]] = [(0, 0, 0, 0)] * len(weights)
+    cum = np.concatenate([[0.0], np.cumsum(np.asarray(weights, dtype=np.float64))])
+    stack = [(0, len(weights), rect, False)]
+    while stack:
+        lo, hi, (r0, c0, h, w), flip = stack.pop()
+        if h * w < hi - lo:
+            raise PlacementError(
+                f"{hi - lo} stages do not fit in a {h} x {w} block of cores: a stage needs at "
+                "least one core; use a larger wafer or fewer replicas")
+        if hi - lo == 1:
+            out[lo] = (r0, c0, h, w)
+            continue
+        half = cum[lo] + 0.5 * (cum[hi] - cum[lo])
+        mid = int(np.clip(np.searchsorted(cum, half), lo + 1, hi - 1))
+        # keep the split point near the weight median, nudged to the closer cumulative value
+        if mid - 1 > lo and abs(cum[mid - 1] - half) < abs(cum[mid] - half):
+            mid -= 1
+        frac = (cum[mid] - cum[lo]) / max(cum[hi] - cum[lo], 1e-300)
+        n1, n2 = mid - lo, hi - mid
+        if w >= h:
+            w1 = int(np.clip(round(w * frac), math.ceil(n1 / h), w - math.ceil(n2 / h)))
+            c1 = c0 + w - w1 if flip else c0  # mirrored: the first half takes the far side
+            c2 = c0 if flip else c0 + w1
+            first, second = (r0, c1, h, w1), (r0, c2, h, w - w1)
+        else:
+            h1 = int(np.clip(round(h * frac), math.ceil(n1 / w), h - math.ceil(n2 / w)))
+            q1 = r0 + h - h1 if flip else r0
+            q2 = r0 if flip else r0 + h1
+            first, second = (q1, c0, h1, w), (q2, c0, h - h1, w)
+        # the second half is laid out mirrored so its first stage sits by the first half's last
+        stack.append((mid, hi, second, not flip))
+        stack.append((lo, mid, first, flip))
+    return out
+
+
+def _replica_tiles(rows: int, cols: int, r: int) -> tuple[tuple[int, int], list[tuple[int, int]]]:
+    """Split the mesh into ``r`` equal tiles (ry x rx grid); return tile shape and origins."""
+    best = None
+    for ry in range(1, r + 1):
+        if r % ry:
+            continue
+        rx = r // ry
+        th, tw = rows // ry, cols // rx
+        if th < 1 or tw < 1:
+            continue
+        score = (th * tw, -abs(math.log(th / tw)))
+        if best is None or score > best[0]:
+            best = (score, ry, rx, th, tw)
+    if best is None:
+        raise PlacementError(f"cannot cut a {rows} x {cols} wafer into {r} replicas")
+    _, ry, rx, th, tw = best
+    origins = [(i * th, j * tw) for i in range(ry) for j in range(rx)]
+    return (th, tw), origins
+
+
+def allreduce_cycles_per_step(nnz: np.ndarray, rects: list[tuple[int, int, int, int]],
+                              replicas: int, tile_shape: tuple[int, int], spec: WaferSpec,
+                              dtype_bytes: int) -> float:
+    """Ring all-reduce of every stage's gradients across ``replicas`` copies, cycles per step.
+
+    Each stage reduces with the same stage in the other replicas over the links on its
+    region's edge (min(h, w) parallel links); stages reduce concurrently, so the slowest one
+    sets the time. 2 (r - 1) / r of the gradient crosses each link, plus the ring's hops.
+    """
+    if replicas <= 1:
+        return 0.0
+    per_wavelet = spec.wavelet_bits / 8 / dtype_bytes
+    worst = 0.0
+    for k, (_, _, h, w) in enumerate(rects):
+        wavelets = nnz[k] / per_wavelet
+        t = 2 * (replicas - 1) / replicas * wavelets / (min(h, w) * spec.link_wavelets_per_cycle)
+        worst = max(worst, t)
+    hops = 2 * (replicas - 1) * (tile_shape[0] + tile_shape[1]) / 2
+    return worst + hops * spec.hop_latency_cycles
+
+
+# ---- the placer ----------------------------------------------------------------------------
+def _stage_inputs(graph: Graph, stages: list[list[str]]):
+    data, in_density, first = [], [], []
+    for names in stages:
+        op = graph.op(names[0])
+        view = view_of(op)
+        extra = float(sum(graph.op(n).vector_ops for n in names))
+        nnz = int(round(op.weight_count * op.weight_density)) if view.stored_weights else 0
+        data.append(StageData(op, view, np.zeros((0, 0), np.int64), extra, nnz))
+        in_density.append(graph.op(op.inputs[0]).out_density if op.inputs else 1.0)
+        first.append(_reads_graph_input(graph, op) if op.inputs else True)
+    return data, np.array(in_density), np.array(first, dtype=bool)
+
+
+def _evaluate(data, in_density, first, rects, in_flight, spec, training, batch, model=None):
+    """Split choice, predicted cycles and SRAM of every stage on its rectangle."""
+    out = []
+    for i, sd in enumerate(data):
+        _, _, h, w = rects[i]
+        if model is None:
+            model = _stage_model(data, in_density, first, spec, training)
+        split = choose_split(sd.op, sd.view, h, w, spec, in_density=in_density[i],
+                             training=training, weight_bytes=model.fixed_bytes[i],
+                             stash_bytes=model.stash_bytes[i] * in_flight[i],
+                             avail_bytes=model.per_core_bytes)
+        rtn = weight_row_counts(sd.op, sd.view, split.b)
+        xc = expected_x_counts(sd.view, in_density[i], split.groups)
+        cost = region_costs(sd.view, rtn, xc, split, spec, dtype=sd.op.dtype,
+                            training=training, first=bool(first[i]),
+                            extra_vector_ops=sd.extra_vector_ops, batch=batch, nnz_total=sd.nnz)
+        sram = sram_per_core(sd.op, sd.view, rtn, xc, split, spec, training=training,
+                             in_flight=int(in_flight[i]))
+        mem = max(float(cost.read_bytes.max()) / spec.sram_read_bytes_per_cycle,
+                  float(cost.write_bytes.max()) / spec.sram_write_bytes_per_cycle)
+        fabric = max(float(cost.row_wavelets.max(initial=0)),
+                     float(cost.col_wavelets.max(initial=0))) / spec.link_wavelets_per_cycle
+        t = max(float(cost.compute_cycles.max()), fabric, mem)
+        out.append((split, rtn, t, sram))
+    return out
+
+
+def place(graph: Graph, wafer: WaferSpec, mode: str = "auto", training: bool = True,
+          replicas: int | str = "auto", batch: int | None = None, seed: int = 0) -> Placement:
+    """Map ``graph`` onto ``wafer``.
+
+    Parameters
+    ----------
+    mode : 'auto' (pipelined when it fits, else weight streaming), 'pipelined' (raise
+        :class:`PlacementError` when it does not fit) or 'weight_streaming'.
+    training : place for training (optimizer state and stashed activations in SRAM).
+    replicas : 'auto' picks the count of data-parallel pipelines that maximises predicted
+        throughput; an int forces it.
+    batch : samples per optimizer step per replica (default: the model's ``batch_default``).
+    seed : seeds the weight masks' tile counts (through each op's ``mask_seed``) and ties.
+
+    >>> import wse_sim as ws
+    >>> from wse_sim.models import get
+    >>> plan = ws.place(get("bert-base"), ws.wafer("wse2"))
+    >>> plan.mode, plan.utilization > 0.9
+    ('pipelined', True)
+    """
+    if mode not in MODES:
+        raise SimulationError(f"unknown placement mode {mode!r}; use one of {', '.join(MODES)}")
+    batch = int(batch if batch is not None else graph.meta.get("batch_default", 32))
+    if batch < 1:
+        raise SimulationError(f"batch must be >= 1, got {batch}")
+    if not (replicas == "auto" or (isinstance(replicas, int) and replicas >= 1)):
+        raise SimulationError(f"replicas must be 'auto' or an int >= 1, got {replicas!r}")
+    stages, where = build_stages(graph)
+    data, in_density, first = _stage_inputs(graph, stages)
+    S = len(stages)
+    if S > wafer.cores:
+        raise PlacementError(
+            f"graph {graph.name!r} has {S} stages but wafer {wafer.name!r} has only "
+            f"{wafer.cores} cores; each stage needs at least one core: use a larger wafer")
+    in_flight = (2 * (S - np.arange(S)) - 1) if training else np.ones(S)
+    model = _stage_model(data, in_density, first, wafer, training)
+    if mode != "weight_streaming":
+        mins = _min_cores(model, in_flight, np.ones(S))
+        fits_once = mins.sum() <= wafer.cores
+        if fits_once:
+            plan = _place_pipelined(graph, wafer, stages, where, data, in_density, first,
+                                    in_flight, model, training, replicas, batch, seed)
+            if plan is not None:
+                return plan
+        if mode == "pipelined":
+            worst = int(np.argmax(mins / max(mins.sum(), 1) * wafer.cores - 0))
+            need = model.fixed_bytes[worst] + model.stash_bytes[worst] * in_flight[worst]
+            share = wafer.cores * need / max(model.fixed_bytes.sum()
+                                             + (model.stash_bytes * in_flight).sum(), 1)
+            raise PlacementError(
+                f"{graph.name!r} does not fit on {wafer.name!r} as a pipeline: op "
+                f"{data[worst].op.name!r} needs {need / max(share, 1):,.0f} bytes per core on "
+                f"its share of {share:,.0f} cores, but a core has "
+                f"{model.per_core_bytes:,.0f} bytes available "
+                f"(of sram_bytes_per_core={wafer.sram_bytes_per_core}); the whole model needs "
+                f"{mins.sum():,.0f} cores of {wafer.cores:,}. Fix: weight sparsity, a smaller "
+                "batch or sequence, mode='weight_streaming', or a larger wafer")
+    from .streaming import place_streaming  # local: streaming builds on this module
+
+    return place_streaming(graph, wafer, stages, data, in_density, first, training, batch, seed)
+
+
+def _place_pipelined(graph, wafer, stages, where, data, in_density, first, in_flight, model,
+                     training, replicas, batch, seed) -> Placement | None:
+    S = len(stages)
+    vb = DTYPE_BYTES[graph.dtype]
+    nnz = np.array([sd.nnz for sd in data], dtype=np.float64)
+    mins_once = _min_cores(model, in_flight, np.ones(S))
+    if replicas == "auto":
+        r_max = max(1, int(wafer.cores // max(mins_once.sum() * 1.15, S)))
+        cands = sorted({1, r_max} | {2 ** i for i in range(1, 21) if 2 ** i <= r_max}
+                       | {int(r_max * f) for f in (0.5, 0.75) if int(r_max * f) >= 1})
+        best_r, best_rate = 1, -1.0
+        for r in cands:
+            try:
+                tile, _ = _replica_tiles(wafer.rows, wafer.cols, r)
+            except PlacementError:
+                continue
+            total = tile[0] * tile[1]
+            n, T = _allocate(model, mins_once, total)
+            if not math.isfinite(T):
+                continue
+            side = math.sqrt(total / S)
+            ar = allreduce_cycles_per_step(nnz, [(0, 0, side, side)] * S, r, tile, wafer, vb)
+            rate = r / (T + ar / batch)
+            if rate > best_rate * 1.0001:
+                best_r, best_rate = r, rate
+        r = best_r
+    else:
+        r = int(replicas)
+    tile, origins = _replica_tiles(wafer.rows, wafer.cols, r)
+    total = tile[0] * tile[1]
+    scale = np.ones(S)
+    best = None
+    for _ in range(12):
+        mins = _min_cores(model, in_flight, scale)
+        if mins.sum() > total:
+            return None
+        n, T = _allocate(model, mins, total)
+        rects = bisect_layout(n, (0, 0, tile[0], tile[1]))
+        ev = _evaluate(data, in_density, first, rects, in_flight, wafer, training, batch,
+                       model)
+        sram_max = np.array([e[3].max() for e in ev])
+        over = sram_max / wafer.sram_bytes_per_core
+        t = np.array([e[2] for e in ev])
+        heavy_bal = float(t.max() / t.mean())
+        if over.max() <= 1.0 and (best is None or heavy_bal < best[0]):
+            best = (heavy_bal, rects, ev)
+        if _DEBUG:
+            print("iter", mins.sum(), total, over.max(), heavy_bal, data[int(np.argmax(over))].op.name)
+        if over.max() > 1.0:
+            scale = scale * np.where(over > 1.0, over * 1.1, 1.0)
+            continue
+        # rebalance: give slow stages more cores next round (sizes follow measured time)
+        model = dataclasses.replace(model, A=model.A * np.clip(t / (T + 1e-9), 0.5, 2.0) ** 0.7)
+        if heavy_bal < 1.05:
+            break
+    if best is None:
+        return None
+    heavy_bal, rects, ev = best
+    return _assemble(graph, wafer, stages, where, data, in_density, first, in_flight, rects, ev,
+                     origins, tile, r, training, batch, seed, heavy_bal)
+
+
+def _assemble(graph, wafer, stages, where, data, in_density, first, in_flight, rects, ev,
+              origins, tile, r, training, batch, seed, balance) -> Placement:
+    S = len(stages)
+    stage_id = np.full((wafer.rows, wafer.cols), -1, dtype=np.int32)
+    sram = np.full((wafer.rows, wafer.cols), -1, dtype=np.int64)
+    tile_id = np.full(tile, -1, dtype=np.int32)
+    tile_sram = np.full(tile, -1, dtype=np.int64)
+    out_stages, out_data = [], []
+    for i in range(S):
+        r0, c0, h, w = rects[i]
+        split, rtn, t, sram_logical = ev[i]
+        tile_id[r0:r0 + h, c0:c0 + w] = i
+        tile_sram[r0:r0 + h, c0:c0 + w] = np.ceil(split.to_physical(sram_logical))
+        out_stages.append(Stage(i, stages[i][0], tuple(stages[i]), rects[i], split,
+                                float(in_density[i]), bool(first[i]), int(in_flight[i]),
+                                float(t), float(sram_logical.max())))
+        out_data.append(dataclasses.replace(data[i], rtn=rtn))
+    for (oy, ox) in origins:
+        stage_id[oy:oy + tile[0], ox:ox + tile[1]] = tile_id
+        sram[oy:oy + tile[0], ox:ox + tile[1]] = tile_sram
+    flows = stage_flows(graph, where)
+    hops, colors = _route_summary(out_stages, flows, tile, training)
+    used = int(np.count_nonzero(stage_id >= 0))
+    return Placement(
+        graph=graph, wafer=wafer, mode="pipelined", training=training, batch=batch, seed=seed,
+        replicas=r, replica_origins=tuple(origins), tile_shape=tile, stages=tuple(out_stages),
+        flows=tuple(flows), stage_id=stage_id, sram_bytes=sram, balance=balance,
+        utilization=used / wafer.cores, wavelet_hops_per_sample=hops,
+        max_colors_per_router=int(colors.max()),
+        routers_over_color_budget=int(np.count_nonzero(colors > wafer.colors)),
+        sram_peak_fraction=float(sram.max() / wafer.sram_bytes_per_core),
+        data=tuple(out_data))
+
+
+def stage_ports(stage: Stage) -> tuple[np.ndarray, np.ndarray]:
+    """Physical (row, col) of where a stage's activations enter (``entry``) and leave.
+
+    Activations enter on the K edge (west edge when K lies over rows, north edge otherwise)
+    and leave from the reduction sink (bottom row, or east column). Returns two (2,) arrays of
+    the edge midpoints, used for representative routes.
+    """
+    r0, c0, h, w = stage.rect
+    if stage.split.k_on_rows:
+        entry = np.array([r0 + h // 2, c0])
+        exit_ = np.array([r0 + h - 1, c0 + w // 2])
+    else:
+        entry = np.array([r0, c0 + w // 2])
+        exit_ = np.array([r0 + h // 2, c0 + w - 1])
+    return entry, exit_
+
+
+def _route_summary(stages, flows, tile, training) -> tuple[float, np.ndarray]:
+    """Wavelet-hops per sample of the inter-stage flows and colors per router of one replica."""
+    if not flows:
+        colors = np.zeros(tile, dtype=np.int32)
+    else:
+        src = np.array([stage_ports(stages[f.src])[1] for f in flows])
+        dst = np.array([stage_ports(stages[f.dst])[0] for f in flows])
+        colors = routes_through(tile[0], tile[1], src[:, 0], src[:, 1], dst[:, 0], dst[:, 1])
+    # each region runs its own multicast and reduction colors (twice as many in training)
+    inside = np.zeros(tile, dtype=np.int32)
+    for s in stages:
+        r0, c0, h, w = s.rect
+        inside[r0:r0 + h, c0:c0 + w] = 4 if training else 2
+    hops = 0.0
+    for f in flows:
+        a = stage_ports(stages[f.src])[1]
+        b = stage_ports(stages[f.dst])[0]
+        hops += f.wavelets * float(np.abs(a - b).sum()) * (2 if training else 1)
+    return hops, colors + inside
+
+
+def mean_stage_distance(placement: Placement, order: np.ndarray | None = None) -> float:
+    """Mean Manhattan distance between the centres of consecutive stages' rectangles.
+
+    ``order`` permutes which rectangle each stage gets (for comparing with random layouts).
+    """
+    rects = np.array([s.rect for s in placement.stages], dtype=np.float64)
+    if order is not None:
+        rects = rects[order]
+    centre = rects[:, :2] + rects[:, 2:] / 2
+    if len(centre) < 2:
+        return 0.0
+    return float(np.abs(np.diff(centre, axis=0)).sum(axis=1).mean())

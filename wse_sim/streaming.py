@@ -1,0 +1,59 @@
+"""Weight-streaming placement (DESIGN.md rule 8): one layer at a time on the whole wafer.
+
+Weights live off-wafer and stream in layer by layer (gradients stream out); the activations
+of a micro-batch stay in SRAM between the forward and backward passes. When not even one
+sample's activations fit, they spill off-wafer too and the engine charges that traffic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from .graph import Graph
+from .placer import Placement, Stage, _evaluate, _stage_model, stage_flows
+from .spec import WaferSpec
+
+
+def place_streaming(graph: Graph, wafer: WaferSpec, stages, data, in_density, first,
+                    training: bool, batch: int, seed: int) -> Placement:
+    """Every stage on the whole mesh; SRAM = the largest layer's working set + stashed
+    activations of the micro-batch held on the wafer."""
+    S = len(stages)
+    rect = (0, 0, wafer.rows, wafer.cols)
+    rects = [rect] * S
+    # a layer holds only the current sample's tiles: in_flight = 1 (double-buffered weights)
+    ev = _evaluate(data, in_density, first, rects, np.ones(S), wafer, training=False,
+                   batch=batch)
+    layer_peak = max(float(e[3].max()) for e in ev)
+    model = _stage_model(data, in_density, first, wafer, training)
+    stash_per_sample = float(model.stash_bytes.sum()) / wafer.cores if training else 0.0
+    free = wafer.sram_bytes_per_core - layer_peak
+    if stash_per_sample > 0:
+        micro = int(max(0, min(batch, free // stash_per_sample)))
+    else:
+        micro = batch
+    held = micro * stash_per_sample
+    sram_core = np.full((wafer.rows, wafer.cols), int(np.ceil(layer_peak + held)),
+                        dtype=np.int64)
+    t = np.array([e[2] for e in ev])
+    out_stages, out_data = [], []
+    for i in range(S):
+        split, rtn, ti, sram_l = ev[i]
+        out_stages.append(Stage(i, stages[i][0], tuple(stages[i]), rect, split,
+                                float(in_density[i]), bool(first[i]), 1, float(ti),
+                                float(sram_l.max())))
+        out_data.append(dataclasses.replace(data[i], rtn=rtn))
+    where = {n: i for i, names in enumerate(stages) for n in names}
+    for op in graph.ops():
+        where.setdefault(op.name, -1)
+    return Placement(
+        graph=graph, wafer=wafer, mode="weight_streaming", training=training, batch=batch,
+        seed=seed, replicas=1, replica_origins=((0, 0),), tile_shape=(wafer.rows, wafer.cols),
+        stages=tuple(out_stages), flows=tuple(stage_flows(graph, where)),
+        stage_id=np.zeros((wafer.rows, wafer.cols), dtype=np.int32), sram_bytes=sram_core,
+        balance=float(t.max() / t.mean()), utilization=1.0, wavelet_hops_per_sample=0.0,
+        max_colors_per_router=4 if training else 2, routers_over_color_budget=0,
+        sram_peak_fraction=float(sram_core.max() / wafer.sram_bytes_per_core),
+        data=tuple(out_data), micro_batch=micro)
