@@ -19,9 +19,13 @@ from .tiles import SparseTiles, as_real_array
 __all__ = ["spmm"]
 
 
-# Cache blocking: the slice of x.T one k-block touches, and the output block a thread accumulates,
-# each stay near this many bytes so both live in L2 (2 MB per core on the reference machine).
-_BLOCK_BYTES = 256 * 1024
+# Cache blocking: the slice of x.T one k-block touches, and the block of y.T a thread accumulates,
+# stay near these sizes so both live in L2 (2 MB per core on the reference machine); measured.
+_K_BLOCK_BYTES = 512 * 1024
+_COL_BLOCK_BYTES = 256 * 1024
+# Below this many multiply-accumulates a call runs on one thread: waking a second thread costs
+# more than it saves, and on a busy machine it can cost a whole scheduler slice.
+_SERIAL_MACS = 1 << 20
 
 
 @njit(cache=True, parallel=True)
@@ -49,45 +53,97 @@ def _transpose_count(x):
     return xt, x_count
 
 
-@njit(cache=True, parallel=True)
-def _spmm_blocked(indptr, indices, values, row_splits, n_out, xt, x_count, col_block, k_block):
-    """``y = x @ w`` float32 (batch, n_out) from band-CSC storage, and MACs per band and column.
-
-    ``xt`` is ``x.T`` (n_in, batch) float32 and ``x_count[k]`` the non-zeros of ``xt[k]``.
-    One thread owns a block of ``col_block`` output columns (no write races) and accumulates them
-    batch-minor in a private buffer, so a stored weight ``v`` at input k is one contiguous,
-    SIMD axpy ``acc[c] += v * xt[k]``. Inputs are visited in blocks of ``k_block`` so the slice of
-    ``xt`` is reused from cache by every column of the block. Each output sums over k ascending
-    whatever the blocking or thread count, so the result is deterministic. A zero activation adds
-    nothing: it is selected out (a non-finite weight cannot leak through a skipped product).
-
-    Returns ``y`` and ``col_macs`` int64 (pr, n_out): MACs of band i on output column c.
-    """
+@njit(cache=True)
+def _row_nonzeros(xt):
+    """int64 (n_in,): non-zeros of each row of ``xt`` (n_in, batch), i.e. of each column of x."""
     n_in, batch = xt.shape
+    x_count = np.zeros(n_in, dtype=np.int64)
+    for k in range(n_in):
+        s = 0
+        for b in range(batch):
+            s += xt[k, b] != 0
+        x_count[k] = s
+    return x_count
+
+
+@njit(cache=True, parallel=True)
+def _spmm_t(yt, col_macs, indptr, indices, values, row_splits, xt, x_count, col_block):
+    """Accumulate ``yt += (x @ w).T`` in float32 and ``col_macs`` from band-CSC storage.
+
+    Shapes: ``yt`` float32 (n_out, batch), zeroed; ``col_macs`` int64 (pr, n_out), zeroed, gets
+    the MACs band i spends on output column c; ``xt`` is ``x.T`` float32 (n_in, batch) and
+    ``x_count[k]`` the non-zeros of ``xt[k]``.
+
+    One thread owns a block of ``col_block`` output columns (no write races). Batch-minor layout
+    makes a stored weight ``v`` at input k one contiguous SIMD axpy ``yt[c] += v * xt[k]``.
+    Each output sums over k ascending whatever the blocking or thread count, so results are
+    deterministic. A zero activation adds nothing: it is selected out, so even a non-finite
+    weight cannot leak through a skipped product. Used when a band's slice of ``xt`` fits in
+    cache; :func:`_spmm_t_kblocked` handles tall bands.
+    """
+    batch = xt.shape[1]
+    n_out = yt.shape[0]
     pr = row_splits.shape[0] - 1
-    y = np.empty((batch, n_out), dtype=np.float32)
-    col_macs = np.zeros((pr, n_out), dtype=np.int64)
     for blk in prange((n_out + col_block - 1) // col_block):
         c0 = blk * col_block
         c1 = min(n_out, c0 + col_block)
-        acc = np.zeros((c1 - c0, batch), dtype=np.float32)
+        for i in range(pr):
+            r0 = row_splits[i]
+            base = i * n_out
+            if indptr[base + c0] == indptr[base + c1]:
+                continue  # band i stores nothing in these columns
+            for c in range(c0, c1):
+                yc = yt[c]
+                macs = 0
+                for p in range(indptr[base + c], indptr[base + c + 1]):
+                    k = r0 + indices[p]
+                    nz = x_count[k]
+                    if nz == 0:  # no activation row uses input k: the core never fires
+                        continue
+                    macs += nz
+                    v = values[p]
+                    xk = xt[k]
+                    for b in range(batch):
+                        xb = xk[b]
+                        yc[b] += v * xb if xb != 0 else np.float32(0.0)
+                if macs:  # col_macs arrives zeroed; untouched pages are never written
+                    col_macs[i, c] = macs
+
+
+@njit(cache=True, parallel=True)
+def _spmm_t_kblocked(yt, col_macs, indptr, indices, values, row_splits, xt, x_count, col_block,
+                     k_block):
+    """:func:`_spmm_t` for tall bands: inputs visited in blocks of ``k_block`` rows.
+
+    The slice ``xt[k0:k0 + k_block]`` then stays in cache while every column of the block
+    uses it; a cursor per column remembers where its entries for the next k-block start.
+    Same arguments, results and summation order as :func:`_spmm_t`.
+    """
+    batch = xt.shape[1]
+    n_out = yt.shape[0]
+    pr = row_splits.shape[0] - 1
+    for blk in prange((n_out + col_block - 1) // col_block):
+        c0 = blk * col_block
+        c1 = min(n_out, c0 + col_block)
         cursor = np.empty(c1 - c0, dtype=np.int64)
         for i in range(pr):
             r0 = row_splits[i]
+            if indptr[i * n_out + c0] == indptr[i * n_out + c1]:
+                continue
             for c in range(c0, c1):
                 cursor[c - c0] = indptr[i * n_out + c]
             for k_end in range(k_block, row_splits[i + 1] - r0 + k_block, k_block):
                 for c in range(c0, c1):
-                    yc = acc[c - c0]
                     p = cursor[c - c0]
                     p_end = indptr[i * n_out + c + 1]
+                    yc = yt[c]
                     macs = 0
                     while p < p_end and indices[p] < k_end:
                         k = r0 + indices[p]
                         v = values[p]
                         p += 1
                         nz = x_count[k]
-                        if nz == 0:  # no activation row uses input k: the core never fires
+                        if nz == 0:
                             continue
                         macs += nz
                         xk = xt[k]
@@ -96,10 +152,6 @@ def _spmm_blocked(indptr, indices, values, row_splits, n_out, xt, x_count, col_b
                             yc[b] += v * xb if xb != 0 else np.float32(0.0)
                     cursor[c - c0] = p
                     col_macs[i, c] += macs
-        for b in range(batch):
-            for c in range(c0, c1):
-                y[b, c] = acc[c - c0, b]
-    return y, col_macs
 
 
 @njit(cache=True)
@@ -116,12 +168,12 @@ def _sum_column_tiles(col_macs, col_splits):
 
 
 def _blocks(batch: int, n_out: int) -> tuple[int, int]:
-    """(col_block, k_block) sizes for :func:`_spmm_blocked` at this batch and thread count."""
+    """(col_block, k_block) sizes for the spmm kernels at this batch and thread count."""
     row_bytes = 4 * max(batch, 1)
-    k_block = max(8, _BLOCK_BYTES // row_bytes)
+    k_block = max(8, _K_BLOCK_BYTES // row_bytes)
     # At least ~4 column blocks per thread, so prange balances uneven tiles.
     per_thread = -(-n_out // (4 * numba.get_num_threads()))
-    col_block = max(1, min(_BLOCK_BYTES // row_bytes, per_thread))
+    col_block = max(1, min(_COL_BLOCK_BYTES // row_bytes, per_thread))
     return col_block, k_block
 
 
@@ -135,7 +187,9 @@ def spmm(tiles: SparseTiles, x) -> tuple[np.ndarray, np.ndarray]:
 
     Returns
     -------
-    y : float32 (batch, n_out); products and sums in float32
+    y : float32 (batch, n_out); products and sums in float32. Returned Fortran-ordered (the
+        transpose of the batch-minor result, no copy); ``np.ascontiguousarray(y)`` if C order is
+        needed. Passing it on to the next ``spmm`` skips that call's transpose.
     macs : int64 (pr, pc); multiply-accumulates core (i, j) executed, summed over the batch: for
         each b, each input k of tile row i with ``x[b, k] != 0``, the non-zeros of ``w[k, cols j]``
 
@@ -158,10 +212,35 @@ def spmm(tiles: SparseTiles, x) -> tuple[np.ndarray, np.ndarray]:
             f"x has shape {x.shape} but the weight has n_in={n_in} rows; "
             f"x must be (batch, {n_in})"
         )
-    # Batch-minor layout makes the inner loop a contiguous axpy; the copy is O(batch * n_in).
-    xt, x_count = _transpose_count(np.ascontiguousarray(x, dtype=np.float32))
+    threads = numba.get_num_threads()
+    if tiles.values.size * x.shape[0] < _SERIAL_MACS:
+        numba.set_num_threads(1)  # thread-local setting, restored below
+    try:
+        yt, col_macs = _spmm_batch_minor(tiles, x)
+    finally:
+        numba.set_num_threads(threads)
+    return yt.T, _sum_column_tiles(col_macs, tiles.col_splits)
+
+
+def _spmm_batch_minor(tiles: SparseTiles, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(x @ w).T`` float32 (n_out, batch) and MACs per band and column, int64 (pr, n_out)."""
+    n_in, n_out = tiles.shape
+    # Batch-minor layout makes the inner loop a contiguous axpy. An F-ordered x (such as the y of
+    # a previous spmm) already is batch-minor; otherwise one blocked transpose, O(batch * n_in).
+    if x.flags.f_contiguous and not x.flags.c_contiguous:
+        xt = np.ascontiguousarray(x.T, dtype=np.float32)
+        x_count = _row_nonzeros(xt)
+    else:
+        xt, x_count = _transpose_count(np.ascontiguousarray(x, dtype=np.float32))
     values = np.ascontiguousarray(tiles.values, dtype=np.float32)
+    # numpy allocates (calloc, huge pages) faster than numba's allocator in the kernel.
+    yt = np.zeros((n_out, x.shape[0]), dtype=np.float32)
+    col_macs = np.zeros((tiles.pr, n_out), dtype=np.int64)
     col_block, k_block = _blocks(x.shape[0], n_out)
-    y, col_macs = _spmm_blocked(tiles.indptr, tiles.indices, values, tiles.row_splits, n_out, xt,
-                                x_count, col_block, k_block)
-    return y, _sum_column_tiles(col_macs, tiles.col_splits)
+    args = (yt, col_macs, tiles.indptr, tiles.indices, values, tiles.row_splits, xt, x_count,
+            col_block)
+    if n_in and np.diff(tiles.row_splits).max() > k_block:
+        _spmm_t_kblocked(*args, k_block)
+    else:
+        _spmm_t(*args)
+    return yt, col_macs

@@ -45,7 +45,8 @@ def normalize_dtype(dtype) -> str:
     if isinstance(key, str) and key.lower() in _DTYPE_ALIASES:
         return _DTYPE_ALIASES[key.lower()]
     raise KernelArgumentError(
-        f"unknown dtype {dtype!r} for on-core weight values; use 'fp16' (2 bytes) or 'fp32' (4 bytes)"
+        f"unknown dtype {dtype!r} for on-core weight values; "
+        "use 'fp16' (2 bytes) or 'fp32' (4 bytes)"
     )
 
 
@@ -128,9 +129,9 @@ def _band_csc(mask, row_splits):
 
 
 @njit(cache=True)
-def _tile_nnz(indptr, col_splits, n_out):
+def _tile_nnz(indptr, pr, col_splits):
     """Non-zeros of every tile, int64 (pr, pc), read off the band-CSC pointers."""
-    pr = (indptr.shape[0] - 1) // n_out
+    n_out = col_splits[-1]
     pc = col_splits.shape[0] - 1
     out = np.zeros((pr, pc), dtype=np.int64)
     for i in range(pr):
@@ -176,7 +177,7 @@ def as_real_array(name: str, a, ndim: int) -> np.ndarray:
     return a
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class SparseTiles:
     """A weight ``w`` (n_in, n_out) split over pr x pc cores, each tile compressed (CSC).
 
@@ -213,6 +214,11 @@ class SparseTiles:
     bytes_per_core: np.ndarray
     dense_tiles: np.ndarray
 
+    def __repr__(self) -> str:
+        return (f"SparseTiles(shape={self.shape}, grid=({self.pr}, {self.pc}), "
+                f"dtype={self.dtype!r}, nnz={int(self.nnz.sum())}, "
+                f"max_bytes_per_core={int(self.bytes_per_core.max(initial=0))})")
+
     @property
     def pr(self) -> int:
         """Core rows of the region."""
@@ -236,9 +242,11 @@ class SparseTiles:
 
         Examples
         --------
+        An empty off-diagonal tile still holds its 3 column pointers (6 bytes):
+
         >>> t = SparseTiles.from_dense(np.eye(4, dtype=np.float32), 2, 2, dtype="fp32")
         >>> t.nnz.tolist(), t.bytes_per_core.tolist()
-        ([[2, 0], [0, 2]], [[16, 0], [0, 16]])
+        ([[2, 0], [0, 2]], [[16, 6], [6, 16]])
         """
         w = as_real_array("w", w, 2)
         pr, pc = check_grid(pr, pc)
@@ -249,7 +257,7 @@ class SparseTiles:
         w = np.ascontiguousarray(w)
         indptr, local_rows, flat = _band_csc(w != 0, row_splits)
         values = w.reshape(-1)[flat].astype(np.promote_types(w.dtype, np.float16))
-        nnz = _tile_nnz(indptr, col_splits, n_out)
+        nnz = _tile_nnz(indptr, pr, col_splits)
         rows = np.diff(row_splits)[:, None]
         cols = np.diff(col_splits)[None, :]
         nbytes, dense = tile_bytes(nnz, rows, cols, _VALUE_BYTES[dtype])

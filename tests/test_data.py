@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from wse_sim.errors import GraphError
 from wse_sim.models import data
 from wse_sim.models.data import (
     box_side,
@@ -12,8 +14,6 @@ from wse_sim.models.data import (
     expected_contact_density,
     token_batch,
 )
-
-from wse_sim.errors import GraphError
 
 
 @pytest.mark.parametrize("n", [28, 100])

@@ -194,6 +194,16 @@ def test_loads_accumulate_in_place_and_scalars_broadcast():
     assert loads.sum() == 6.0
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_no_flows_add_nothing(method):
+    loads = zero_loads(3, 3)
+    assert add_xy_routes(loads, [], [], [], [], 1.0, method=method) == 0.0
+    assert add_segments(loads, 1, 1, 1, 1, 5.0, method=method) == 0.0  # zero length
+    assert add_row_multicast(loads, 3, 3, 0, 3, 0, 1.0, method=method) == 0.0  # no rows
+    assert not loads.any()
+    assert routes_through(3, 3, [], [], [], []).sum() == 0
+
+
 def test_prefix_and_walk_agree_on_a_wide_mesh():
     # > 64 columns: several parallel column blocks in the prefix sum.
     rng = np.random.default_rng(7)

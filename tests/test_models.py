@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pytest
+
+from wse_sim.errors import GraphError, WseSimError
+from wse_sim.graph import sparsify
 from wse_sim.models import (
     available,
     bert,
@@ -16,9 +19,6 @@ from wse_sim.models import (
     gpt_preset,
     resnet50,
 )
-
-from wse_sim.errors import GraphError, WseSimError
-from wse_sim.graph import sparsify
 
 NAMES = ["bert-base", "bert-large", "cvae", "gpt2-small", "gpt2-xl", "gpt3-xl", "resnet50"]
 

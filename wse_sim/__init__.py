@@ -4,6 +4,7 @@ The pipeline: a :class:`Graph` from ``wse_sim.models`` -> :func:`place` -> :func
 :func:`report`, with :func:`gpu_baseline` for the GPU comparison.
 """
 
+from .engine import SimResult, simulate
 from .errors import (
     GpuError,
     GraphError,
@@ -14,7 +15,7 @@ from .errors import (
     WseSimError,
     WseSimFileError,
 )
-from .engine import SimResult, simulate
+from .gpu import GpuResult, equivalent_gpus, gpu_baseline, scaling_curve
 from .graph import Graph, Op, sparsify
 from .placer import Placement, place
 from .spec import GPU_PRESETS, WAFER_PRESETS, GpuSpec, WaferSpec, gpu, wafer
@@ -22,7 +23,8 @@ from .spec import GPU_PRESETS, WAFER_PRESETS, GpuSpec, WaferSpec, gpu, wafer
 __version__ = "0.1.0"
 
 __all__ = [
-    "GPU_PRESETS", "WAFER_PRESETS", "GpuError", "GpuSpec", "Graph", "GraphError", "Op",
-    "Placement", "PlacementError", "SimResult", "SimulationError", "SparsityError", "SpecError", "WaferSpec",
-    "WseSimError", "WseSimFileError", "__version__", "gpu", "place", "simulate", "sparsify", "wafer",
+    "GPU_PRESETS", "WAFER_PRESETS", "GpuError", "GpuResult", "GpuSpec", "Graph", "GraphError",
+    "Op", "Placement", "PlacementError", "SimResult", "SimulationError", "SparsityError",
+    "SpecError", "WaferSpec", "WseSimError", "WseSimFileError", "__version__", "equivalent_gpus",
+    "gpu", "gpu_baseline", "place", "scaling_curve", "simulate", "sparsify", "wafer",
 ]

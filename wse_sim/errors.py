@@ -2,8 +2,7 @@
 
 Every error a user can provoke with bad input is a :class:`WseSimError`. Each message says what was
 wrong, the offending value, and what would fix it. Subclasses also derive from the matching builtin
-(``ValueError``, ``KeyError``-like lookups use ``ValueError`` so ``str()`` stays readable) so generic
-callers keep working.
+(``ValueError``; lookups too, so ``str()`` stays readable), so generic callers keep working.
 """
 
 from __future__ import annotations

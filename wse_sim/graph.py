@@ -172,6 +172,12 @@ class Graph:
     def input(self, name: str, shape: Sequence[int], density: float = 1.0,
               dtype: str | None = None) -> str:
         """A graph input of per-sample ``shape``; ``density`` = expected non-zero fraction."""
+        if len(shape) == 0:
+            raise GraphError(f"op {name!r}: input shape must have at least one dimension, "
+                             f"got {tuple(shape)}; use (1,) for a scalar")
+        if dtype is not None and dtype not in DTYPE_BYTES:
+            raise GraphError(f"op {name!r}: unknown dtype {dtype!r}; use one of "
+                             f"{sorted(DTYPE_BYTES)}")
         for d in shape:
             _positive_int(name, "input dimension", d)
         return self._op(name, "input", (), shape, out_density=_density(name, "density", density),
@@ -189,7 +195,7 @@ class Graph:
         rows = math.prod(shape[:-1])
         if tied_to is not None:
             tied = self._g.nodes[tied_to]["op"] if tied_to in self._g else None
-            if tied is None or tied.weight_shape != (n_out, n_in):
+            if tied is None or tied.kind != "embedding" or tied.weight_shape != (n_out, n_in):
                 raise GraphError(f"op {name!r}: tied_to={tied_to!r} must be an embedding of "
                                  f"shape ({n_out}, {n_in})")
         macs = rows * n_in * n_out
@@ -201,7 +207,7 @@ class Graph:
     def matmul(self, name: str, a: str, b: str, transpose_b: bool = False) -> str:
         """Product of two activations, batched over leading dims: ``(..., m, k) @ (..., k, n)``."""
         sa, sb = self._shape(a), self._shape(b)
-        if transpose_b:
+        if transpose_b and len(sb) >= 2:
             sb = (*sb[:-2], sb[-1], sb[-2])
         if len(sa) < 2 or len(sa) != len(sb) or sa[:-2] != sb[:-2] or sa[-1] != sb[-2]:
             raise GraphError(f"op {name!r}: cannot multiply shapes {self._shape(a)} and "
@@ -227,7 +233,7 @@ class Graph:
         s = _positive_int(name, "stride", stride)
         if padding == "same":
             p = k // 2
-        elif isinstance(padding, int) and padding >= 0:
+        elif isinstance(padding, int) and not isinstance(padding, bool) and padding >= 0:
             p = padding
         else:
             raise GraphError(f"op {name!r}: padding must be 'same' or an int >= 0, "
@@ -292,7 +298,10 @@ class Graph:
             raise GraphError(f"op {name!r}: pool kind must be 'max', 'avg' or 'global_avg', "
                              f"got {kind!r}")
         k = _positive_int(name, "kernel", kernel)
-        s = _positive_int(name, "stride", stride or k)
+        s = _positive_int(name, "stride", k if stride is None else stride)
+        if isinstance(padding, bool) or not isinstance(padding, int) or not 0 <= padding <= k // 2:
+            raise GraphError(f"op {name!r}: pool padding must be an int in [0, {k // 2}], "
+                             f"got {padding!r}")
         ho, wo = _conv_out(h, k, s, padding), _conv_out(w, k, s, padding)
         if ho < 1 or wo < 1:
             raise GraphError(f"op {name!r}: pool kernel {k} does not fit input shape {shape}")
@@ -376,6 +385,8 @@ class Graph:
         """Same elements, new per-sample shape (no compute)."""
         src = self._shape(x)
         shape = tuple(shape)
+        for d in shape:
+            _positive_int(name, "reshape dimension", d)
         if math.prod(shape) != math.prod(src):
             raise GraphError(f"op {name!r}: cannot reshape {src} ({math.prod(src)} elements) "
                              f"to {shape} ({math.prod(shape)} elements)")
@@ -495,6 +506,8 @@ class Graph:
         for op in ops:
             if op.kind not in OP_KINDS:
                 raise GraphError(f"op {op.name!r}: unknown kind {op.kind!r}")
+            if op.name in g._g:
+                raise GraphError(f"{name}: duplicate op name {op.name!r}; names must be unique")
             g._g.add_node(op.name, op=op)
         for op in ops:
             for src in op.inputs:

@@ -22,6 +22,7 @@ imbalance between tiles is real.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -33,6 +34,11 @@ from .kernels.masks import sparsity_mask
 from .kernels.tiles import splits, tile_bytes
 from .spec import DTYPE_BYTES, WaferSpec
 
+MAX_COUNTED_ROWS = 4096
+"""Inputs K above this are counted in groups of ``ceil(K / 4096)`` consecutive weight rows
+(e.g. the 1M-input dense layer after a flattened 256 x 256 feature map): per-group non-zero
+counts are exact sums; per-core MACs are exact for dense activations and exact in expectation
+for sparse ones. Every layer of BERT, GPT, ResNet and the 28 x 28 CVAE is counted row by row."""
 INDEX_BYTES = 2  # 16-bit index per stored non-zero weight or sparse activation wavelet
 OPTIMIZER_BYTES_PER_WEIGHT = 16  # fp32 master + fp32 gradient accumulator + 2 fp32 Adam moments
 OPTIMIZER_READ_BYTES = 16  # per weight per step: master, grad, m, v
@@ -51,6 +57,18 @@ class View:
     reuse: float = 1.0  # im2col expansion: each received activation feeds `reuse` rows of X
     stored_weights: bool = True  # False when W is an activation (attention matmul)
     heads: int = 1  # attention heads: each has its own second operand of k x n
+    coarse: int = 1  # weight rows merged into one counted row (K above MAX_COUNTED_ROWS)
+
+    @property
+    def k_rows(self) -> int:
+        """Rows of the per-row count arrays: K, or ceil(K / coarse) for very wide inputs."""
+        return -(-self.k // self.coarse)
+
+    def row_sizes(self) -> np.ndarray:
+        """Weight rows in each counted row, int64 (k_rows,)."""
+        sizes = np.full(self.k_rows, self.coarse, dtype=np.int64)
+        sizes[-1] = self.k - self.coarse * (self.k_rows - 1)
+        return sizes
     one_hot: bool = False  # embedding lookup: exactly one non-zero per row of X
 
     @property
@@ -60,6 +78,13 @@ class View:
 
 def view_of(op: Op) -> View:
     """The :class:`View` of heavy op ``op``."""
+    v = _view_of(op)
+    if v.k > MAX_COUNTED_ROWS:
+        v = dataclasses.replace(v, coarse=-(-v.k // MAX_COUNTED_ROWS))
+    return v
+
+
+def _view_of(op: Op) -> View:
     a = op.attrs
     if op.kind == "dense":
         return View(a["rows"], op.weight_shape[0], op.weight_shape[1])
@@ -96,12 +121,48 @@ def weight_row_counts(op: Op, view: View, b: int) -> np.ndarray:
         hi = np.minimum(col[None, 1:], ((head + 1) * nb)[:, None])
         return np.maximum(hi - lo, 0).astype(np.int64)
     d = op.weight_density
+    sizes = view.row_sizes()
     if op.sparsity_pattern in ("dense",) or d >= 1.0:
-        return np.broadcast_to(widths, (view.k, b)).astype(np.int64)
+        return sizes[:, None] * widths[None, :]
     if op.sparsity_pattern == "unstructured":
-        return row_tile_nnz_binomial(view.k, view.n, d, b, seed=op.mask_seed)
+        if view.coarse == 1:
+            return row_tile_nnz_binomial(view.k, view.n, d, b, seed=op.mask_seed)
+        rng = np.random.default_rng(op.mask_seed)  # sum of coarse i.i.d. rows: one binomial
+        return rng.binomial(sizes[:, None] * widths[None, :], d).astype(np.int64)
     mask = sparsity_mask((view.k, view.n), d, pattern=op.sparsity_pattern, seed=op.mask_seed)
-    return row_tile_nnz(mask, b)
+    counts = row_tile_nnz(mask, b)
+    if view.coarse > 1:
+        counts = np.add.reduceat(counts, np.arange(0, view.k, view.coarse), axis=0)
+    return counts
+
+
+MAX_DRAWN_GROUPS = 16
+"""Row groups whose activations are drawn independently per sample; further groups repeat
+them (group g uses draw g % 16), which keeps the cost of a full-wafer region bounded while the
+imbalance between groups stays real."""
+
+
+class _BandMemo:
+    """Per-call memo of kernel results that depend only on a group's row count (weights) or
+    on its row count and activation counts (MACs): row groups repeat, kernels run once each."""
+
+    def __init__(self, rtn: np.ndarray, k: int):
+        self.rtn, self.k = rtn, k
+        self._nnz: dict = {}
+        self._macs: dict = {}
+
+    def nnz(self, rows_g: int) -> np.ndarray:
+        if rows_g not in self._nnz:
+            self._nnz[rows_g] = band_weighted_sums(self.rtn, np.ones(self.k, dtype=np.int64),
+                                                   splits(self.k, rows_g))
+        return self._nnz[rows_g]
+
+    def macs(self, rows_g: int, x: np.ndarray) -> np.ndarray:
+        key = (rows_g, x.tobytes())
+        if key not in self._macs:
+            self._macs[key] = band_weighted_sums(self.rtn, np.ascontiguousarray(x),
+                                                 splits(self.k, rows_g))
+        return self._macs[key]
 
 
 def band_sums(values: np.ndarray, bands: np.ndarray) -> np.ndarray:
@@ -113,11 +174,10 @@ def band_sums(values: np.ndarray, bands: np.ndarray) -> np.ndarray:
 def expected_x_counts(view: View, in_density: float, groups: int) -> np.ndarray:
     """Expected non-zero activation rows per input k for each row group: int64 (groups, K)."""
     r = np.diff(splits(view.rows, groups))
+    sizes = view.row_sizes()[None, :]
     if view.one_hot:
-        return np.broadcast_to(np.round(r[:, None] / view.k).astype(np.int64),
-                               (groups, view.k)).copy()
-    return np.broadcast_to(np.round(r[:, None] * in_density).astype(np.int64),
-                           (groups, view.k)).copy()
+        return np.round(r[:, None] * sizes / view.k).astype(np.int64)
+    return np.round(r[:, None] * in_density * sizes).astype(np.int64)
 
 
 def sample_x_counts(view: View, in_density: float, groups: int, n_samples: int,
@@ -129,16 +189,21 @@ def sample_x_counts(view: View, in_density: float, groups: int, n_samples: int,
     ids uniformly over the vocabulary.
     """
     r = np.diff(splits(view.rows, groups))
+    sizes = view.row_sizes()
+    if in_density >= 1.0 and not view.one_hot:
+        return np.broadcast_to(r[None, :, None] * sizes[None, None, :],
+                               (n_samples, groups, view.k_rows)).astype(np.int64)
+    drawn = min(groups, MAX_DRAWN_GROUPS)
+    src = np.arange(groups) % drawn
     if view.one_hot:
-        out = np.zeros((n_samples, groups, view.k), dtype=np.int64)
-        for g in range(groups):
-            ids = rng.integers(0, view.k, size=(n_samples, int(r[g])))
+        out = np.zeros((n_samples, drawn, view.k_rows), dtype=np.int64)
+        for g in range(drawn):
+            ids = rng.integers(0, view.k, size=(n_samples, int(r[g]))) // view.coarse
             np.add.at(out[:, g, :], (np.arange(n_samples)[:, None], ids), 1)
-        return out
-    if in_density >= 1.0:
-        return np.broadcast_to(r[None, :, None], (n_samples, groups, view.k)).astype(np.int64)
-    return rng.binomial(r[None, :, None], in_density,
-                        size=(n_samples, groups, view.k)).astype(np.int64)
+        return out[:, src, :]
+    trials = r[None, :drawn, None] * sizes[None, None, :]
+    return rng.binomial(trials, in_density,
+                        size=(n_samples, drawn, view.k_rows)).astype(np.int64)[:, src, :]
 
 
 @dataclass(frozen=True)
@@ -183,6 +248,43 @@ class CoreCosts:
     bwd_col_wavelets: np.ndarray  # (groups, b) gradients multicast back up the columns
 
 
+def _group_blocks(view: View, rtn: np.ndarray, x_counts: np.ndarray, split: Split,
+                  vbytes: int, want_macs: bool) -> dict[str, np.ndarray]:
+    """Per-logical-row results, computed once per distinct row group and stacked.
+
+    Row groups repeat (dense activations give identical groups; sampled ones repeat every
+    :data:`MAX_DRAWN_GROUPS`), so the kernels run a handful of times even for 1,000 groups.
+    Returns float64 arrays: ``macs`` (a, b) (if ``want_macs``), ``x_band`` (a,) non-zero
+    activations of each row's band, ``heights`` (a,) weight rows per band, ``nnz`` (a, b)
+    stored weights per core and ``compressed`` (a, b) 1.0 where the tile keeps indices.
+    """
+    grows = split.group_rows()
+    widths = np.diff(splits(view.n, split.b))
+    memo = _BandMemo(rtn, view.k_rows)
+    sizes = view.row_sizes()
+    cache: dict = {}
+    parts: dict[str, list[np.ndarray]] = {"macs": [], "x_band": [], "heights": [], "nnz": [],
+                                         "compressed": []}
+    for g in range(split.groups):
+        rows_g = int(grows[g])
+        x = np.ascontiguousarray(x_counts[g])
+        key = (rows_g, x.tobytes())
+        if key not in cache:
+            bands = splits(view.k_rows, rows_g)
+            nnz = memo.nnz(rows_g)
+            heights = band_sums(sizes, bands)
+            _, dense = tile_bytes(nnz, heights.astype(np.int64)[:, None], widths[None, :], vbytes)
+            cache[key] = {
+                # coarse rows: exact for dense activations, exact in expectation otherwise
+                "macs": memo.macs(rows_g, x) / view.coarse if want_macs else None,
+                "x_band": band_sums(x, bands), "heights": heights,
+                "nnz": nnz.astype(np.float64), "compressed": (~dense).astype(np.float64)}
+        for name, lst in parts.items():
+            lst.append(cache[key][name])
+    return {name: (np.concatenate(lst) if lst[0] is not None else None)
+            for name, lst in parts.items()}
+
+
 def region_costs(view: View, rtn: np.ndarray, x_counts: np.ndarray, split: Split,
                  spec: WaferSpec, *, dtype: str, training: bool, first: bool,
                  extra_vector_ops: float, batch: int, nnz_total: int) -> CoreCosts:
@@ -190,8 +292,8 @@ def region_costs(view: View, rtn: np.ndarray, x_counts: np.ndarray, split: Split
 
     Parameters
     ----------
-    rtn : int64 (K, b), non-zeros of each weight row in each column tile
-    x_counts : int64 (groups, K), non-zero activation rows per input for each row group
+    rtn : int64 (k_rows, b), non-zeros of each weight row in each column tile
+    x_counts : int64 (groups, k_rows), non-zero activation rows per input for each row group
     first : the op reads graph input (no input gradient is computed)
     extra_vector_ops : arithmetic of the cheap ops riding on this stage, per sample
     nnz_total : non-zero weights of the op (for the optimizer step)
@@ -202,21 +304,11 @@ def region_costs(view: View, rtn: np.ndarray, x_counts: np.ndarray, split: Split
     grows = split.group_rows()
     r_g = np.diff(splits(view.rows, groups)).astype(np.float64)
     n_cols = np.diff(splits(view.n, b)).astype(np.float64)
-    macs = np.empty((a, b), dtype=np.float64)
-    row_wave = np.empty(a, dtype=np.float64)
-    bwd_row = np.empty(a, dtype=np.float64)
-    col_wave = np.empty((groups, b), dtype=np.float64)
-    start = 0
-    for g in range(groups):  # at most a handful of groups; the per-core work is in the kernel
-        rows_g = int(grows[g])
-        bands = splits(view.k, rows_g)
-        m = band_weighted_sums(rtn, x_counts[g], bands)
-        macs[start:start + rows_g] = m
-        x_band = band_sums(x_counts[g], bands)
-        row_wave[start:start + rows_g] = x_band / view.reuse
-        bwd_row[start:start + rows_g] = x_band
-        col_wave[g] = r_g[g] * n_cols
-        start += rows_g
+    blk = _group_blocks(view, rtn, x_counts, split, vbytes, want_macs=True)
+    macs = blk["macs"]
+    row_wave = blk["x_band"] / view.reuse
+    bwd_row = blk["x_band"]
+    col_wave = r_g[:, None] * n_cols[None, :]
     passes = 1.0 if not training else (2.0 if first else 3.0)
     # Partial sums: every core but the top of its column adds the sums arriving from above.
     psum_in = np.repeat(col_wave, grows, axis=0)
@@ -224,31 +316,23 @@ def region_costs(view: View, rtn: np.ndarray, x_counts: np.ndarray, split: Split
     if training:
         # gradients arrive down the columns; dx partials arrive along the rows
         w_in = w_in + psum_in + (0.0 if first else bwd_row[:, None])
-    cycles = (passes * macs / lanes + spec.wavelet_overhead_cycles * w_in
-              + spec.task_overhead_cycles * (3 if training else 1)
-              # cheap ops: forward, and in training recomputed and differentiated (3x)
-              + extra_vector_ops * (3 if training else 1) / (a * b * lanes))
+    cycles = (passes / lanes) * macs + spec.wavelet_overhead_cycles * w_in
+    cycles += (spec.task_overhead_cycles * (3 if training else 1)
+               # cheap ops: forward, and in training recomputed and differentiated (3x)
+               + extra_vector_ops * (3 if training else 1) / (a * b * lanes))
     # Bytes read per MAC: the weight value, its index when the tile is stored compressed, and
     # the accumulator; the accumulator is written back.
-    w_bytes = np.full((a, b), float(vbytes))
+    per_mac = float(vbytes + vbytes)
     if view.stored_weights:
-        start = 0
-        widths = np.diff(splits(view.n, b))
-        for g in range(groups):
-            rows_g = int(grows[g])
-            bands = splits(view.k, rows_g)
-            nnz = band_weighted_sums(rtn, np.ones(view.k, dtype=np.int64), bands)
-            _, dense = tile_bytes(nnz, np.diff(bands)[:, None], widths[None, :], vbytes)
-            w_bytes[start:start + rows_g] += np.where(dense, 0, INDEX_BYTES)
-            start += rows_g
-    accum = vbytes
-    read_b = passes * macs * (w_bytes + accum)
-    write_b = passes * macs * accum
+        read_b = (passes * macs) * (per_mac + INDEX_BYTES * blk["compressed"])
+    else:
+        read_b = (passes * per_mac) * macs
+    write_b = (passes * vbytes) * macs
     if training and view.stored_weights and nnz_total:
         nnz_core = nnz_total / (a * b / groups)
-        cycles = cycles + nnz_core * OPTIMIZER_VECTOR_OPS / lanes / batch
-        read_b = read_b + nnz_core * OPTIMIZER_READ_BYTES / batch
-        write_b = write_b + nnz_core * OPTIMIZER_WRITE_BYTES / batch
+        cycles += nnz_core * OPTIMIZER_VECTOR_OPS / lanes / batch
+        read_b += nnz_core * OPTIMIZER_READ_BYTES / batch
+        write_b += nnz_core * OPTIMIZER_WRITE_BYTES / batch
     return CoreCosts(macs=passes * macs, compute_cycles=cycles, read_bytes=read_b,
                      write_bytes=write_b, row_wavelets=row_wave,
                      col_wavelets=col_wave, bwd_row_wavelets=bwd_row if training and not first
@@ -266,37 +350,30 @@ def sram_per_core(op: Op, view: View, rtn: np.ndarray, x_counts: np.ndarray, spl
     a, b, groups = split.a, split.b, split.groups
     vbytes = DTYPE_BYTES[op.dtype]
     grows = split.group_rows()
-    out = np.empty((a, b), dtype=np.float64)
     n_cols = np.diff(splits(view.n, b)).astype(np.float64)
-    r_g = np.diff(splits(view.rows, groups)).astype(np.float64)
-    start = 0
-    for g in range(groups):
-        rows_g = int(grows[g])
-        bands = splits(view.k, rows_g)
-        heights = np.diff(bands)
-        if view.stored_weights:
-            nnz = band_weighted_sums(rtn, np.ones(view.k, dtype=np.int64), bands)
-            w_b, _ = tile_bytes(nnz, heights[:, None], n_cols.astype(np.int64)[None, :], vbytes)
-            w_b = w_b.astype(np.float64)
-            if training:
-                w_b = w_b + nnz * OPTIMIZER_BYTES_PER_WEIGHT
-        else:  # the second operand arrives per sample: a double-buffered tile of each head
-            # this group serves; in training every head's operand is stashed across the region
-            nnz = band_weighted_sums(rtn, np.ones(view.k, dtype=np.int64), bands)
-            w_b = 2.0 * nnz * vbytes * max(1.0, view.heads / groups)
-            if training:
-                w_b = w_b + in_flight * view.heads * view.k * view.n * vbytes / (a * b)
-        x_band = band_sums(x_counts[g], bands)
-        sparse_x = x_band.sum() < r_g[g] * view.k * 0.5
-        x_bytes = x_band / view.reuse * (vbytes + (INDEX_BYTES if sparse_x else 0))
-        stash = 0.0
+    r_rows = np.repeat(np.diff(splits(view.rows, groups)).astype(np.float64), grows)
+    blk = _group_blocks(view, rtn, x_counts, split, vbytes, want_macs=False)
+    nnz = blk["nnz"]
+    if view.stored_weights:
+        # values (+ 16-bit indices and column pointers when compressed), as the kernels store
+        w_b = nnz * (vbytes + INDEX_BYTES * blk["compressed"])
+        w_b += blk["compressed"] * (n_cols[None, :] + 1) * INDEX_BYTES
         if training:
-            # only the heavy op's input is kept (spread over the row's b cores); the cheap ops
-            # riding on the stage are recomputed from it in the backward pass
-            stash = in_flight * x_bytes[:, None] / b
-        buffers = 2.0 * (heights[:, None] + n_cols[None, :]) * vbytes * 2
-        out[start:start + rows_g] = w_b + stash + buffers + spec.code_reserve_bytes
-        start += rows_g
+            w_b += nnz * OPTIMIZER_BYTES_PER_WEIGHT
+    else:  # the second operand arrives per sample: a double-buffered tile of each head
+        # this group serves; in training every head's operand is stashed across the region
+        w_b = 2.0 * vbytes * max(1.0, view.heads / groups) * nnz
+        if training:
+            w_b += in_flight * view.heads * view.k * view.n * vbytes / (a * b)
+    x_band = blk["x_band"]
+    sparse_x = x_band < r_rows * blk["heights"] * 0.5
+    x_bytes = x_band / view.reuse * (vbytes + INDEX_BYTES * sparse_x)
+    out = w_b + (2.0 * 2 * vbytes) * (blk["heights"][:, None] + n_cols[None, :])  # buffers
+    out += spec.code_reserve_bytes
+    if training:
+        # only the heavy op's input is kept (spread over the row's b cores); the cheap ops
+        # riding on the stage are recomputed from it in the backward pass
+        out += (in_flight / b) * x_bytes[:, None]
     return out
 
 

@@ -33,7 +33,6 @@ from .mapping import (
 from .spec import DTYPE_BYTES, WaferSpec
 
 MODES = ("auto", "pipelined", "weight_streaming")
-_DEBUG = False
 SRAM_TARGET = 0.97  # allocate against 97% of each core so rounding in tiles cannot overflow
 
 
@@ -350,12 +349,22 @@ def _stage_inputs(graph: Graph, stages: list[list[str]]):
 
 
 def _evaluate(data, in_density, first, rects, in_flight, spec, training, batch, model=None):
-    """Split choice, predicted cycles and SRAM of every stage on its rectangle."""
+    """Split choice, predicted cycles and SRAM of every stage on its rectangle.
+
+    Stages that are the same op on the same rectangle shape (the repeated layers of a
+    transformer under weight streaming) are evaluated once.
+    """
     out = []
+    if model is None:
+        model = _stage_model(data, in_density, first, spec, training)
+    memo: dict = {}
     for i, sd in enumerate(data):
         _, _, h, w = rects[i]
-        if model is None:
-            model = _stage_model(data, in_density, first, spec, training)
+        key = (h, w, stage_signature(sd), float(in_density[i]), bool(first[i]),
+               int(in_flight[i]))
+        if key in memo:
+            out.append(memo[key])
+            continue
         split = choose_split(sd.op, sd.view, h, w, spec, in_density=in_density[i],
                              training=training, weight_bytes=model.fixed_bytes[i],
                              stash_bytes=model.stash_bytes[i] * in_flight[i],
@@ -372,8 +381,17 @@ def _evaluate(data, in_density, first, rects, in_flight, spec, training, batch, 
         fabric = max(float(cost.row_wavelets.max(initial=0)),
                      float(cost.col_wavelets.max(initial=0))) / spec.link_wavelets_per_cycle
         t = max(float(cost.compute_cycles.max()), fabric, mem)
-        out.append((split, rtn, t, sram))
+        memo[key] = (split, rtn, t, sram)
+        out.append(memo[key])
     return out
+
+
+def stage_signature(sd: StageData) -> tuple:
+    """What a stage's costs depend on besides its rectangle: equal signatures, equal costs."""
+    op = sd.op
+    seed = op.mask_seed if op.sparsity_pattern != "dense" else 0
+    return (sd.view, op.kind, op.dtype, op.weight_density, op.sparsity_pattern, seed,
+            sd.extra_vector_ops, sd.nnz)
 
 
 def place(graph: Graph, wafer: WaferSpec, mode: str = "auto", training: bool = True,
@@ -484,8 +502,6 @@ def _place_pipelined(graph, wafer, stages, where, data, in_density, first, in_fl
         heavy_bal = float(t.max() / t.mean())
         if over.max() <= 1.0 and (best is None or heavy_bal < best[0]):
             best = (heavy_bal, rects, ev)
-        if _DEBUG:
-            print("iter", mins.sum(), total, over.max(), heavy_bal, data[int(np.argmax(over))].op.name)
         if over.max() > 1.0:
             scale = scale * np.where(over > 1.0, over * 1.1, 1.0)
             continue
