@@ -2,14 +2,17 @@
 
 For residue contact maps of 28, 64, 128, 256, 512 and 1024 residues: the wafer's training
 samples/s, one GPU's samples/s, and the equivalent GPU count (fewest data-parallel GPUs whose
-cluster reaches the wafer; V100s counted in Summit nodes of 6, A100s in DGX nodes of 8).
+cluster reaches the wafer; V100s counted in Summit nodes of 6, A100s in DGX nodes of 8;
+``inf`` where no cluster size reaches it).
 
     python benchmarks/cvae_md_steering.py [--quick] [--out DIR] [--samples N]
 
-``--quick`` keeps the sizes 28, 64 and 128 and simulates 16 samples per point (the larger maps
-take minutes each to place). Writes ``cvae_md_steering.csv`` and ``cvae_md_steering.png`` into
-``--out`` (default ``benchmarks/out/cvae_md_steering``) and prints the table. A point that fails
-(a :class:`wse_sim.WseSimError`, or ``--point-timeout``) is recorded as failed with its message.
+``--quick`` simulates 16 samples per point instead of 64 and stops starting points after a
+100 s budget (points left are recorded as skipped, so the largest maps go first). Writes
+``cvae_md_steering.csv`` and ``cvae_md_steering.png`` into ``--out`` (default
+``benchmarks/out/cvae_md_steering``) and prints the table. A point that fails (a
+:class:`wse_sim.WseSimError` or a time limit) is recorded as failed with its message; a GPU
+that cannot hold the model is recorded as such without failing the wafer's point.
 """
 
 from __future__ import annotations
@@ -31,29 +34,30 @@ from wse_sim.models import get
 
 NAME = "cvae_md_steering"
 SIZES = (28, 64, 128, 256, 512, 1024)
-QUICK_SIZES = (28, 64, 128)
 GPUS = (("v100", 6), ("a100", 8))  # (GPU, GPUs per node)
+QUICK_SAMPLES = 16
+QUICK_BUDGET_S = 100.0
 COLUMNS = ("map_size", "status", "execution", "replicas", "wafer_samples_per_s", "bottleneck",
            "v100_samples_per_s_per_gpu", "equivalent_v100", "a100_samples_per_s_per_gpu",
            "equivalent_a100", "wall_s")
 
 
 class PointTimeout(Exception):
-    pass
+    """A point ran past its time limit."""
 
 
 @contextmanager
 def time_limit(seconds: float | None):
     """Raise :class:`PointTimeout` after ``seconds`` (main thread, POSIX; else no limit)."""
-    if not seconds or not hasattr(signal, "SIGALRM"):
+    if seconds is None or not hasattr(signal, "SIGALRM"):
         yield
         return
 
     def on_alarm(signum, frame):
-        raise PointTimeout(f"timed out after {seconds:g} s")
+        raise PointTimeout(f"timed out after {seconds:.0f} s")
 
     old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.01))
     try:
         yield
     finally:
@@ -61,15 +65,77 @@ def time_limit(seconds: float | None):
         signal.signal(signal.SIGALRM, old)
 
 
-def gpu_columns(graph, samples_per_s: float) -> dict:
-    out = {}
+def point_limit(args, started: float) -> float | None:
+    """Seconds the next point may take: --point-timeout, capped by what is left of --budget."""
+    left = None if args.budget is None else args.budget - (time.perf_counter() - started)
+    limits = [v for v in (args.point_timeout, left) if v is not None]
+    return min(limits) if limits else None
+
+
+def fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:,.3f}" if abs(v) < 10 else f"{v:,.1f}" if abs(v) < 1e5 else f"{v:,.0f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return "" if v is None else str(v)
+
+
+def finish(rows: list[dict], columns, out: Path, note: str, draw) -> None:
+    """Write the CSV (with a message column) and the PNG; print the table, messages as notes."""
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / f"{NAME}.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=[*columns, "message"])
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: r.get(k, "") for k in (*columns, "message")})
+    draw(rows, out / f"{NAME}.png", note)
+    notes = []
+    body = []
+    for r in rows:
+        cells = [fmt(r.get(k)) for k in columns]
+        if r.get("message"):
+            notes.append(r["message"])
+            i = columns.index("status")
+            cells[i] = f"{cells[i]} [{len(notes)}]"
+        body.append(cells)
+    numeric = {i for i, k in enumerate(columns)
+               if any(isinstance(r.get(k), (int, float)) for r in rows)}
+    print(table(body, list(columns), right=numeric))
+    for i, n in enumerate(notes, 1):
+        print(f"[{i}] {n}")
+    if note:
+        print(note)
+    print(f"wrote {out / (NAME + '.csv')} and {out / (NAME + '.png')}")
+
+
+def add_common_arguments(p: argparse.ArgumentParser, quick_help: str) -> None:
+    p.add_argument("--quick", action="store_true", help=quick_help)
+    p.add_argument("--out", type=Path, default=Path(__file__).parent / "out" / NAME,
+                   help=f"output folder (default: benchmarks/out/{NAME})")
+    p.add_argument("--samples", type=int, default=64,
+                   help="samples simulated per point (default: 64)")
+    p.add_argument("--point-timeout", type=float, default=None, metavar="S",
+                   help="give up on a point after S seconds (recorded as failed)")
+    p.add_argument("--budget", type=float, default=None, metavar="S",
+                   help=f"stop starting points after S seconds in all (later points are "
+                        f"recorded as skipped; default: none, {QUICK_BUDGET_S:g} with --quick)")
+
+
+def gpu_columns(graph, samples_per_s: float, row: dict) -> None:
+    """One GPU's samples/s and the equivalent count per GPU kind; a GPU the model does not fit
+    gets 'no fit' and a message."""
     for name, per_node in GPUS:
-        base = gpu_baseline(graph, name, mode="train", batch_per_gpu="auto", precision="mixed",
-                            gpus_per_node=per_node)
+        try:
+            base = gpu_baseline(graph, name, mode="train", batch_per_gpu="auto",
+                                precision="mixed", gpus_per_node=per_node)
+        except WseSimError as exc:
+            row[f"{name}_samples_per_s_per_gpu"] = row[f"equivalent_{name}"] = "no fit"
+            msg = f"{name.upper()}: {' '.join(str(exc).split())}"
+            row["message"] = "; ".join(filter(None, (row.get("message"), msg)))
+            continue
         n = equivalent_gpus(samples_per_s, base)
-        out[f"{name}_samples_per_s_per_gpu"] = base.single_gpu_samples_per_s
-        out[f"equivalent_{name}"] = n if math.isfinite(n) else "inf"
-    return out
+        row[f"{name}_samples_per_s_per_gpu"] = base.single_gpu_samples_per_s
+        row[f"equivalent_{name}"] = n if math.isfinite(n) else "inf"
 
 
 def run_point(map_size: int, samples: int, timeout: float | None) -> dict:
@@ -83,27 +149,12 @@ def run_point(map_size: int, samples: int, timeout: float | None) -> dict:
             row.update(status="ok", execution=r.execution, replicas=r.replicas,
                        wafer_samples_per_s=r.samples_per_s,
                        bottleneck=f"{r.bottleneck_op} ({r.bottleneck_kind})")
-            row.update(gpu_columns(graph, r.samples_per_s))
+            gpu_columns(graph, r.samples_per_s, row)
     except (WseSimError, PointTimeout) as exc:
-        row["status"] = f"failed: {' '.join(str(exc).split())}"
+        row["status"] = "failed"
+        row["message"] = " ".join(str(exc).split())
     row["wall_s"] = time.perf_counter() - t0
     return row
-
-
-def fmt(v) -> str:
-    if isinstance(v, float):
-        return f"{v:,.1f}" if abs(v) < 1e5 else f"{v:,.0f}"
-    if isinstance(v, int):
-        return f"{v:,}"
-    return "" if v is None else str(v)
-
-
-def write_csv(rows: list[dict], path: Path) -> None:
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS)
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: r.get(k, "") for k in COLUMNS})
 
 
 def plot(rows: list[dict], path: Path, note: str) -> None:
@@ -112,32 +163,39 @@ def plot(rows: list[dict], path: Path, note: str) -> None:
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    ok = [r for r in rows if r["status"] == "ok"]
+    ok = [r for r in rows if r.get("status") == "ok"]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 5), dpi=100)
     x = [r["map_size"] for r in ok]
     a1.plot(x, [r["wafer_samples_per_s"] for r in ok], "o-", color="#d62728", label="WSE-2")
     for name, colour in (("v100", "#7f7f7f"), ("a100", "#1f77b4")):
-        a1.plot(x, [r[f"{name}_samples_per_s_per_gpu"] for r in ok], "s--", color=colour,
+        pts = [(r["map_size"], r[f"{name}_samples_per_s_per_gpu"],
+                r[f"equivalent_{name}"]) for r in ok]
+        one = [(m, v) for m, v, _ in pts if isinstance(v, float)]
+        eq = [(m, n) for m, _, n in pts if isinstance(n, int)]
+        a1.plot([m for m, _ in one], [v for _, v in one], "s--", color=colour,
                 label=f"1 x {name.upper()}")
-        n = [r[f"equivalent_{name}"] for r in ok]
-        a2.plot([xi for xi, v in zip(x, n, strict=True) if v != "inf"],
-                [v for v in n if v != "inf"], "o-", color=colour, label=name.upper())
+        a2.plot([m for m, _ in eq], [n for _, n in eq], "o-", color=colour, label=name.upper())
+        for m, _, n in pts:
+            if n == "inf":
+                a2.annotate(f"{name.upper()}: inf", (m, 1), textcoords="offset points",
+                            xytext=(0, 8 if name == "v100" else 20), ha="center", fontsize=8,
+                            color=colour)
     for a in (a1, a2):
         a.set_xscale("log", base=2)
         a.set_yscale("log")
         a.set_xlabel("contact-map size (residues)")
         a.set_xticks(SIZES, [str(s) for s in SIZES])
-        a.grid(alpha=0.3, which="both")
+        a.minorticks_off()
+        a.grid(alpha=0.3)
         a.legend(fontsize=9)
     a1.set_ylabel("training throughput (samples/s)")
     a1.set_title("CVAE training: WSE-2 vs one GPU")
     a2.set_ylabel("equivalent GPUs (count)")
-    a2.set_title("GPUs needed to match WSE-2 (V100: 6/node, A100: 8/node)")
-    failed = [str(r["map_size"]) for r in rows if r["status"] != "ok"]
-    if failed or note:
-        fig.text(0.01, 0.01, (note + ("; " if note and failed else "")
-                              + (f"failed: {', '.join(failed)}" if failed else "")),
-                 fontsize=8, color="#444")
+    a2.set_title("GPUs to match WSE-2 (V100: 6/node, A100: 8/node)")
+    bad = [f"{r['map_size']}: {r['status']}" for r in rows if r.get("status") != "ok"]
+    text = "; ".join(t for t in (note, ", ".join(bad)) if t)
+    if text:
+        fig.text(0.01, 0.01, text, fontsize=8, color="#444")
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     fig.savefig(path)
     plt.close(fig)
@@ -145,32 +203,25 @@ def plot(rows: list[dict], path: Path, note: str) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true",
-                   help="sizes 28, 64, 128 only and 16 simulated samples per point")
-    p.add_argument("--out", type=Path, default=Path(__file__).parent / "out" / NAME,
-                   help="output folder (default: benchmarks/out/cvae_md_steering)")
-    p.add_argument("--samples", type=int, default=None,
-                   help="samples simulated per point (default: 64, 16 with --quick)")
-    p.add_argument("--point-timeout", type=float, default=None, metavar="S",
-                   help="give up on a point after S seconds (recorded as failed)")
+    add_common_arguments(p, f"{QUICK_SAMPLES} samples per point and a {QUICK_BUDGET_S:g} s "
+                            "budget")
     args = p.parse_args(argv)
-    sizes = QUICK_SIZES if args.quick else SIZES
-    samples = args.samples or (16 if args.quick else 64)
-    note = (f"--quick: sizes {', '.join(map(str, sizes))} only, {samples} samples"
-            if args.quick else "")
+    if args.quick:
+        args.samples = QUICK_SAMPLES if args.samples == 64 else args.samples
+        args.budget = QUICK_BUDGET_S if args.budget is None else args.budget
+    started = time.perf_counter()
     rows = []
-    for size in sizes:
-        rows.append(run_point(size, samples, args.point_timeout))
-        print(f"map {size}: {rows[-1]['status']} ({rows[-1]['wall_s']:.1f} s)", file=sys.stderr,
-              flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_csv(rows, args.out / f"{NAME}.csv")
-    plot(rows, args.out / f"{NAME}.png", note)
-    print(table([[fmt(r.get(k)) for k in COLUMNS] for r in rows], list(COLUMNS),
-                right={0, 3, 4, 6, 7, 8, 9, 10}))
-    if note:
-        print(note)
-    print(f"wrote {args.out / (NAME + '.csv')} and {args.out / (NAME + '.png')}")
+    for size in SIZES:
+        limit = point_limit(args, started)
+        if limit is not None and limit <= 1:
+            rows.append({"map_size": size, "status": "skipped (budget)"})
+            continue
+        rows.append(run_point(size, args.samples, limit))
+        print(f"map {size}: {rows[-1]['status']} ({rows[-1]['wall_s']:.1f} s)",
+              file=sys.stderr, flush=True)
+    note = (f"--quick: {args.samples} samples per point, {args.budget:g} s budget"
+            if args.quick else "")
+    finish(rows, COLUMNS, args.out, note, plot)
     return 0
 
 

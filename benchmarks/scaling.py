@@ -1,15 +1,16 @@
 """Scenario: throughput against wafer size and SRAM per core (BERT-Base and GPT-2 XL training).
 
-Wafer size: a quarter (497 x 375), a half (994 x 375) and a full WSE-2 (994 x 750), 48 KB per
-core. SRAM per core: 24, 48 and 96 KB on the full WSE-2. The full WSE-2 at 48 KB is one point of
-both sweeps and is simulated once. BERT-Base at sequence 128, GPT-2 XL at its 1024 context.
+Wafer size: a quarter (497 x 375), a half (994 x 375) and a full WSE-2 (994 x 750) at 48 KB per
+core. SRAM per core: 24, 48 and 96 KB on the full WSE-2. The full WSE-2 at 48 KB belongs to both
+sweeps and is simulated once. BERT-Base at sequence 128, GPT-2 XL at its 1024-token context.
 
     python benchmarks/scaling.py [--quick] [--out DIR] [--samples N]
 
-``--quick`` simulates BERT-Base only: GPT-2 XL does not fit pipelined on any of these wafers
-and its weight-streaming placement takes minutes and several GB per point. Writes
-``scaling.csv`` and ``scaling.png`` into ``--out`` (default ``benchmarks/out/scaling``) and
-prints the table. A point that fails is recorded as failed with its message.
+``--quick`` simulates BERT-Base only (GPT-2 XL's rows are recorded as skipped: it does not fit
+pipelined on these wafers and its weight-streaming placement takes minutes and several GB per
+point) within a 100 s budget. Writes ``scaling.csv`` and ``scaling.png`` into ``--out``
+(default ``benchmarks/out/scaling``) and prints the table. A point that fails is recorded as
+failed with its message.
 """
 
 from __future__ import annotations
@@ -33,26 +34,28 @@ FULL = (994, 750)
 SIZES = (("quarter", 497, 375), ("half", 994, 375), ("full", 994, 750))
 SRAM_KB = (24, 48, 96)
 MODELS = (("bert-base", {"seq_len": 128}), ("gpt2-xl", {}))
-COLUMNS = ("model", "sweep", "wafer_size", "rows", "cols", "cores", "sram_kb", "status",
-           "execution", "replicas", "samples_per_s", "relative", "bottleneck", "wall_s")
+QUICK_MODELS = ("bert-base",)
+QUICK_BUDGET_S = 100.0
+COLUMNS = ("model", "sweep", "wafer_size", "cores", "sram_kb", "status", "execution",
+           "replicas", "samples_per_s", "relative", "bottleneck", "wall_s")
 
 
 class PointTimeout(Exception):
-    pass
+    """A point ran past its time limit."""
 
 
 @contextmanager
 def time_limit(seconds: float | None):
     """Raise :class:`PointTimeout` after ``seconds`` (main thread, POSIX; else no limit)."""
-    if not seconds or not hasattr(signal, "SIGALRM"):
+    if seconds is None or not hasattr(signal, "SIGALRM"):
         yield
         return
 
     def on_alarm(signum, frame):
-        raise PointTimeout(f"timed out after {seconds:g} s")
+        raise PointTimeout(f"timed out after {seconds:.0f} s")
 
     old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.01))
     try:
         yield
     finally:
@@ -60,17 +63,78 @@ def time_limit(seconds: float | None):
         signal.signal(signal.SIGALRM, old)
 
 
+def point_limit(args, started: float) -> float | None:
+    """Seconds the next point may take: --point-timeout, capped by what is left of --budget."""
+    left = None if args.budget is None else args.budget - (time.perf_counter() - started)
+    limits = [v for v in (args.point_timeout, left) if v is not None]
+    return min(limits) if limits else None
+
+
+def fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:,.3f}" if abs(v) < 10 else f"{v:,.1f}" if abs(v) < 1e5 else f"{v:,.0f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return "" if v is None else str(v)
+
+
+def finish(rows: list[dict], columns, out: Path, note: str, draw) -> None:
+    """Write the CSV (with a message column) and the PNG; print the table, messages as notes."""
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / f"{NAME}.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=[*columns, "message"])
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: r.get(k, "") for k in (*columns, "message")})
+    draw(rows, out / f"{NAME}.png", note)
+    notes = []
+    body = []
+    for r in rows:
+        cells = [fmt(r.get(k)) for k in columns]
+        if r.get("message"):
+            notes.append(r["message"])
+            i = columns.index("status")
+            cells[i] = f"{cells[i]} [{len(notes)}]"
+        body.append(cells)
+    numeric = {i for i, k in enumerate(columns)
+               if any(isinstance(r.get(k), (int, float)) for r in rows)}
+    print(table(body, list(columns), right=numeric))
+    for i, n in enumerate(notes, 1):
+        print(f"[{i}] {n}")
+    if note:
+        print(note)
+    print(f"wrote {out / (NAME + '.csv')} and {out / (NAME + '.png')}")
+
+
+def add_common_arguments(p: argparse.ArgumentParser, quick_help: str) -> None:
+    p.add_argument("--quick", action="store_true", help=quick_help)
+    p.add_argument("--out", type=Path, default=Path(__file__).parent / "out" / NAME,
+                   help=f"output folder (default: benchmarks/out/{NAME})")
+    p.add_argument("--samples", type=int, default=64,
+                   help="samples simulated per point (default: 64)")
+    p.add_argument("--point-timeout", type=float, default=None, metavar="S",
+                   help="give up on a point after S seconds (recorded as failed)")
+    p.add_argument("--budget", type=float, default=None, metavar="S",
+                   help=f"stop starting points after S seconds in all (later points are "
+                        f"recorded as skipped; default: none, {QUICK_BUDGET_S:g} with --quick)")
+
+
 def points() -> list[tuple[str, str, int, int, int]]:
     """(sweep, size name, rows, cols, SRAM KB); the full 48 KB wafer is in both sweeps."""
-    out = [("size", name, r, c, 48) for name, r, c in SIZES]
+    out = [("size" if name != "full" else "size+sram", name, r, c, 48) for name, r, c in SIZES]
     out += [("sram", "full", *FULL, kb) for kb in SRAM_KB if kb != 48]
     return out
 
 
-def run_point(graph, model: str, point, samples: int, timeout: float | None) -> dict:
+def point_row(model: str, point) -> dict:
     sweep, size, rows, cols, kb = point
-    row = {"model": model, "sweep": sweep, "wafer_size": size, "rows": rows, "cols": cols,
-           "cores": rows * cols, "sram_kb": kb}
+    return {"model": model, "sweep": sweep, "wafer_size": f"{size} {rows}x{cols}",
+            "size": size, "cores": rows * cols, "sram_kb": kb}
+
+
+def run_point(graph, model: str, point, samples: int, timeout: float | None) -> dict:
+    _, _, rows, cols, kb = point
+    row = point_row(model, point)
     t0 = time.perf_counter()
     try:
         with time_limit(timeout):
@@ -82,7 +146,8 @@ def run_point(graph, model: str, point, samples: int, timeout: float | None) -> 
                        bottleneck=f"{r.bottleneck_op} ({r.bottleneck_kind})")
             del plan, r
     except (WseSimError, PointTimeout) as exc:
-        row["status"] = f"failed: {' '.join(str(exc).split())}"
+        row["status"] = "failed"
+        row["message"] = f"{model} {row['wafer_size']} {kb} KB: {' '.join(str(exc).split())}"
     gc.collect()  # a whole-wafer placement holds GBs of per-core arrays
     row["wall_s"] = time.perf_counter() - t0
     return row
@@ -91,34 +156,15 @@ def run_point(graph, model: str, point, samples: int, timeout: float | None) -> 
 def add_relative(rows: list[dict]) -> None:
     """``relative`` = samples/s over the same model's full 48 KB WSE-2."""
     for r in rows:
-        ref = next((q for q in rows if q["model"] == r["model"] and q["wafer_size"] == "full"
-                    and q["sram_kb"] == 48 and q["status"] == "ok"), None)
-        if ref is not None and r["status"] == "ok":
+        ref = next((q for q in rows if q["model"] == r["model"] and q["size"] == "full"
+                    and q["sram_kb"] == 48 and q.get("status") == "ok"), None)
+        if ref is not None and r.get("status") == "ok":
             r["relative"] = r["samples_per_s"] / ref["samples_per_s"]
 
 
-def fmt(v) -> str:
-    if isinstance(v, float):
-        return f"{v:,.3f}" if abs(v) < 10 else f"{v:,.1f}"
-    if isinstance(v, int):
-        return f"{v:,}"
-    return "" if v is None else str(v)
-
-
-def write_csv(rows: list[dict], path: Path) -> None:
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS)
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: r.get(k, "") for k in COLUMNS})
-
-
 def _series(rows, model, key):
-    ok = [r for r in rows if r["model"] == model and r["status"] == "ok"]
-    if key == "cores":
-        ok = [r for r in ok if r["sram_kb"] == 48]
-    else:
-        ok = [r for r in ok if r["wafer_size"] == "full"]
+    ok = [r for r in rows if r["model"] == model and r.get("status") == "ok"]
+    ok = [r for r in ok if (r["sram_kb"] == 48 if key == "cores" else r["size"] == "full")]
     ok.sort(key=lambda r: r[key])
     return [r[key] for r in ok], [r["samples_per_s"] for r in ok]
 
@@ -137,22 +183,20 @@ def plot(rows: list[dict], path: Path, note: str) -> None:
                 ax.plot(x, y, "o-", color=colour, label=model)
     a1.set_xscale("log")
     a1.set_xticks([r * c for _, r, c in SIZES], [f"{n}\n{r}x{c}" for n, r, c in SIZES])
-    a1.set_xlabel("wafer size (cores, WSE-2 at 48 KB/core)")
+    a1.set_xlabel("wafer size (cores; WSE-2 at 48 KB per core)")
     a2.set_xscale("log", base=2)
     a2.set_xticks(SRAM_KB, [str(k) for k in SRAM_KB])
-    a2.set_xlabel("SRAM per core (KB, full WSE-2)")
+    a2.set_xlabel("SRAM per core (KB; full WSE-2)")
     for ax in (a1, a2):
         ax.set_yscale("log")
         ax.set_ylabel("training throughput (samples/s)")
-        ax.grid(alpha=0.3, which="both")
+        ax.minorticks_off()
+        ax.grid(alpha=0.3)
         ax.legend(fontsize=9)
-    a1.minorticks_off()  # keep only the three labelled sizes on the log axis
     a1.set_title("Throughput against wafer size")
     a2.set_title("Throughput against SRAM per core")
-    failed = [f"{r['model']}@{r['wafer_size']}/{r['sram_kb']}KB" for r in rows
-              if r["status"] != "ok"]
-    text = "; ".join(t for t in (note, f"not run or failed: {', '.join(failed)}"
-                                 if failed else "") if t)
+    bad = sorted({f"{r['model']} {r.get('status')}" for r in rows if r.get("status") != "ok"})
+    text = "; ".join(t for t in (note, ", ".join(bad)) if t)
     if text:
         fig.text(0.01, 0.01, text, fontsize=8, color="#444")
     fig.tight_layout(rect=(0, 0.04, 1, 1))
@@ -162,37 +206,28 @@ def plot(rows: list[dict], path: Path, note: str) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="BERT-Base only (GPT-2 XL skipped)")
-    p.add_argument("--out", type=Path, default=Path(__file__).parent / "out" / NAME,
-                   help="output folder (default: benchmarks/out/scaling)")
-    p.add_argument("--samples", type=int, default=64,
-                   help="samples simulated per point (default: 64)")
-    p.add_argument("--point-timeout", type=float, default=None, metavar="S",
-                   help="give up on a point after S seconds (recorded as failed)")
+    add_common_arguments(p, f"BERT-Base only, within a {QUICK_BUDGET_S:g} s budget")
     args = p.parse_args(argv)
+    if args.quick and args.budget is None:
+        args.budget = QUICK_BUDGET_S
+    started = time.perf_counter()
     rows = []
     for model, kwargs in MODELS:
-        if args.quick and model != "bert-base":
-            for pt in points():
-                rows.append({"model": model, "sweep": pt[0], "wafer_size": pt[1],
-                             "rows": pt[2], "cols": pt[3], "cores": pt[2] * pt[3],
-                             "sram_kb": pt[4], "status": "skipped (--quick)"})
+        if args.quick and model not in QUICK_MODELS:
+            rows += [dict(point_row(model, pt), status="skipped (--quick)") for pt in points()]
             continue
         graph = get(model, **kwargs)
         for pt in points():
-            rows.append(run_point(graph, model, pt, args.samples, args.point_timeout))
+            limit = point_limit(args, started)
+            if limit is not None and limit <= 1:
+                rows.append(dict(point_row(model, pt), status="skipped (budget)"))
+                continue
+            rows.append(run_point(graph, model, pt, args.samples, limit))
             print(f"{model} {pt[1]} {pt[4]} KB: {rows[-1]['status']} "
                   f"({rows[-1]['wall_s']:.1f} s)", file=sys.stderr, flush=True)
     add_relative(rows)
-    note = "--quick: GPT-2 XL skipped" if args.quick else ""
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_csv(rows, args.out / f"{NAME}.csv")
-    plot(rows, args.out / f"{NAME}.png", note)
-    print(table([[fmt(r.get(k)) for k in COLUMNS] for r in rows], list(COLUMNS),
-                right={3, 4, 5, 6, 9, 10, 11, 13}))
-    if note:
-        print(note)
-    print(f"wrote {args.out / (NAME + '.csv')} and {args.out / (NAME + '.png')}")
+    note = f"--quick: GPT-2 XL skipped, {args.budget:g} s budget" if args.quick else ""
+    finish(rows, COLUMNS, args.out, note, plot)
     return 0
 
 

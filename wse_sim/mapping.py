@@ -400,7 +400,9 @@ def choose_split(op: Op, view: View, h: int, w: int, spec: WaferSpec, *, in_dens
         a, b = (h, w) if k_on_rows else (w, h)
         g = 1
         while g <= a:
-            if g > 1 and (weight_bytes * g + stash_bytes) / (h * w) * 1.1 > avail_bytes:
+            # stored weights are copied into every group; attention operands are split by head
+            if (g > 1 and view.stored_weights
+                    and (weight_bytes * g + stash_bytes) / (h * w) * 1.1 > avail_bytes):
                 break
             r = view.rows / g
             ka = min(a // g, view.k)  # useful logical rows per group

@@ -33,7 +33,9 @@ from .mapping import (
 from .spec import DTYPE_BYTES, WaferSpec
 
 MODES = ("auto", "pipelined", "weight_streaming")
-SRAM_TARGET = 0.97  # allocate against 97% of each core so rounding in tiles cannot overflow
+SRAM_TARGET = 0.97
+FIT_ROUNDS = 10  # size -> lay out -> evaluate rounds that grow stages whose SRAM overflows
+BALANCE_ROUNDS = 3  # further rounds that correct each stage's time model by its measured time  # allocate against 97% of each core so rounding in tiles cannot overflow
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,7 @@ class Placement:
     flows: tuple[Flow, ...]
     stage_id: np.ndarray = field(repr=False)
     sram_bytes: np.ndarray = field(repr=False)
-    balance: float
+    balance: float  # slowest / mean predicted time over compute-sized stages
     utilization: float
     wavelet_hops_per_sample: float
     max_colors_per_router: int
@@ -109,6 +111,8 @@ class Placement:
     sram_peak_fraction: float
     data: tuple[StageData, ...] = field(repr=False, default=())
     micro_batch: int = 0  # weight streaming: samples whose activations stay on the wafer
+    balance_all: float = 1.0  # slowest / mean over every stage, memory-sized ones included
+    memory_sized_stages: int = 0  # stages given more cores than their time needs, for SRAM
 
     @property
     def cores_used(self) -> int:
@@ -120,7 +124,9 @@ class Placement:
                 "replicas": self.replicas, "tile_shape": list(self.tile_shape),
                 "stages": [s.to_dict() for s in self.stages],
                 "flows": [dataclasses.asdict(f) for f in self.flows],
-                "balance": self.balance, "utilization": self.utilization,
+                "balance": self.balance, "balance_all": self.balance_all,
+                "memory_sized_stages": self.memory_sized_stages,
+                "utilization": self.utilization,
                 "cores_used": self.cores_used,
                 "wavelet_hops_per_sample": self.wavelet_hops_per_sample,
                 "max_colors_per_router": self.max_colors_per_router,
@@ -175,6 +181,18 @@ def stage_flows(graph: Graph, where: dict[str, int]) -> list[Flow]:
     return [Flow(s, d, w) for (s, d), w in sorted(acc.items())]
 
 
+def stage_depths(n_stages: int, flows: list[Flow]) -> np.ndarray:
+    """Longest path (in stages) from any source stage to each stage: int64 (n_stages,).
+
+    Parallel branches (q, k and v of an attention layer) share a depth, so a sample is in
+    flight between a stage's forward and backward for 2 x (depth of the pipe below it).
+    """
+    depth = np.zeros(n_stages, dtype=np.int64)
+    for f in sorted(flows, key=lambda f: (f.dst, f.src)):  # stages are in topological order
+        depth[f.dst] = max(depth[f.dst], depth[f.src] + 1)
+    return depth
+
+
 # ---- sizing --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Model:
@@ -189,7 +207,15 @@ class _Model:
 
 
 def _stage_model(data: list[StageData], in_density: np.ndarray, first: np.ndarray,
-                 spec: WaferSpec, training: bool) -> _Model:
+                 spec: WaferSpec, training: bool, flow_wavelets: np.ndarray | None = None
+                 ) -> _Model:
+    """Coefficients of each stage's time on n cores and its SRAM needs.
+
+    ``A/n``: MACs and cheap-op arithmetic spread over the cores. ``B/sqrt(n)``: wavelets a
+    core receives along its row and column, and the stage's traffic to and from other stages
+    (``flow_wavelets`` per sample), which crosses a rectangle's side of ~sqrt(n) cores.
+    ``C``: fixed task overheads.
+    """
     n = len(data)
     A, B, C = np.zeros(n), np.zeros(n), np.zeros(n)
     fixed, stash = np.zeros(n), np.zeros(n)
@@ -202,17 +228,21 @@ def _stage_model(data: list[StageData], in_density: np.ndarray, first: np.ndarra
             op.weight_density if v.stored_weights else 1.0) * (
             in_density[i] if not v.one_hot else 1.0)
         A[i] = passes * macs / lanes + sd.extra_vector_ops * (3 if training else 1) / lanes
-        wave = v.rows * v.k * in_density[i] / v.reuse + v.rows * v.n
+        x_in = v.rows if v.one_hot else v.rows * v.k * in_density[i] / v.reuse
+        wave = x_in + v.rows * v.n
         B[i] = spec.wavelet_overhead_cycles * wave * (2 if training else 1)
+        if flow_wavelets is not None:
+            B[i] += flow_wavelets[i] * (2 if training else 1) / spec.link_wavelets_per_cycle
         C[i] = spec.task_overhead_cycles * (3 if training else 1)
         if v.stored_weights:
             sparse = op.weight_density < vb / (vb + INDEX_BYTES)
             fixed[i] = sd.nnz * (vb + (INDEX_BYTES if sparse else 0))
             if training:
                 fixed[i] += sd.nnz * OPTIMIZER_BYTES_PER_WEIGHT
+        else:  # every head's second operand, double-buffered
+            fixed[i] = 2 * vb * v.heads * v.k * v.n
         if training:
             # the heavy op's input only (riders are recomputed); sparse inputs keep indices
-            x_in = v.rows if v.one_hot else v.rows * v.k * in_density[i] / v.reuse
             stash[i] = x_in * (vb + (INDEX_BYTES if in_density[i] < 0.5 else 0))
             if not v.stored_weights:
                 stash[i] += v.heads * v.k * v.n * vb
@@ -428,8 +458,15 @@ def place(graph: Graph, wafer: WaferSpec, mode: str = "auto", training: bool = T
         raise PlacementError(
             f"graph {graph.name!r} has {S} stages but wafer {wafer.name!r} has only "
             f"{wafer.cores} cores; each stage needs at least one core: use a larger wafer")
-    in_flight = (2 * (S - np.arange(S)) - 1) if training else np.ones(S)
-    model = _stage_model(data, in_density, first, wafer, training)
+    flows = stage_flows(graph, where)
+    depth = stage_depths(S, flows)
+    # a sample's forward at stage s and its backward there are 2 (D - depth) periods apart
+    in_flight = (2 * (depth.max() + 1 - depth) - 1) if training else np.ones(S)
+    flow_w = np.zeros(S)
+    for f in flows:
+        flow_w[f.src] += f.wavelets
+        flow_w[f.dst] += f.wavelets
+    model = _stage_model(data, in_density, first, wafer, training, flow_w)
     if mode != "weight_streaming":
         mins = _min_cores(model, in_flight, np.ones(S))
         fits_once = mins.sum() <= wafer.cores
@@ -488,32 +525,51 @@ def _place_pipelined(graph, wafer, stages, where, data, in_density, first, in_fl
     total = tile[0] * tile[1]
     scale = np.ones(S)
     best = None
-    for _ in range(12):
+    balance_rounds = 0
+    for _ in range(FIT_ROUNDS + BALANCE_ROUNDS):
         mins = _min_cores(model, in_flight, scale)
         if mins.sum() > total:
-            return None
+            break
         n, T = _allocate(model, mins, total)
         rects = bisect_layout(n, (0, 0, tile[0], tile[1]))
         ev = _evaluate(data, in_density, first, rects, in_flight, wafer, training, batch,
                        model)
-        sram_max = np.array([e[3].max() for e in ev])
-        over = sram_max / wafer.sram_bytes_per_core
+        over = np.array([e[3].max() for e in ev]) / wafer.sram_bytes_per_core
         t = np.array([e[2] for e in ev])
-        heavy_bal = float(t.max() / t.mean())
-        if over.max() <= 1.0 and (best is None or heavy_bal < best[0]):
-            best = (heavy_bal, rects, ev)
-        if over.max() > 1.0:
-            scale = scale * np.where(over > 1.0, over * 1.1, 1.0)
+        sized_by_memory = mins >= n * 0.999  # the SRAM minimum, not time, set these sizes
+        heavy_bal = balance_of(t, sized_by_memory)
+        if over.max() > 1.0:  # first make every core fit: grow the overflowing stages
+            scale = scale * np.where(over > 1.0, over * 1.05, 1.0)
             continue
-        # rebalance: give slow stages more cores next round (sizes follow measured time)
-        model = dataclasses.replace(model, A=model.A * np.clip(t / (T + 1e-9), 0.5, 2.0) ** 0.7)
-        if heavy_bal < 1.05:
+        if best is None or t.max() < best[0]:
+            best = (float(t.max()), heavy_bal, rects, ev, sized_by_memory)
+        if heavy_bal < 1.05 or balance_rounds == BALANCE_ROUNDS:
             break
+        # then balance: scale each stage's time coefficients by measured / predicted time
+        balance_rounds += 1
+        area = np.array([rc[2] * rc[3] for rc in rects], dtype=np.float64)
+        predicted = model.A / area + model.B / np.sqrt(area) + model.C
+        corr = np.clip(t / np.maximum(predicted, 1e-9), 0.5, 2.0) ** 0.8
+        model = dataclasses.replace(model, A=model.A * corr, B=model.B * corr)
     if best is None:
         return None
-    heavy_bal, rects, ev = best
-    return _assemble(graph, wafer, stages, where, data, in_density, first, in_flight, rects, ev,
+    _, heavy_bal, rects, ev, sized_by_memory = best
+    t = np.array([e[2] for e in ev])
+    plan = _assemble(graph, wafer, stages, where, data, in_density, first, in_flight, rects, ev,
                      origins, tile, r, training, batch, seed, heavy_bal)
+    return dataclasses.replace(plan, balance_all=float(t.max() / t.mean()),
+                               memory_sized_stages=int(sized_by_memory.sum()))
+
+
+def balance_of(t: np.ndarray, sized_by_memory: np.ndarray) -> float:
+    """Slowest / mean predicted stage time over the stages whose size time decided.
+
+    A stage sized by its SRAM minimum holds more cores than its work needs and runs faster
+    than the pipeline's period by construction; counting it would call the placer unbalanced
+    for what is a memory bound. ``Placement.balance_all`` keeps the figure over every stage.
+    """
+    sel = t[~sized_by_memory] if (~sized_by_memory).any() else t
+    return float(sel.max() / sel.mean())
 
 
 def _assemble(graph, wafer, stages, where, data, in_density, first, in_flight, rects, ev,

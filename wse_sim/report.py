@@ -20,6 +20,7 @@ link loads so hot spots stay visible, the first core of a block for stage ids.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -166,11 +167,12 @@ def _layout(obj) -> tuple[Layout | None, np.ndarray, np.ndarray, str, str]:
 def plot_placement(placement, path) -> Path:
     """Stage regions of ``placement`` (a Placement, or a SimResult / saved run) as a PNG.
 
-    Each stage's cores are coloured by stage index; the stage rectangles of every replica are
-    outlined and the largest regions of the first replica are labelled with their heavy op.
+    Each stage's cores are coloured by stage index and its rectangle outlined; stages whose
+    rectangle is large enough on screen are labelled with their index and heavy op. A plan
+    with several replicas gets a second panel: replica 0 zoomed in, where the labels fit.
     """
     plt = _plt()
-    from matplotlib.patches import Rectangle
+    from matplotlib.colors import ListedColormap
 
     layout, stage_id, _, model, wafer = _layout(placement)
     shape = stage_id.shape
@@ -178,64 +180,103 @@ def plot_placement(placement, path) -> Path:
     ids = block_reduce(stage_id, f, "first").astype(np.float64)
     ids[ids < 0] = np.nan
     n_stages = len(layout.rects) if layout else int(np.nanmax(ids, initial=-1) + 1)
-    fig, ax, cax = _map_figure()
-    from matplotlib.colors import ListedColormap
-
+    streaming = layout is not None and layout.execution == "weight_streaming"
+    reps = len(layout.replica_origins) if layout is not None else 1
+    fig = plt.figure(figsize=MAP_FIGSIZE, dpi=DPI)
+    if reps > 1:
+        ax = fig.add_axes((0.07, 0.13, 0.40, 0.77))
+        zax = fig.add_axes((0.53, 0.13, 0.29, 0.77))
+    else:
+        ax, zax = fig.add_axes((0.09, 0.13, 0.72, 0.79)), None
+    cax = fig.add_axes((0.86, 0.18, 0.025, 0.69))
     # colour by stage index, cycling 20 colours; consecutive stages differ
     k = int(min(20, max(n_stages, 1)))
     cm = ListedColormap(plt.get_cmap("tab20").colors[:k]).with_extremes(bad="#d9d9d9")
-    im = ax.imshow(np.ma.masked_invalid(np.mod(ids, k)), cmap=cm, vmin=-0.5, vmax=k - 0.5,
-                   interpolation="nearest", extent=(0, shape[1], shape[0], 0), aspect="equal")
-    streaming = layout is not None and layout.execution == "weight_streaming"
+    style = {"cmap": cm, "vmin": -0.5, "vmax": k - 0.5, "interpolation": "nearest",
+             "aspect": "equal"}
+    im = ax.imshow(np.ma.masked_invalid(np.mod(ids, k)), extent=(0, shape[1], shape[0], 0),
+                   **style)
     title = f"Placement: {model} on {wafer}"
-    if layout is not None and not streaming:
-        reps = len(layout.replica_origins)
-        title += f" ({n_stages} stages" + (f" x {reps} replicas)" if reps > 1 else ")")
-        _outline(ax, layout, Rectangle)
-        _label_stages(ax, layout, shape)
-    elif streaming:
+    if streaming:
         title += f" (weight streaming: {n_stages} layers take turns on the whole wafer)"
         ax.text(shape[1] / 2, shape[0] / 2, "all layers, one at a time\n(weight streaming)",
                 ha="center", va="center", fontsize=12, color="white",
                 bbox={"facecolor": "black", "alpha": 0.5, "edgecolor": "none"})
-    ax.set_title(title, fontsize=10)
+    elif layout is not None:
+        title += f" ({n_stages} stages" + (f" x {reps} replicas)" if reps > 1 else ")")
+        _outline(ax, layout, replicas=reps > 1)
+        if zax is None:
+            _label_stages(fig, ax, layout, shape)
+        else:
+            _zoom_replica(fig, zax, layout, stage_id, k, style)
+    fig.suptitle(title, fontsize=10, y=0.97)
     ax.set_xlabel("core column")
     ax.set_ylabel("core row")
     cb = fig.colorbar(im, cax=cax, ticks=range(k))
     cb.set_label("stage index" if n_stages <= 20 else
                  "stage index mod 20 (colours repeat every 20 stages)")
-    ax.text(0.0, -0.12, _reduction_note(shape, f, "first core"), transform=ax.transAxes,
-            fontsize=8, va="top", color="#444")
+    fig.text(0.07, 0.02, _reduction_note(shape, f, "first core"), fontsize=8, color="#444")
     return _save(fig, path)
 
 
-def _outline(ax, layout: Layout, Rectangle) -> None:
-    many = len(layout.rects) * len(layout.replica_origins) > 2000
-    for k, (oy, ox) in enumerate(layout.replica_origins):
-        if many and k > 0:
-            break  # thousands of outlines only blur the map: outline the first replica
-        for (r0, c0, h, w) in layout.rects:
-            ax.add_patch(Rectangle((ox + c0, oy + r0), w, h, fill=False, lw=0.6 if k else 0.9,
-                                   ec="black", alpha=0.8 if k == 0 else 0.35))
-    if len(layout.replica_origins) > 1:
-        th, tw = layout.tile_shape
-        for oy, ox in layout.replica_origins:
-            ax.add_patch(Rectangle((ox, oy), tw, th, fill=False, lw=1.4, ec="white"))
-
-
-def _label_stages(ax, layout: Layout, shape) -> None:
-    areas = np.array([h * w for (_, _, h, w) in layout.rects], dtype=np.float64)
-    order = np.argsort(-areas, kind="stable")[:MAX_LABELS]
-    min_area = shape[0] * shape[1] / len(layout.replica_origins) / 400
+def _zoom_replica(fig, zax, layout: Layout, stage_id: np.ndarray, k: int, style: dict) -> None:
+    """Replica 0 at (near) full resolution, outlined and labelled."""
     oy, ox = layout.replica_origins[0]
-    for i in order:
+    th, tw = layout.tile_shape
+    tile = stage_id[oy:oy + th, ox:ox + tw]
+    f = map_factor(tile.shape)
+    z = block_reduce(tile, f, "first").astype(np.float64)
+    z[z < 0] = np.nan
+    zax.imshow(np.ma.masked_invalid(np.mod(z, k)), extent=(ox, ox + tw, oy + th, oy), **style)
+    one = dataclasses.replace(layout, replica_origins=(layout.replica_origins[0],))
+    _outline(zax, one, replicas=False)
+    _label_stages(fig, zax, one, tile.shape)
+    zax.set_title(f"replica 0 of {len(layout.replica_origins)} ({th} x {tw} cores)",
+                  fontsize=9)
+    zax.set_xlabel("core column")
+
+
+def _outline(ax, layout: Layout, replicas: bool) -> None:
+    """Outline every stage of replica 0 (of every replica while that stays legible) and, with
+    ``replicas``, each replica's tile."""
+    from matplotlib.collections import PatchCollection
+    from matplotlib.patches import Rectangle
+
+    origins = layout.replica_origins
+    if len(layout.rects) * len(origins) > 2000:
+        origins = origins[:1]  # thousands of outlines only blur the map
+    boxes = [Rectangle((ox + c0, oy + r0), w, h) for (oy, ox) in origins
+             for (r0, c0, h, w) in layout.rects]
+    ax.add_collection(PatchCollection(boxes, facecolor="none", edgecolor="black", lw=0.7,
+                                      alpha=0.8))
+    if replicas:
+        th, tw = layout.tile_shape
+        tiles = [Rectangle((ox, oy), tw, th) for oy, ox in layout.replica_origins]
+        ax.add_collection(PatchCollection(tiles, facecolor="none", edgecolor="white", lw=1.2))
+
+
+def _label_stages(fig, ax, layout: Layout, shape) -> None:
+    """Label stages whose rectangle is big enough on screen: 'i: op', or just 'i'."""
+    pos = ax.get_position()
+    px_w, px_h = pos.width * fig.get_figwidth() * DPI, pos.height * fig.get_figheight() * DPI
+    scale = min(px_w / shape[1], px_h / shape[0])  # pixels per core (aspect equal)
+    oy, ox = layout.replica_origins[0]
+    areas = [h * w for (_, _, h, w) in layout.rects]
+    drawn = 0
+    for i in np.argsort(areas, kind="stable")[::-1]:
         r0, c0, h, w = layout.rects[i]
-        if areas[i] < min_area and i != order[0]:
+        wpx, hpx = w * scale, h * scale
+        full = f"{i}: {layout.heavy[i]}"
+        if hpx < 9 or drawn >= MAX_LABELS:
             continue
-        size = 7 if min(h, w) > 0.04 * min(shape) else 5
-        ax.text(ox + c0 + w / 2, oy + r0 + h / 2, f"{i}: {layout.heavy[i]}", ha="center",
-                va="center", fontsize=size, color="black", clip_on=True,
+        text = full if wpx >= 5.2 * len(full) + 6 else str(i) if wpx >= 5.2 * len(str(i)) + 4 \
+            else None
+        if text is None:
+            continue
+        ax.text(ox + c0 + w / 2, oy + r0 + h / 2, text, ha="center", va="center", fontsize=7,
+                color="black", clip_on=True,
                 bbox={"facecolor": "white", "alpha": 0.6, "edgecolor": "none", "pad": 0.5})
+        drawn += 1
 
 
 def plot_sram(placement, path) -> Path:
@@ -378,6 +419,10 @@ def plot_gpu(result, gpu: dict | None, path) -> Path:
             vals.append(float(gpu["cluster_samples_per_s"]))
             colours.append("#1f77b4")
         elif n is None:
+            if gpu.get("cluster_ceiling_samples_per_s"):
+                labels.append(f"any {name} cluster\n(saturation ceiling)")
+                vals.append(float(gpu["cluster_ceiling_samples_per_s"]))
+                colours.append("#9ecae1")
             ax.text(0.98, 0.95, f"no {name} cluster reaches the wafer\n(equivalent GPUs: inf)",
                     transform=ax.transAxes, ha="right", va="top", fontsize=9)
     else:
@@ -405,7 +450,9 @@ def _fmt(v, digits: int = 4) -> str:
     if isinstance(v, float):
         if not math.isfinite(v):
             return "inf"
-        return f"{v:,.{digits}g}" if abs(v) < 1e6 else f"{v:,.0f}"
+        if abs(v) >= 1000:
+            return f"{v:,.0f}"
+        return f"{v:.{digits}g}" if abs(v) >= 0.01 or v == 0 else f"{v:.{digits - 1}e}"
     if isinstance(v, int):
         return f"{v:,}"
     return str(v)

@@ -115,7 +115,9 @@ def gpu_summary(result, gpu="v100", graph=None, *, batch_per_gpu="auto", precisi
     Keys: ``name``, ``samples_per_s_per_gpu`` (one GPU alone), ``equivalent_gpus`` (int, or
     ``None`` when no data-parallel cluster reaches the wafer; ``note`` then says so),
     ``cluster_samples_per_s`` (throughput of that many GPUs), ``gpus_per_node``,
-    ``batch_per_gpu`` and ``precision``. ``graph`` defaults to ``result.placement.graph``.
+    ``batch_per_gpu`` and ``precision``; when no cluster suffices, also
+    ``cluster_ceiling_samples_per_s`` (what the largest cluster searched reaches). ``graph``
+    defaults to ``result.placement.graph``.
     """
     from .gpu import GpuResult, equivalent_gpus, gpu_baseline
 
@@ -136,8 +138,14 @@ def gpu_summary(result, gpu="v100", graph=None, *, batch_per_gpu="auto", precisi
            "gpus_per_node": int(one.gpus_per_node), "batch_per_gpu": int(one.batch_per_gpu),
            "precision": one.precision}
     if not math.isfinite(n):
+        from .gpu import MAX_GPUS
+
+        ceiling = float(one.throughput(MAX_GPUS))
+        out["cluster_ceiling_samples_per_s"] = ceiling
         out["note"] = (f"equivalent_gpus is null: no data-parallel cluster of {one.gpu} GPUs "
-                       "reaches the wafer's throughput (scaling saturates first)")
+                       f"reaches the wafer's {result.samples_per_s:,.0f} samples/s; "
+                       f"throughput saturates near {ceiling:,.0f} samples/s "
+                       f"({MAX_GPUS:,} GPUs)")
     return out
 
 

@@ -270,12 +270,13 @@ def run_sweep_command(args) -> int:
     try:
         space, plots = load_space(args.space)
         checked = check_space(space)
-        if not args.no_plots:
+        draw = plots and not getattr(args, "no_plots", False)
+        if draw:
             _check_plots(plots, checked)
         table = sweep(checked, args.out, executor=args.executor, scheduler=args.scheduler,
-                      workers=args.workers, progress=not args.no_progress)
+                      workers=args.workers, progress=not getattr(args, "no_progress", False))
         written = []
-        if not args.no_plots and plots:
+        if draw:
             from .sweep_plot import plot_sweep
 
             for plot in plots:

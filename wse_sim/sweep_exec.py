@@ -138,12 +138,14 @@ def _dask_client(scheduler: str | None, workers: int):
 
 
 def iter_dask(tasks: Sequence[Task], workers: int, scheduler: str | None) -> Iterator[dict]:
-    """Rows of ``tasks`` as they finish on a Dask cluster (see :func:`_dask_client`)."""
+    """Rows of ``tasks`` as they finish on a Dask cluster (see :func:`_dask_client`); with
+    ``scheduler`` given, ``workers`` is ignored (the cluster has the workers it has). Each
+    task's Dask key is derived from the point key, so identical points share one result."""
     if not tasks:
         return
+    client, cluster = _dask_client(scheduler, workers)
     from distributed import as_completed as dask_completed
 
-    client, cluster = _dask_client(scheduler, workers)
     futures = []
     try:
         futures = [client.submit(run_point, point, key, key=f"wse-sim-point-{key}", pure=False)
