@@ -69,7 +69,7 @@ def test_run_report_folder_is_complete(small_run):
 def test_report_command_rerenders(small_run, tmp_path):
     _, folder, _ = small_run
     out = tmp_path / "again"
-    rc, stdout, err = call(["report", str(folder / "result.json"), "--out", str(out)])
+    rc, stdout, err = call(["report", str(folder), "--out", str(out)])  # a folder works too
     assert rc == 0, err
     assert "report.md" in stdout
     for name in ("report.md", "result.json", "arrays.npz", "placement.png", "gpu.png"):
@@ -101,6 +101,8 @@ BAD = [
     ["run", "--batch", "abc"],  # argparse
     ["run", "--mode", "fly"],  # argparse
     ["run", "--samples", "0"],
+    ["run", "--seed", "-1"],
+    ["run", "--model-arg", "map_size=abc"],  # wrong type for the model
     ["report", "no/such/result.json"],
     ["no-such-command"],
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import struct
 
@@ -9,7 +10,6 @@ import numpy as np
 import pytest
 
 import wse_sim as ws
-from wse_sim import report as rp
 from wse_sim.errors import WseSimFileError
 from wse_sim.models import get
 from wse_sim.results_io import (
@@ -20,6 +20,9 @@ from wse_sim.results_io import (
     load_run,
     save_result,
 )
+
+# the module, not the function wse_sim.report that the package may re-export under its name
+rp = importlib.import_module("wse_sim.report")
 
 
 def png_size(path) -> tuple[int, int]:
@@ -91,27 +94,39 @@ def test_saved_result_round_trips(written, pipelined):
     assert run.layout == layout_of(pipelined.placement)
 
 
-def test_rerender_from_a_path_without_the_placement(written, tmp_path):
+def test_placement_map_from_a_saved_run_without_the_placement(written, tmp_path):
     _, out, _ = written
-    md = rp.report(out / "result.json", tmp_path / "again")
-    assert md.is_file()
-    assert png_size(tmp_path / "again" / "placement.png") == rp.IMAGE_SIZES["placement"]
+    saved = load_run(out / "result.json")
+    assert saved.result.placement is None
+    path = rp.plot_placement(saved, tmp_path / "placement.png")
+    assert png_size(path) == rp.IMAGE_SIZES["placement"]
 
 
 def test_json_is_written_before_the_plots(pipelined, tmp_path, monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("plotting failed")
 
-    monkeypatch.setattr(rp, "plot_utilization", boom)
+    monkeypatch.setattr(rp, "plot_placement", boom)  # the first image drawn
     with pytest.raises(RuntimeError):
         rp.report(pipelined, tmp_path)
     assert load_result(tmp_path).samples_per_s == pipelined.samples_per_s
 
 
-def test_weight_streaming_report(streamed, tmp_path):
-    rp.report(streamed, tmp_path, gpu="v100")
-    for key, (fname, _, _) in rp.IMAGES.items():
-        assert png_size(tmp_path / fname) == rp.IMAGE_SIZES[key]
+def test_weight_streaming_plots(streamed, tmp_path):
+    for key, draw in (("placement", lambda p: rp.plot_placement(streamed, p)),
+                      ("stage_cycles", lambda p: rp.plot_stage_cycles(streamed, p)),
+                      ("timeline", lambda p: rp.plot_timeline(streamed, p))):
+        assert png_size(draw(tmp_path / f"{key}.png")) == rp.IMAGE_SIZES[key]
+
+
+def test_report_of_a_result_path(written, tmp_path, monkeypatch):
+    _, out, _ = written
+    for name in ("plot_placement", "plot_utilization", "plot_sram", "plot_link_loads",
+                 "plot_stage_cycles", "plot_timeline", "plot_gpu"):
+        monkeypatch.setattr(rp, name, lambda *a, **k: a[-1])  # drawing is tested above
+    md = rp.report(out, tmp_path)
+    assert "| stage | heavy op |" in md.read_text()
+    assert load_run(tmp_path).gpu == load_run(out).gpu
 
 
 def test_plot_placement_and_sram_take_a_placement(pipelined, tmp_path):

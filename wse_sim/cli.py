@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
+import importlib.util
 import json
 import math
 import sys
@@ -223,10 +224,16 @@ def check_run_args(args) -> None:
     if not (0.0 <= s < 1.0) or math.isnan(s):
         raise SparsityError(f"--weight-sparsity must be in [0, 1), got {s:g}; e.g. 0.5 prunes "
                             "half the weights")
+    if args.activations == "functional" and \
+            importlib.util.find_spec(f"{__package__}.functional") is None:
+        raise SimulationError("--activations functional needs wse_sim.functional, which this "
+                              "build does not have; use --activations synthetic")
     for name in ("batch", "samples"):
         v = getattr(args, name)
         if v is not None and v < 1:
             raise SimulationError(f"--{name} must be >= 1, got {v}")
+    if args.seed < 0:
+        raise SimulationError(f"--seed must be >= 0, got {args.seed}")
 
 
 def execute_run(args, advance) -> tuple:

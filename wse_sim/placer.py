@@ -33,9 +33,9 @@ from .mapping import (
 from .spec import DTYPE_BYTES, WaferSpec
 
 MODES = ("auto", "pipelined", "weight_streaming")
-SRAM_TARGET = 0.97
+SRAM_TARGET = 0.97  # allocate against 97% of each core so rounding in tiles cannot overflow
 FIT_ROUNDS = 10  # size -> lay out -> evaluate rounds that grow stages whose SRAM overflows
-BALANCE_ROUNDS = 3  # further rounds that correct each stage's time model by its measured time  # allocate against 97% of each core so rounding in tiles cannot overflow
+BALANCE_ROUNDS = 3  # further rounds that correct each stage's time model by its measured time
 
 
 @dataclass(frozen=True)
