@@ -347,7 +347,9 @@ def _finish_streaming(placement, mode, batch, samples, activations, seed, comp, 
     sps = batch / step_s
     b = int(np.argmax([r.stage_cycles for r in rows]))
     busy = sum(core_cycles_phys[s] * batch for s in range(len(rows))) / total
-    energy = _energy(spec, macs_per_sample, 0.0, sram_bytes, sps, 1)
+    # every layer's own multicasts and reductions cross the whole mesh, one layer at a time
+    loads, hops = link_loads(placement.stages, mean_costs, (), placement.tile_shape, training)
+    energy = _energy(spec, macs_per_sample, hops, sram_bytes, sps, 1)
     cum = np.cumsum([0.0] + [r.stage_cycles for r in rows])
     shown = min(16, samples)
     start = np.broadcast_to(cum[:-1], (shown, len(rows))).copy()
@@ -358,11 +360,11 @@ def _finish_streaming(placement, mode, batch, samples, activations, seed, comp, 
         bottleneck_stage=b, bottleneck_op=rows[b].heavy, bottleneck_kind=rows[b].bound,
         stages=tuple(rows), cores_used=placement.cores_used, utilization=placement.utilization,
         replicas=1, sram_peak_fraction=placement.sram_peak_fraction,
-        energy_j_per_sample=energy, power_w=energy * sps, wavelet_hops_per_sample=0.0,
+        energy_j_per_sample=energy, power_w=energy * sps, wavelet_hops_per_sample=float(hops),
         macs_per_sample=macs_per_sample, sim_wall_s=time.perf_counter() - t0,
         settings=_settings(placement, mode, batch, samples, activations, seed, False,
                            total / batch, 0.0),
         busy_fraction=np.minimum(np.broadcast_to(busy, placement.stage_id.shape), 1.0),
         sram_bytes=placement.sram_bytes, stage_id=placement.stage_id,
-        link_loads=np.zeros((spec.rows, spec.cols, 4)), timeline_start=start,
+        link_loads=loads, timeline_start=start,
         timeline_finish=finish, clock_hz=spec.clock_hz, placement=placement)
