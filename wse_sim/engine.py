@@ -24,6 +24,7 @@ from .spec import DTYPE_BYTES
 
 ACTIVATIONS = ("synthetic", "functional")
 SAMPLE_DRAWS = 8  # distinct activation draws per stage; sample i uses draw i % SAMPLE_DRAWS
+STREAM_DRAWS = 2  # weight streaming runs a whole batch per layer: its mean is what counts
 BOUNDS = ("compute", "fabric", "memory", "offwafer")
 
 
@@ -187,7 +188,8 @@ def simulate(placement: Placement, mode: str | None = None, batch: int | None = 
             continue
         if key is not None:
             memo[key] = s
-        n_eval = min(samples, SAMPLE_DRAWS) if variable else 1
+        draws = SAMPLE_DRAWS if placement.mode == "pipelined" else STREAM_DRAWS
+        n_eval = min(samples, draws) if variable else 1
         xcs = sample_x_counts(sd.view, densities[s], st.split.groups, n_eval, rng)
         acc = None
         for i in range(n_eval):

@@ -102,7 +102,16 @@ def link_loads(stages, costs, flows, tile_shape, training: bool) -> tuple[np.nda
     """Link loads of one replica tile, wavelets per sample: float64 (rows, cols, 4), and the
     total wavelet-hops per sample."""
     loads = np.zeros((*tile_shape, 4), dtype=np.float64)
-    rects = [r for st, c in zip(stages, costs, strict=True) for r in _region_rects(st, c, training)]
+    # identical stages on the same rectangle (weight streaming's repeated layers) are added
+    # once, weighted by how many there are
+    groups: dict = {}
+    for st, c in zip(stages, costs, strict=True):
+        key = (id(c), st.rect, st.split)
+        groups.setdefault(key, [st, c, 0])[2] += 1
+    rects = []
+    for st, c, mult in groups.values():
+        for d, rlo, rhi, clo, chi, w in _region_rects(st, c, training):
+            rects.append((d, rlo, rhi, clo, chi, w * mult))
     hops = 0.0
     if rects:
         d, rlo, rhi, clo, chi, w = (np.concatenate(x) for x in zip(*rects, strict=True))

@@ -341,11 +341,14 @@ def region_costs(view: View, rtn: np.ndarray, x_counts: np.ndarray, split: Split
 
 
 def sram_per_core(op: Op, view: View, rtn: np.ndarray, x_counts: np.ndarray, split: Split,
-                  spec: WaferSpec, *, training: bool, in_flight: int) -> np.ndarray:
+                  spec: WaferSpec, *, training: bool, in_flight: int,
+                  resident: bool = True) -> np.ndarray:
     """SRAM bytes held by each logical core: float64 (a, b).
 
     Weight tile (values + indices, as the kernels store it), optimizer state when training,
     the stashed activations of ``in_flight`` samples, stream buffers and the code reserve.
+    ``resident=False`` (weight streaming): weights pass through a double-buffered chunk of
+    ``spec.stream_chunk_bytes`` instead of staying, and the optimizer runs off the wafer.
     """
     a, b, groups = split.a, split.b, split.groups
     vbytes = DTYPE_BYTES[op.dtype]
@@ -358,8 +361,10 @@ def sram_per_core(op: Op, view: View, rtn: np.ndarray, x_counts: np.ndarray, spl
         # values (+ 16-bit indices and column pointers when compressed), as the kernels store
         w_b = nnz * (vbytes + INDEX_BYTES * blk["compressed"])
         w_b += blk["compressed"] * (n_cols[None, :] + 1) * INDEX_BYTES
-        if training:
+        if training and resident:
             w_b += nnz * OPTIMIZER_BYTES_PER_WEIGHT
+        if not resident:
+            w_b = np.minimum(w_b, float(spec.stream_chunk_bytes))
     else:  # the second operand arrives per sample: a double-buffered tile of each head
         # this group serves; in training every head's operand is stashed across the region
         w_b = 2.0 * vbytes * max(1.0, view.heads / groups) * nnz
@@ -368,8 +373,7 @@ def sram_per_core(op: Op, view: View, rtn: np.ndarray, x_counts: np.ndarray, spl
     x_band = blk["x_band"]
     sparse_x = x_band < r_rows * blk["heights"] * 0.5
     x_bytes = x_band / view.reuse * (vbytes + INDEX_BYTES * sparse_x)
-    out = w_b + (2.0 * 2 * vbytes) * (blk["heights"][:, None] + n_cols[None, :])  # buffers
-    out += spec.code_reserve_bytes
+    out = w_b + float(spec.io_buffer_bytes + spec.code_reserve_bytes)
     if training:
         # only the heavy op's input is kept (spread over the row's b cores); the cheap ops
         # riding on the stage are recomputed from it in the backward pass

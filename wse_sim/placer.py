@@ -247,7 +247,7 @@ def _stage_model(data: list[StageData], in_density: np.ndarray, first: np.ndarra
             if not v.stored_weights:
                 stash[i] += v.heads * v.k * v.n * vb
     return _Model(A, B, C, fixed, stash, spec.sram_bytes_per_core * SRAM_TARGET
-                  - spec.code_reserve_bytes)
+                  - spec.code_reserve_bytes - spec.io_buffer_bytes)
 
 
 def _min_cores(model: _Model, in_flight: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -378,7 +378,8 @@ def _stage_inputs(graph: Graph, stages: list[list[str]]):
     return data, np.array(in_density), np.array(first, dtype=bool)
 
 
-def _evaluate(data, in_density, first, rects, in_flight, spec, training, batch, model=None):
+def _evaluate(data, in_density, first, rects, in_flight, spec, training, batch, model=None,
+              resident=True):
     """Split choice, predicted cycles and SRAM of every stage on its rectangle.
 
     Stages that are the same op on the same rectangle shape (the repeated layers of a
@@ -405,7 +406,7 @@ def _evaluate(data, in_density, first, rects, in_flight, spec, training, batch, 
                             training=training, first=bool(first[i]),
                             extra_vector_ops=sd.extra_vector_ops, batch=batch, nnz_total=sd.nnz)
         sram = sram_per_core(sd.op, sd.view, rtn, xc, split, spec, training=training,
-                             in_flight=int(in_flight[i]))
+                             in_flight=int(in_flight[i]), resident=resident)
         mem = max(float(cost.read_bytes.max()) / spec.sram_read_bytes_per_cycle,
                   float(cost.write_bytes.max()) / spec.sram_write_bytes_per_cycle)
         fabric = max(float(cost.row_wavelets.max(initial=0)),

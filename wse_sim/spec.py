@@ -44,6 +44,8 @@ class WaferSpec:
     wavelet_overhead_cycles: float = 1.0  # per received wavelet task dispatch, assumed
     task_overhead_cycles: float = 20.0  # fixed per task (per op per sample), assumed
     code_reserve_bytes: int = 6 * 1024  # program + runtime per core, assumed
+    io_buffer_bytes: int = 1024  # per-core FIFOs for wavelets in flight (in + out), assumed
+    stream_chunk_bytes: int = 4096  # weight streaming: double-buffered weight chunk, assumed
     buffer_depth: int = 4  # samples a stage can queue before it stalls its producer, assumed
     offwafer_bytes_per_s: float = 150e9  # 1.2 Tb/s MemoryX/SwarmX class I/O, assumed
     # Energy per operation is not published. These defaults reproduce the ~22.8 kW measured on a
@@ -75,6 +77,7 @@ class WaferSpec:
                 )
         for name in ("hop_latency_cycles", "ramp_latency_cycles", "turn_latency_cycles",
                      "wavelet_overhead_cycles", "task_overhead_cycles", "code_reserve_bytes",
+                     "io_buffer_bytes", "stream_chunk_bytes",
                      "energy_pj_per_fmac", "energy_pj_per_wavelet_hop",
                      "energy_pj_per_sram_byte", "static_power_w", "cores_marketed"):
             value = getattr(self, name)

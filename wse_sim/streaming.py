@@ -23,9 +23,9 @@ def place_streaming(graph: Graph, wafer: WaferSpec, stages, data, in_density, fi
     S = len(stages)
     rect = (0, 0, wafer.rows, wafer.cols)
     rects = [rect] * S
-    # a layer holds only the current sample's tiles: in_flight = 1 (double-buffered weights)
-    ev = _evaluate(data, in_density, first, rects, np.ones(S), wafer, training=False,
-                   batch=batch)
+    # a layer holds a streamed weight chunk and its working tiles; stashes are counted below
+    ev = _evaluate(data, in_density, first, rects, np.zeros(S), wafer, training=training,
+                   batch=batch, resident=False)
     layer_peak = max(float(e[3].max()) for e in ev)
     model = _stage_model(data, in_density, first, wafer, training)
     stash_per_sample = float(model.stash_bytes.sum()) / wafer.cores if training else 0.0
