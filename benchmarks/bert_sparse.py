@@ -162,14 +162,14 @@ def plot(rows: list[dict], path: Path, note: str) -> None:
     fig, ax = plt.subplots(figsize=(8, 5.5), dpi=100)
     ax.plot([0.0, 0.9], [0.0, 90.0], ":", color="#999",
             label="ideal: time falls with the pruned fraction")
-    for wafer, colour in (("wse1", "#1f77b4"), ("wse2", "#d62728")):
+    for wafer, colour, dy in (("wse1", "#1f77b4", -11), ("wse2", "#d62728", 5)):
         ok = [r for r in rows if r["wafer"] == wafer and "time_reduction" in r]
         ax.plot([r["sparsity"] for r in ok], [100 * r["time_reduction"] for r in ok], "o-",
                 color=colour, label=wafer.upper())
         for r in ok:
             ax.annotate(r["execution"].replace("weight_streaming", "streaming")[:9],
                         (r["sparsity"], 100 * r["time_reduction"]), fontsize=7,
-                        textcoords="offset points", xytext=(4, -10), color=colour)
+                        textcoords="offset points", xytext=(4, dy), color=colour)
     ax.axhline(0, color="black", lw=0.6)
     ax.set_xlabel("weight sparsity (fraction of weights pruned, unstructured)")
     ax.set_ylabel("training-time reduction vs dense (%)")

@@ -176,10 +176,10 @@ def plot(rows: list[dict], path: Path, note: str) -> None:
                 label=f"1 x {name.upper()}")
         a2.plot([m for m, _ in eq], [n for _, n in eq], "o-", color=colour, label=name.upper())
         for m, _, n in pts:
-            if n == "inf":
-                a2.annotate(f"{name.upper()}: inf", (m, 1), textcoords="offset points",
-                            xytext=(0, 8 if name == "v100" else 20), ha="center", fontsize=8,
-                            color=colour)
+            if n == "inf":  # no cluster reaches the wafer: mark it at the top of the axis
+                a2.annotate(f"{name.upper()}: inf \u2191", (m, 0.97 if name == "v100" else 0.91),
+                            xycoords=("data", "axes fraction"), ha="center", va="top",
+                            fontsize=9, color=colour)
     for a in (a1, a2):
         a.set_xscale("log", base=2)
         a.set_yscale("log")

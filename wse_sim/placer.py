@@ -519,9 +519,22 @@ def _place_pipelined(graph, wafer, stages, where, data, in_density, first, in_fl
             rate = r / (T + ar / batch)
             if rate > best_rate * 1.0001:
                 best_r, best_rate = r, rate
-        r = best_r
+        tries = sorted({best_r} | {best_r // 2 ** i for i in range(1, 21) if best_r // 2 ** i},
+                       reverse=True)
     else:
-        r = int(replicas)
+        tries = [int(replicas)]
+    for r in tries:  # the predicted best count first; fewer replicas when it cannot be laid out
+        plan = _fit_replica(graph, wafer, stages, where, data, in_density, first, in_flight,
+                            model, training, batch, seed, r)
+        if plan is not None:
+            return plan
+    return None
+
+
+def _fit_replica(graph, wafer, stages, where, data, in_density, first, in_flight, model,
+                 training, batch, seed, r) -> Placement | None:
+    """Size, lay out and check one replica tile for ``r`` replicas; None when SRAM won't fit."""
+    S = len(stages)
     tile, origins = _replica_tiles(wafer.rows, wafer.cols, r)
     total = tile[0] * tile[1]
     scale = np.ones(S)

@@ -53,7 +53,8 @@ def place_streaming(graph: Graph, wafer: WaferSpec, stages, data, in_density, fi
         seed=seed, replicas=1, replica_origins=((0, 0),), tile_shape=(wafer.rows, wafer.cols),
         stages=tuple(out_stages), flows=tuple(stage_flows(graph, where)),
         stage_id=np.zeros((wafer.rows, wafer.cols), dtype=np.int32), sram_bytes=sram_core,
-        balance=float(t.max() / t.mean()), utilization=1.0, wavelet_hops_per_sample=0.0,
+        balance=float(t.max() / t.mean()), balance_all=float(t.max() / t.mean()),
+        utilization=1.0, wavelet_hops_per_sample=0.0,
         max_colors_per_router=4 if training else 2, routers_over_color_budget=0,
         sram_peak_fraction=float(sram_core.max() / wafer.sram_bytes_per_core),
         data=tuple(out_data), micro_batch=micro)
