@@ -178,13 +178,15 @@ def plot(rows: list[dict], path: Path, note: str) -> None:
         for m, _, n in pts:
             if n == "inf":  # no cluster reaches the wafer: mark it at the top of the axis
                 a2.annotate(f"{name.upper()}: inf \u2191", (m, 0.97 if name == "v100" else 0.91),
-                            xycoords=("data", "axes fraction"), ha="center", va="top",
-                            fontsize=9, color=colour)
+                            xycoords=("data", "axes fraction"), xytext=(-12, 0),
+                            textcoords="offset points", ha="left", va="top", fontsize=9,
+                            color=colour)
     for a in (a1, a2):
         a.set_xscale("log", base=2)
         a.set_yscale("log")
         a.set_xlabel("contact-map size (residues)")
         a.set_xticks(SIZES, [str(s) for s in SIZES])
+        a.set_xlim(SIZES[0] / 1.3, SIZES[-1] * 1.3)
         a.minorticks_off()
         a.grid(alpha=0.3)
         a.legend(fontsize=9)

@@ -26,128 +26,155 @@ _COL_BLOCK_BYTES = 256 * 1024
 # Below this many multiply-accumulates a call runs on one thread: waking a second thread costs
 # more than it saves, and on a busy machine it can cost a whole scheduler slice.
 _SERIAL_MACS = 1 << 20
-# Batch rows of one thread's chunk are a multiple of this (64 bytes of float32: one cache line),
-# so two threads never write the same line of x.T or y.T.
-_CHUNK_ALIGN = 16
-
-
-@njit(cache=True)
-def _transpose_chunk(x, xt, x_count, b0, b1):
-    """``xt[:, b0:b1] = x[b0:b1].T`` and ``x_count[k]`` = non-zeros of ``x[b0:b1, k]``.
-
-    Blocked 32 x 32 so reads and writes both touch whole cache lines.
-    """
-    n_in = x.shape[1]
-    for k0 in range(0, n_in, 32):
-        k1 = min(n_in, k0 + 32)
-        for bb in range(b0, b1, 32):
-            for b in range(bb, min(b1, bb + 32)):
-                for k in range(k0, k1):
-                    xt[k, b] = x[b, k]
-        _count_chunk(xt, x_count, k0, k1, b0, b1)
-
-
-@njit(cache=True)
-def _count_chunk(xt, x_count, k0, k1, b0, b1):
-    """``x_count[k]`` = non-zeros of ``xt[k, b0:b1]`` for k in [k0, k1)."""
-    for k in range(k0, k1):
-        s = 0
-        for b in range(b0, b1):
-            s += xt[k, b] != 0
-        x_count[k] = s
-
-
-@njit(cache=True)
-def _axpy_skip(yc, xk, v, b0, b1):
-    """``yc[b] += v * xk[b]`` for b in [b0, b1), adding nothing where ``xk[b] == 0``.
-
-    The zero activation is selected out rather than multiplied, so even a non-finite weight
-    cannot leak through a skipped product; contiguous and branch-free, so it vectorizes.
-    """
-    for b in range(b0, b1):
-        xb = xk[b]
-        yc[b] += v * xb if xb != 0 else np.float32(0.0)
-
-
-@njit(cache=True)
-def _column_block(yt, macs, col_tile, indptr, indices, values, row_splits, xt, x_count, b0, b1,
-                  c0, c1, k_block):
-    """Accumulate ``yt[c0:c1, b0:b1]`` over every band, and the MACs into ``macs`` (pr, pc).
-
-    Entries of a column are sorted by input k, so every output sums over k ascending: the result
-    does not depend on blocking or threads. Bands taller than ``k_block`` rows are walked in
-    k-blocks, each column keeping a cursor, so the slice of ``xt`` stays in cache while every
-    column of the block uses it.
-    """
-    n_out = yt.shape[0]
-    for i in range(row_splits.shape[0] - 1):
-        r0 = row_splits[i]
-        base = i * n_out
-        if indptr[base + c0] == indptr[base + c1]:
-            continue  # band i stores nothing in these columns
-        n_rows = row_splits[i + 1] - r0
-        if n_rows <= k_block:
-            for c in range(c0, c1):
-                m = 0
-                for p in range(indptr[base + c], indptr[base + c + 1]):
-                    k = r0 + indices[p]
-                    if x_count[k]:  # an input no activation row uses never fires the core
-                        m += x_count[k]
-                        _axpy_skip(yt[c], xt[k], values[p], b0, b1)
-                macs[i, col_tile[c]] += m
-            continue
-        cursor = indptr[base + c0:base + c1].copy()
-        for k_end in range(k_block, n_rows + k_block, k_block):
-            for c in range(c0, c1):
-                p = cursor[c - c0]
-                p_end = indptr[base + c + 1]
-                m = 0
-                while p < p_end and indices[p] < k_end:
-                    k = r0 + indices[p]
-                    if x_count[k]:
-                        m += x_count[k]
-                        _axpy_skip(yt[c], xt[k], values[p], b0, b1)
-                    p += 1
-                cursor[c - c0] = p
-                macs[i, col_tile[c]] += m
 
 
 @njit(cache=True, parallel=True)
-def _spmm_chunks(x, xt, have_xt, yt, macs, col_tile, indptr, indices, values, row_splits,
-                 col_block, k_block):
-    """``yt += (x @ w).T`` float32 (n_out, batch) and per-core MACs, one batch chunk per thread.
+def _transpose_count(x, xt):
+    """Fill ``xt`` (n_in, batch) float32 with ``x.T``; return the non-zeros of each column of x.
 
-    Shapes: ``x`` (batch, n_in) float32, ``xt`` (n_in, batch) float32 to fill with ``x.T`` (or
-    already holding it when ``have_xt``), ``yt`` zeroed; ``macs`` int64 (n_chunks, pr, pc),
-    zeroed, one slice per chunk (summed by the caller); ``col_tile`` int64 (n_out,) the core
-    column of each output column. One parallel region per call: each thread transposes and
-    counts its own batch rows, then runs every column block on them, so threads never wait on
-    each other mid-call and never write the same cache line.
+    Blocked 32 x 32 so reads and writes both touch whole cache lines; one thread per k-block.
+    Returns int64 (n_in,).
+    """
+    batch, n_in = x.shape
+    x_count = np.zeros(n_in, dtype=np.int64)
+    t = 32
+    for kb in prange((n_in + t - 1) // t):
+        k0 = kb * t
+        k1 = min(n_in, k0 + t)
+        for b0 in range(0, batch, t):
+            for b in range(b0, min(batch, b0 + t)):
+                for k in range(k0, k1):
+                    xt[k, b] = x[b, k]
+        for k in range(k0, k1):
+            s = 0
+            for b in range(batch):
+                s += xt[k, b] != 0
+            x_count[k] = s
+    return x_count
+
+
+@njit(cache=True)
+def _row_nonzeros(xt):
+    """int64 (n_in,): non-zeros of each row of ``xt`` (n_in, batch), i.e. of each column of x."""
+    n_in, batch = xt.shape
+    x_count = np.zeros(n_in, dtype=np.int64)
+    for k in range(n_in):
+        s = 0
+        for b in range(batch):
+            s += xt[k, b] != 0
+        x_count[k] = s
+    return x_count
+
+
+@njit(cache=True, parallel=True)
+def _spmm_t(yt, col_macs, indptr, indices, values, row_splits, xt, x_count, col_block):
+    """Accumulate ``yt += (x @ w).T`` in float32 and ``col_macs`` from band-CSC storage.
+
+    Shapes: ``yt`` float32 (n_out, batch), zeroed; ``col_macs`` int64 (pr, n_out), zeroed, gets
+    the MACs band i spends on output column c; ``xt`` is ``x.T`` float32 (n_in, batch) and
+    ``x_count[k]`` the non-zeros of ``xt[k]``.
+
+    One thread owns a block of ``col_block`` output columns (no write races). Batch-minor layout
+    makes a stored weight ``v`` at input k one contiguous SIMD axpy ``yt[c] += v * xt[k]``.
+    Each output sums over k ascending whatever the blocking or thread count, so results are
+    deterministic. A zero activation adds nothing: it is selected out, so even a non-finite
+    weight cannot leak through a skipped product. Used when a band's slice of ``xt`` fits in
+    cache; :func:`_spmm_t_kblocked` handles tall bands.
     """
     batch = xt.shape[1]
     n_out = yt.shape[0]
-    n_chunks = macs.shape[0]
-    per = -(-batch // n_chunks)
-    per = -(-per // _CHUNK_ALIGN) * _CHUNK_ALIGN
-    for ch in prange(n_chunks):
-        b0 = min(batch, ch * per)
-        b1 = min(batch, b0 + per)
-        x_count = np.zeros(xt.shape[0], dtype=np.int64)
-        if have_xt:
-            _count_chunk(xt, x_count, 0, xt.shape[0], b0, b1)
-        else:
-            _transpose_chunk(x, xt, x_count, b0, b1)
-        for c0 in range(0, n_out, col_block):
-            _column_block(yt, macs[ch], col_tile, indptr, indices, values, row_splits, xt,
-                          x_count, b0, b1, c0, min(n_out, c0 + col_block), k_block)
+    pr = row_splits.shape[0] - 1
+    for blk in prange((n_out + col_block - 1) // col_block):
+        c0 = blk * col_block
+        c1 = min(n_out, c0 + col_block)
+        for i in range(pr):
+            r0 = row_splits[i]
+            base = i * n_out
+            if indptr[base + c0] == indptr[base + c1]:
+                continue  # band i stores nothing in these columns
+            for c in range(c0, c1):
+                yc = yt[c]
+                macs = 0
+                for p in range(indptr[base + c], indptr[base + c + 1]):
+                    k = r0 + indices[p]
+                    nz = x_count[k]
+                    if nz == 0:  # no activation row uses input k: the core never fires
+                        continue
+                    macs += nz
+                    v = values[p]
+                    xk = xt[k]
+                    for b in range(batch):
+                        xb = xk[b]
+                        yc[b] += v * xb if xb != 0 else np.float32(0.0)
+                if macs:  # col_macs arrives zeroed; untouched pages are never written
+                    col_macs[i, c] = macs
 
 
-def _plan(batch: int, work: int) -> tuple[int, int, int]:
-    """(n_chunks, col_block, k_block) for a call of ``work`` MACs on ``batch`` rows."""
-    threads = numba.get_num_threads() if work >= _SERIAL_MACS else 1
-    n_chunks = max(1, min(threads, batch // _CHUNK_ALIGN))
-    row_bytes = 4 * max(1, -(-batch // n_chunks))
-    return n_chunks, max(1, _COL_BLOCK_BYTES // row_bytes), max(8, _K_BLOCK_BYTES // row_bytes)
+@njit(cache=True, parallel=True)
+def _spmm_t_kblocked(yt, col_macs, indptr, indices, values, row_splits, xt, x_count, col_block,
+                     k_block):
+    """:func:`_spmm_t` for tall bands: inputs visited in blocks of ``k_block`` rows.
+
+    The slice ``xt[k0:k0 + k_block]`` then stays in cache while every column of the block
+    uses it; a cursor per column remembers where its entries for the next k-block start.
+    Same arguments, results and summation order as :func:`_spmm_t`.
+    """
+    batch = xt.shape[1]
+    n_out = yt.shape[0]
+    pr = row_splits.shape[0] - 1
+    for blk in prange((n_out + col_block - 1) // col_block):
+        c0 = blk * col_block
+        c1 = min(n_out, c0 + col_block)
+        cursor = np.empty(c1 - c0, dtype=np.int64)
+        for i in range(pr):
+            r0 = row_splits[i]
+            if indptr[i * n_out + c0] == indptr[i * n_out + c1]:
+                continue
+            for c in range(c0, c1):
+                cursor[c - c0] = indptr[i * n_out + c]
+            for k_end in range(k_block, row_splits[i + 1] - r0 + k_block, k_block):
+                for c in range(c0, c1):
+                    p = cursor[c - c0]
+                    p_end = indptr[i * n_out + c + 1]
+                    yc = yt[c]
+                    macs = 0
+                    while p < p_end and indices[p] < k_end:
+                        k = r0 + indices[p]
+                        v = values[p]
+                        p += 1
+                        nz = x_count[k]
+                        if nz == 0:
+                            continue
+                        macs += nz
+                        xk = xt[k]
+                        for b in range(batch):
+                            xb = xk[b]
+                            yc[b] += v * xb if xb != 0 else np.float32(0.0)
+                    cursor[c - c0] = p
+                    col_macs[i, c] += macs
+
+
+@njit(cache=True)
+def _sum_column_tiles(col_macs, col_splits):
+    """int64 (pr, pc): sum of ``col_macs[i, cols of tile j]``."""
+    pr = col_macs.shape[0]
+    pc = col_splits.shape[0] - 1
+    out = np.zeros((pr, pc), dtype=np.int64)
+    for i in range(pr):
+        for j in range(pc):
+            for c in range(col_splits[j], col_splits[j + 1]):
+                out[i, j] += col_macs[i, c]
+    return out
+
+
+def _blocks(batch: int, n_out: int) -> tuple[int, int]:
+    """(col_block, k_block) sizes for the spmm kernels at this batch and thread count."""
+    row_bytes = 4 * max(batch, 1)
+    k_block = max(8, _K_BLOCK_BYTES // row_bytes)
+    # At least ~4 column blocks per thread, so prange balances uneven tiles.
+    per_thread = -(-n_out // (4 * numba.get_num_threads()))
+    col_block = max(1, min(_COL_BLOCK_BYTES // row_bytes, per_thread))
+    return col_block, k_block
 
 
 def spmm(tiles: SparseTiles, x) -> tuple[np.ndarray, np.ndarray]:
@@ -185,22 +212,37 @@ def spmm(tiles: SparseTiles, x) -> tuple[np.ndarray, np.ndarray]:
             f"x has shape {x.shape} but the weight has n_in={n_in} rows; "
             f"x must be (batch, {n_in})"
         )
-    batch = x.shape[0]
-    n_chunks, col_block, k_block = _plan(batch, tiles.values.size * batch)
+    threads = numba.get_num_threads()
+    if tiles.values.size * x.shape[0] < _SERIAL_MACS:
+        numba.set_num_threads(1)  # thread-local setting, restored below
+    try:
+        yt, col_macs = _spmm_batch_minor(tiles, x)
+    finally:
+        numba.set_num_threads(threads)
+    return yt.T, _sum_column_tiles(col_macs, tiles.col_splits)
+
+
+def _spmm_batch_minor(tiles: SparseTiles, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(x @ w).T`` float32 (n_out, batch) and MACs per band and column, int64 (pr, n_out)."""
+    n_in, n_out = tiles.shape
     # Batch-minor layout makes the inner loop a contiguous axpy. An F-ordered x (such as the y of
-    # a previous spmm) already is batch-minor; otherwise each thread transposes its rows.
-    have_xt = bool(x.flags.f_contiguous and not x.flags.c_contiguous)
-    if have_xt:
+    # a previous spmm) already is batch-minor; otherwise one blocked transpose, O(batch * n_in).
+    if x.flags.f_contiguous and not x.flags.c_contiguous:
         xt = np.ascontiguousarray(x.T, dtype=np.float32)
-        x = np.empty((0, n_in), dtype=np.float32)
+        x_count = _row_nonzeros(xt)
     else:
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        # numpy allocates large arrays on huge pages; numba's allocator would page-fault per 4 KB.
-        xt = np.empty((n_in, batch), dtype=np.float32)
-    yt = np.zeros((n_out, batch), dtype=np.float32)
-    macs = np.zeros((n_chunks, tiles.pr, tiles.pc), dtype=np.int64)
-    col_tile = np.repeat(np.arange(tiles.pc, dtype=np.int64), np.diff(tiles.col_splits))
+        # numpy puts large arrays on huge pages; numba's allocator would page-fault per 4 KB.
+        xt = np.empty((n_in, x.shape[0]), dtype=np.float32)
+        x_count = _transpose_count(np.ascontiguousarray(x, dtype=np.float32), xt)
     values = np.ascontiguousarray(tiles.values, dtype=np.float32)
-    _spmm_chunks(x, xt, have_xt, yt, macs, col_tile, tiles.indptr, tiles.indices, values,
-                 tiles.row_splits, col_block, k_block)
-    return yt.T, macs.sum(axis=0)
+    # Zeroed by calloc: pages of col_macs no core writes cost nothing.
+    yt = np.zeros((n_out, x.shape[0]), dtype=np.float32)
+    col_macs = np.zeros((tiles.pr, n_out), dtype=np.int64)
+    col_block, k_block = _blocks(x.shape[0], n_out)
+    args = (yt, col_macs, tiles.indptr, tiles.indices, values, tiles.row_splits, xt, x_count,
+            col_block)
+    if n_in and np.diff(tiles.row_splits).max() > k_block:
+        _spmm_t_kblocked(*args, k_block)
+    else:
+        _spmm_t(*args)
+    return yt, col_macs

@@ -4,6 +4,8 @@ The pipeline: a :class:`Graph` from ``wse_sim.models`` -> :func:`place` -> :func
 :func:`report`, with :func:`gpu_baseline` for the GPU comparison.
 """
 
+__version__ = "0.1.0"  # before the imports: sweep keys its cache on it
+
 from .engine import SimResult, simulate
 from .errors import (
     GpuError,
@@ -19,12 +21,13 @@ from .gpu import GpuResult, equivalent_gpus, gpu_baseline, scaling_curve
 from .graph import Graph, Op, sparsify
 from .placer import Placement, place
 from .spec import GPU_PRESETS, WAFER_PRESETS, GpuSpec, WaferSpec, gpu, wafer
-
-__version__ = "0.1.0"
+from .sweep import read_table, sweep
+from .sweep_plot import plot_sweep
 
 __all__ = [
-    "GPU_PRESETS", "WAFER_PRESETS", "GpuError", "GpuResult", "GpuSpec", "Graph", "GraphError",
-    "Op", "Placement", "PlacementError", "SimResult", "SimulationError", "SparsityError",
-    "SpecError", "WaferSpec", "WseSimError", "WseSimFileError", "__version__", "equivalent_gpus",
-    "gpu", "gpu_baseline", "place", "scaling_curve", "simulate", "sparsify", "wafer",
+    "GPU_PRESETS", "GpuError", "GpuResult", "GpuSpec", "Graph", "GraphError", "Op", "Placement",
+    "PlacementError", "SimResult", "SimulationError", "SparsityError", "SpecError",
+    "WAFER_PRESETS", "WaferSpec", "WseSimError", "WseSimFileError", "__version__",
+    "equivalent_gpus", "gpu", "gpu_baseline", "place", "plot_sweep", "read_table", "scaling_curve",
+    "simulate", "sparsify", "sweep", "wafer",
 ]

@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import PlacementError, SimulationError
 from .graph import Graph, Op
-from .kernels.routes import routes_through
+from .kernels.routes import region_max_link_load, routes_through
 from .mapping import (
     INDEX_BYTES,
     OPTIMIZER_BYTES_PER_WEIGHT,
@@ -379,7 +379,7 @@ def _stage_inputs(graph: Graph, stages: list[list[str]]):
 
 
 def _evaluate(data, in_density, first, rects, in_flight, spec, training, batch, model=None,
-              resident=True):
+              resident=True, rtn_cache=None):
     """Split choice, predicted cycles and SRAM of every stage on its rectangle.
 
     Stages that are the same op on the same rectangle shape (the repeated layers of a
@@ -400,7 +400,14 @@ def _evaluate(data, in_density, first, rects, in_flight, spec, training, batch, 
                              training=training, weight_bytes=model.fixed_bytes[i],
                              stash_bytes=model.stash_bytes[i] * in_flight[i],
                              avail_bytes=model.per_core_bytes)
-        rtn = weight_row_counts(sd.op, sd.view, split.b)
+        # weight counts depend on the op and the column count only: draw them once per place()
+        rkey = (stage_signature(sd), split.b)
+        if rtn_cache is None or rkey not in (rtn_cache or {}):
+            rtn = weight_row_counts(sd.op, sd.view, split.b)
+            if rtn_cache is not None:
+                rtn_cache[rkey] = rtn
+        else:
+            rtn = rtn_cache[rkey]
         xc = expected_x_counts(sd.view, in_density[i], split.groups)
         cost = region_costs(sd.view, rtn, xc, split, spec, dtype=sd.op.dtype,
                             training=training, first=bool(first[i]),
@@ -412,7 +419,7 @@ def _evaluate(data, in_density, first, rects, in_flight, spec, training, batch, 
         fabric = max(float(cost.row_wavelets.max(initial=0)),
                      float(cost.col_wavelets.max(initial=0))) / spec.link_wavelets_per_cycle
         t = max(float(cost.compute_cycles.max()), fabric, mem)
-        memo[key] = (split, rtn, t, sram)
+        memo[key] = (split, rtn, t, sram, cost)
         out.append(memo[key])
     return out
 
@@ -538,6 +545,8 @@ def _fit_replica(graph, wafer, stages, where, data, in_density, first, in_flight
     tile, origins = _replica_tiles(wafer.rows, wafer.cols, r)
     total = tile[0] * tile[1]
     scale = np.ones(S)
+    rtn_cache: dict = {}
+    flows = stage_flows(graph, where)
     best = None
     balance_rounds = 0
     for _ in range(FIT_ROUNDS + BALANCE_ROUNDS):
@@ -547,13 +556,17 @@ def _fit_replica(graph, wafer, stages, where, data, in_density, first, in_flight
         n, T = _allocate(model, mins, total)
         rects = bisect_layout(n, (0, 0, tile[0], tile[1]))
         ev = _evaluate(data, in_density, first, rects, in_flight, wafer, training, batch,
-                       model)
+                       model, rtn_cache=rtn_cache)
         over = np.array([e[3].max() for e in ev]) / wafer.sram_bytes_per_core
-        t = np.array([e[2] for e in ev])
+        # a stage's time includes its busiest link with the traffic between stages routed
+        t = np.maximum([e[2] for e in ev], _link_cycles(rects, ev, flows, tile, wafer, training))
+        ev = [(*e[:2], float(ti), *e[3:]) for e, ti in zip(ev, t, strict=True)]
         sized_by_memory = mins >= n * 0.999  # the SRAM minimum, not time, set these sizes
         heavy_bal = balance_of(t, sized_by_memory)
         if over.max() > 1.0:  # first make every core fit: grow the overflowing stages
-            scale = scale * np.where(over > 1.0, over * 1.05, 1.0)
+            # past their current size (a stage sized by time may overflow too)
+            grow = over * 1.05 * np.maximum(1.0, n / np.maximum(mins, 1.0))
+            scale = scale * np.where(over > 1.0, grow, 1.0)
             continue
         if best is None or t.max() < best[0]:
             best = (float(t.max()), heavy_bal, rects, ev, sized_by_memory)
@@ -573,6 +586,18 @@ def _fit_replica(graph, wafer, stages, where, data, in_density, first, in_flight
                      origins, tile, r, training, batch, seed, heavy_bal)
     return dataclasses.replace(plan, balance_all=float(t.max() / t.mean()),
                                memory_sized_stages=int(sized_by_memory.sum()))
+
+
+def _link_cycles(rects, ev, flows, tile, spec, training) -> np.ndarray:
+    """Busiest link of each stage's rectangle, in cycles per sample, all traffic routed."""
+    from .fabric import link_loads  # fabric builds on the stage records defined here
+
+    stages = [Stage(i, "", (), rc, e[0], 0.0, False, 0, 0.0, 0.0)
+              for i, (rc, e) in enumerate(zip(rects, ev, strict=True))]
+    loads, _ = link_loads(stages, [e[4] for e in ev], flows, tile, training)
+    r = np.array(rects, dtype=np.int64)
+    peak = region_max_link_load(loads, r[:, 0], r[:, 0] + r[:, 2], r[:, 1], r[:, 1] + r[:, 3])
+    return peak / spec.link_wavelets_per_cycle
 
 
 def balance_of(t: np.ndarray, sized_by_memory: np.ndarray) -> float:
@@ -596,7 +621,7 @@ def _assemble(graph, wafer, stages, where, data, in_density, first, in_flight, r
     out_stages, out_data = [], []
     for i in range(S):
         r0, c0, h, w = rects[i]
-        split, rtn, t, sram_logical = ev[i]
+        split, rtn, t, sram_logical = ev[i][:4]
         tile_id[r0:r0 + h, c0:c0 + w] = i
         tile_sram[r0:r0 + h, c0:c0 + w] = np.ceil(split.to_physical(sram_logical))
         out_stages.append(Stage(i, stages[i][0], tuple(stages[i]), rects[i], split,

@@ -92,25 +92,33 @@ def map_factor(shape: tuple[int, ...], cells: int = MAP_CELLS) -> int:
 
 
 # ---- figures ---------------------------------------------------------------------------------
-def _plt():
+def _figure(figsize):
+    """A figure on the Agg canvas, outside pyplot: no global backend or figure state is
+    touched, so reports can be drawn from notebooks, threads and worker processes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, dpi=DPI)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _cmap(name: str):
     import matplotlib
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
+    return matplotlib.colormaps[name]
 
 
 def _map_figure():
     """A map figure with fixed axes (no layout engine: it re-measures every text, slowly)."""
-    fig = _plt().figure(figsize=MAP_FIGSIZE, dpi=DPI)
+    fig = _figure(MAP_FIGSIZE)
     ax = fig.add_axes((0.09, 0.13, 0.72, 0.79))
     cax = fig.add_axes((0.85, 0.18, 0.025, 0.69))
     return fig, ax, cax
 
 
 def _wide_figure(figsize=WIDE_FIGSIZE, bottom: float = 0.12, left: float = 0.07):
-    fig = _plt().figure(figsize=figsize, dpi=DPI)
+    fig = _figure(figsize)
     ax = fig.add_axes((left, bottom, 0.985 - left, 0.91 - bottom))
     return fig, ax
 
@@ -118,18 +126,15 @@ def _wide_figure(figsize=WIDE_FIGSIZE, bottom: float = 0.12, left: float = 0.07)
 def _save(fig, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI)  # no bbox_inches: the pixel size stays fixed
-    _plt().close(fig)
+    fig.savefig(path, dpi=DPI, format="png")  # no bbox_inches: the pixel size stays fixed
     return path
 
 
 def _draw_map(values: np.ndarray, shape: tuple[int, int], title: str, cbar_label: str, path,
               cmap: str = "viridis", vmin=None, vmax=None, note: str = "") -> Path:
     """One heatmap of a (possibly block-reduced) per-core array over a rows x cols wafer."""
-    plt = _plt()
     fig, ax, cax = _map_figure()
-    cm = plt.get_cmap(cmap).copy()
-    cm = cm.with_extremes(bad="#d9d9d9")  # cores with nothing placed
+    cm = _cmap(cmap).with_extremes(bad="#d9d9d9")  # cores with nothing placed
     rows, cols = shape
     im = ax.imshow(np.ma.masked_invalid(values), cmap=cm, vmin=vmin, vmax=vmax,
                    interpolation="nearest", extent=(0, cols, rows, 0), aspect="equal")
@@ -171,7 +176,6 @@ def plot_placement(placement, path) -> Path:
     rectangle is large enough on screen are labelled with their index and heavy op. A plan
     with several replicas gets a second panel: replica 0 zoomed in, where the labels fit.
     """
-    plt = _plt()
     from matplotlib.colors import ListedColormap
 
     layout, stage_id, _, model, wafer = _layout(placement)
@@ -182,7 +186,7 @@ def plot_placement(placement, path) -> Path:
     n_stages = len(layout.rects) if layout else int(np.nanmax(ids, initial=-1) + 1)
     streaming = layout is not None and layout.execution == "weight_streaming"
     reps = len(layout.replica_origins) if layout is not None else 1
-    fig = plt.figure(figsize=MAP_FIGSIZE, dpi=DPI)
+    fig = _figure(MAP_FIGSIZE)
     if reps > 1:
         ax = fig.add_axes((0.07, 0.13, 0.40, 0.77))
         zax = fig.add_axes((0.53, 0.13, 0.29, 0.77))
@@ -191,7 +195,7 @@ def plot_placement(placement, path) -> Path:
     cax = fig.add_axes((0.86, 0.18, 0.025, 0.69))
     # colour by stage index, cycling 20 colours; consecutive stages differ
     k = int(min(20, max(n_stages, 1)))
-    cm = ListedColormap(plt.get_cmap("tab20").colors[:k]).with_extremes(bad="#d9d9d9")
+    cm = ListedColormap(_cmap("tab20").colors[:k]).with_extremes(bad="#d9d9d9")
     style = {"cmap": cm, "vmin": -0.5, "vmax": k - 0.5, "interpolation": "nearest",
              "aspect": "equal"}
     im = ax.imshow(np.ma.masked_invalid(np.mod(ids, k)), extent=(0, shape[1], shape[0], 0),
@@ -342,7 +346,8 @@ def plot_stage_cycles(result, path) -> Path:
               ("memory", [r.memory_cycles for r in rows], "#2ca02c")]
     if any(r.stream_cycles > 0 for r in rows):
         series.append(("off-wafer stream", [r.stream_cycles for r in rows], "#9467bd"))
-    fig, ax = _wide_figure(bottom=0.22 if len(rows) <= 30 else 0.12)
+    few = len(rows) <= 16  # tick labels fit horizontally
+    fig, ax = _wide_figure(bottom=0.16 if few else 0.24 if len(rows) <= 30 else 0.12)
     width = 0.8 / len(series)
     for k, (name, vals, colour) in enumerate(series):
         ax.bar(x + (k - (len(series) - 1) / 2) * width, vals, width, label=name, color=colour)
@@ -350,32 +355,33 @@ def plot_stage_cycles(result, path) -> Path:
     ax.axvspan(b - 0.5, b + 0.5, color="red", alpha=0.15, lw=0)
     top = max((max(v) for _, v, _ in series if len(v)), default=1.0)
     ax.annotate(f"bottleneck: stage {b} {result.bottleneck_op} ({result.bottleneck_kind})",
-                xy=(b, top), xytext=(0.5, 0.97), textcoords="axes fraction", ha="center",
+                xy=(b, max(v[b] for _, v, _ in series)), xytext=(0.5, 0.97),
+                textcoords="axes fraction", ha="center",
                 va="top", fontsize=9, color="darkred",
                 arrowprops={"arrowstyle": "->", "color": "darkred"})
     ax.set_xlabel("stage index (pipeline order)")
     ax.set_ylabel("cycles per sample")
     ax.set_ylim(0, top * 1.15 if top > 0 else 1)
     ax.set_xlim(-0.6, len(rows) - 0.4)
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=len(series), fontsize=8,
+              frameon=False)
     ax.set_title(f"Cycles per stage: {result.model} on {result.wafer} ({result.mode}, "
-                 f"{result.execution.replace('_', ' ')})", fontsize=11)
+                 f"{result.execution.replace('_', ' ')})", fontsize=11, loc="left")
     if len(rows) <= 30:
-        ax.set_xticks(x, [f"{i}\n{r.heavy}" for i, r in enumerate(rows)], fontsize=6,
-                      rotation=90)
+        ax.set_xticks(x, [f"{i}\n{r.heavy}" for i, r in enumerate(rows)], fontsize=7,
+                      rotation=0 if few else 90)
     return _save(fig, path)
 
 
 def plot_timeline(result, path) -> Path:
     """Gantt chart: when each of the first 16 samples occupies each stage, microseconds."""
-    plt = _plt()
     start = np.asarray(result.timeline_start, dtype=np.float64)
     finish = np.asarray(result.timeline_finish, dtype=np.float64)
     n, s = start.shape if start.ndim == 2 else (0, 0)
     n = min(n, TIMELINE_SAMPLES)
     to_us = 1e6 / (result.clock_hz or 1.0)
     fig, ax = _wide_figure()
-    cm = plt.get_cmap("tab20")
+    cm = _cmap("tab20")
     streaming = result.execution == "weight_streaming"
     for i in range(1 if streaming else n):  # streaming: every sample shares one schedule
         _bars(ax, start[i] * to_us, finish[i] * to_us, cm(i % 20),
@@ -458,6 +464,12 @@ def _fmt(v, digits: int = 4) -> str:
     return str(v)
 
 
+def _energy(joules: float) -> str:
+    if math.isfinite(joules) and 0 < joules < 1:
+        return f"{_fmt(joules * 1e3)} mJ/sample"
+    return f"{_fmt(joules)} J/sample"
+
+
 def summary_rows(result, gpu: dict | None = None) -> list[tuple[str, str]]:
     """(label, value) pairs of the headline figures, shared by report.md and the CLI."""
     rows = [
@@ -471,7 +483,7 @@ def summary_rows(result, gpu: dict | None = None) -> list[tuple[str, str]]:
         ("cores used", f"{result.cores_used:,} (utilization {result.utilization:.1%}), "
                        f"{result.replicas} replica{'s' if result.replicas != 1 else ''}"),
         ("SRAM peak", f"{result.sram_peak_fraction:.1%} of a core"),
-        ("energy / power", f"{_fmt(result.energy_j_per_sample)} J/sample, "
+        ("energy / power", f"{_energy(result.energy_j_per_sample)}, "
                            f"{_fmt(result.power_w / 1e3)} kW"),
     ]
     if gpu and not gpu.get("samples_per_s_per_gpu"):
@@ -482,9 +494,12 @@ def summary_rows(result, gpu: dict | None = None) -> list[tuple[str, str]]:
                                      f"samples/s per GPU (batch {gpu.get('batch_per_gpu')}, "
                                      f"{gpu.get('precision')})"))
         n = gpu.get("equivalent_gpus")
+        ceiling = gpu.get("cluster_ceiling_samples_per_s")
         rows.append(("equivalent GPUs",
                      f"{n:,} x {name} ({gpu.get('gpus_per_node')} per node)" if n
-                     else f"inf (no {name} cluster reaches the wafer)"))
+                     else f"inf (no {name} cluster reaches the wafer" + (
+                         f"; clusters saturate near {_fmt(ceiling)} samples/s)" if ceiling
+                         else ")")))
     return rows
 
 

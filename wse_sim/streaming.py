@@ -40,7 +40,7 @@ def place_streaming(graph: Graph, wafer: WaferSpec, stages, data, in_density, fi
     t = np.array([e[2] for e in ev])
     out_stages, out_data = [], []
     for i in range(S):
-        split, rtn, ti, sram_l = ev[i]
+        split, rtn, ti, sram_l = ev[i][:4]
         out_stages.append(Stage(i, stages[i][0], tuple(stages[i]), rect, split,
                                 float(in_density[i]), bool(first[i]), 1, float(ti),
                                 float(sram_l.max())))
