@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 
+import numba
 import numpy as np
 import pytest
 import scipy.sparse
@@ -49,13 +50,29 @@ def weight(request):
     return d, w
 
 
-@pytest.mark.parametrize("impl", ["wse_sim", "numpy_dense", "scipy_csr"])
+def _one_thread(fn):
+    """``fn`` run on one numba thread (the setting is thread-local; restored after)."""
+    def run():
+        threads = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            return fn()
+        finally:
+            numba.set_num_threads(threads)
+    return run
+
+
+@pytest.mark.parametrize("impl", ["wse_sim", "wse_sim_1thread", "numpy_dense", "scipy_csr"])
 def test_spmm(benchmark, activations, weight, impl):
+    """wse_sim_1thread is the same kernel on one thread: scipy's footing, and what a machine
+    shared with other busy processes gets (a 2-thread region waits for a descheduled thread)."""
     d, w = weight
     x = activations
-    if impl == "wse_sim":
+    if impl.startswith("wse_sim"):
         tiles = SparseTiles.from_dense(w, *GRID)
         fn = lambda: spmm(tiles, x)  # noqa: E731
+        if impl == "wse_sim_1thread":
+            fn = _one_thread(fn)
     elif impl == "numpy_dense":
         fn = lambda: x @ w  # noqa: E731
     else:

@@ -32,24 +32,25 @@ _SERIAL_MACS = 1 << 20
 def _transpose_count(x, xt):
     """Fill ``xt`` (n_in, batch) float32 with ``x.T``; return the non-zeros of each column of x.
 
-    Blocked 32 x 32 so reads and writes both touch whole cache lines; one thread per k-block.
-    Returns int64 (n_in,).
+    Each write is a run of 16 batch rows (one 64-byte line of ``xt``) read from 16 streams of
+    ``x``, which prefetch well (measured faster than square 32 x 32 blocks). One thread per
+    range of inputs k, so the counts need no atomics. Returns int64 (n_in,).
     """
     batch, n_in = x.shape
     x_count = np.zeros(n_in, dtype=np.int64)
-    t = 32
-    for kb in prange((n_in + t - 1) // t):
-        k0 = kb * t
-        k1 = min(n_in, k0 + t)
-        for b0 in range(0, batch, t):
-            for b in range(b0, min(batch, b0 + t)):
-                for k in range(k0, k1):
-                    xt[k, b] = x[b, k]
-        for k in range(k0, k1):
-            s = 0
-            for b in range(batch):
-                s += xt[k, b] != 0
-            x_count[k] = s
+    k_chunk = 64
+    for kb in prange((n_in + k_chunk - 1) // k_chunk):
+        k0 = kb * k_chunk
+        k1 = min(n_in, k0 + k_chunk)
+        for b0 in range(0, batch, 16):
+            b1 = min(batch, b0 + 16)
+            for k in range(k0, k1):
+                s = 0
+                for b in range(b0, b1):
+                    v = x[b, k]
+                    xt[k, b] = v
+                    s += v != 0
+                x_count[k] += s
     return x_count
 
 
@@ -192,6 +193,12 @@ def spmm(tiles: SparseTiles, x) -> tuple[np.ndarray, np.ndarray]:
         needed. Passing it on to the next ``spmm`` skips that call's transpose.
     macs : int64 (pr, pc); multiply-accumulates core (i, j) executed, summed over the batch: for
         each b, each input k of tile row i with ``x[b, k] != 0``, the non-zeros of ``w[k, cols j]``
+
+    Notes
+    -----
+    Runs on numba's threads (``numba.set_num_threads``), one thread below 2**20 MACs. The result
+    is the same bit for bit whatever the thread count. On a machine shared with other busy
+    processes one thread is often faster: a parallel region waits for its slowest thread.
 
     Examples
     --------

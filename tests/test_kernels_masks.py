@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import math
 
 import numpy as np
@@ -106,3 +108,9 @@ def test_bad_arguments_name_the_value(kwargs, needle):
         sparsity_mask(**kwargs)
     assert needle in str(info.value)
     assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize("module", ["masks", "tiles", "counts", "spmm", "conv"])
+def test_docstring_examples(module):
+    result = doctest.testmod(importlib.import_module(f"wse_sim.kernels.{module}"))
+    assert result.failed == 0 and result.attempted > 0

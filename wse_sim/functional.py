@@ -103,7 +103,7 @@ def _draw_weight(graph: Graph, op: Op, index: int, seed: int,
     """
     tied = op.attrs.get("tied_to") if op.kind == "dense" else None
     if tied is not None:
-        w = np.ascontiguousarray(tables[tied].T)
+        w = tables[tied].T  # a view: from_dense makes its own contiguous copy
     else:
         w = _rng(seed, index, _WEIGHT_STREAM).standard_normal(op.weight_shape, dtype=np.float32)
         w *= np.float32(math.sqrt(_gain(graph, op) / _fan_in(op)))
@@ -137,8 +137,9 @@ def _dense(x: np.ndarray, w: np.ndarray, use_kernels: bool) -> np.ndarray:
     """``x (..., n_in) @ w (n_in, n_out) -> (..., n_out)`` float32; leading dims become rows."""
     rows = x.reshape(-1, w.shape[0])
     if use_kernels:
+        # y comes back batch-minor (Fortran order); reshaping it keeps that layout without a
+        # copy, and the next spmm then skips its transpose.
         y, _ = spmm(SparseTiles.from_dense(w, 1, 1), rows)
-        y = np.ascontiguousarray(y)
     else:
         y = np.matmul(rows.astype(np.float32), w)
     return y.reshape(*x.shape[:-1], w.shape[1])
@@ -215,7 +216,10 @@ def _matmul(op: Op, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Batched ``a (B, ..., m, k) @ b (B, ..., k, n)`` (``b`` transposed if ``transpose_b``)."""
     if op.attrs.get("transpose_b"):
         b = np.swapaxes(b, -1, -2)
-    return np.matmul(a, b)
+    # einsum's own SIMD loops, not BLAS: OpenBLAS threads woken right after a numba parallel
+    # kernel fight its OpenMP threads for the cores (measured 0.2-0.4 s per call on 2 cores,
+    # against 4 ms here), and each spinning BLAS thread slows the next numba kernel too.
+    return np.einsum("...mk,...kn->...mn", a, b)
 
 
 # ---- cheap ops --------------------------------------------------------------------------------
@@ -243,7 +247,16 @@ def _softmax(graph: Graph, op: Op, x: np.ndarray) -> np.ndarray:
 def _gelu(x: np.ndarray) -> np.ndarray:
     """GELU, tanh approximation."""
     c = np.float32(math.sqrt(2.0 / math.pi))
-    return np.float32(0.5) * x * (1 + np.tanh(c * (x + np.float32(0.044715) * x ** 3)))
+    t = x * x
+    t *= np.float32(0.044715)
+    t += 1
+    t *= x
+    t *= c
+    np.tanh(t, out=t)
+    t += 1
+    t *= x
+    t *= np.float32(0.5)
+    return t
 
 
 def _elementwise(op: Op, args: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
