@@ -125,7 +125,8 @@ def _bound(compute: float, fabric: float, memory: float, stream: float = 0.0) ->
 
 def simulate(placement: Placement, mode: str | None = None, batch: int | None = None,
              samples: int = 64, activations: str = "synthetic", seed: int = 0,
-             drain_per_step: bool = False, progress=None) -> SimResult:
+             drain_per_step: bool = False, densities: dict | None = None,
+             progress=None) -> SimResult:
     """Simulate ``placement`` and return a :class:`SimResult`.
 
     Parameters
@@ -135,8 +136,11 @@ def simulate(placement: Placement, mode: str | None = None, batch: int | None = 
     batch : samples per optimizer step per replica (default: the placement's).
     samples : samples pushed through the pipeline recurrence (>= 1).
     activations : 'synthetic' draws activation zeros from the graph's expected densities per
-        sample; 'functional' uses densities measured by running the model on real inputs
-        (see :mod:`wse_sim.functional`).
+        sample; 'functional' runs the model's forward pass through the kernels on generated
+        inputs (contact maps, token ids; :mod:`wse_sim.functional`) and draws each sample's
+        zeros at the density that sample's activations really had.
+    densities : optional {heavy op name: input density} overriding the graph's expected
+        densities in synthetic mode (e.g. to replay a functional run's means).
     drain_per_step : the pipeline empties at every optimizer step (adds its fill time per step).
     progress : optional callable(done, total) for progress bars.
     """
@@ -157,13 +161,21 @@ def simulate(placement: Placement, mode: str | None = None, batch: int | None = 
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise SimulationError(f"batch must be an int >= 1, got {batch!r}")
     spec = placement.wafer
-    densities = [s.in_density for s in placement.stages]
+    # per stage: an array of input densities, one per activation draw (cycled over samples)
+    overrides = densities or {}
+    unknown = set(overrides) - {st.heavy for st in placement.stages}
+    if unknown:
+        raise SimulationError(f"densities name ops that head no stage: {sorted(unknown)}; "
+                              "use the heavy ops' names (Placement.stages[i].heavy)")
+    dens = [np.atleast_1d(float(overrides.get(st.heavy, st.in_density)))
+            for st in placement.stages]
     if activations == "functional":
         from .functional import measured_densities
 
-        measured = measured_densities(placement.graph, seed=seed)
-        densities = [measured.get(s.heavy, d) for s, d in zip(placement.stages, densities,
-                                                                 strict=True)]
+        measured = measured_densities(placement.graph, n_samples=min(samples, SAMPLE_DRAWS),
+                                      seed=seed)
+        dens = [np.asarray(measured.get(st.heavy, d), dtype=np.float64)
+                for st, d in zip(placement.stages, dens, strict=True)]
     rng = np.random.default_rng(seed)
     S = len(placement.stages)
     comp = np.zeros((samples, S))
@@ -175,8 +187,8 @@ def simulate(placement: Placement, mode: str | None = None, batch: int | None = 
     core_cycles_phys = []
     memo: dict = {}  # deterministic stages with equal signatures cost the same
     for s, (st, sd) in enumerate(zip(placement.stages, placement.data, strict=True)):
-        variable = densities[s] < 1.0 or sd.view.one_hot
-        key = None if variable else (st.split, stage_signature(sd), st.first, densities[s])
+        variable = bool((dens[s] < 1.0).any()) or sd.view.one_hot
+        key = None if variable else (st.split, stage_signature(sd), st.first)
         if key in memo:
             src = memo[key]
             comp[:, s], fab_intra[:, s], mem[:, s] = comp[:, src], fab_intra[:, src], mem[:, src]
@@ -190,7 +202,8 @@ def simulate(placement: Placement, mode: str | None = None, batch: int | None = 
             memo[key] = s
         draws = SAMPLE_DRAWS if placement.mode == "pipelined" else STREAM_DRAWS
         n_eval = min(samples, draws) if variable else 1
-        xcs = sample_x_counts(sd.view, densities[s], st.split.groups, n_eval, rng)
+        xcs = [sample_x_counts(sd.view, float(dens[s][i % len(dens[s])]), st.split.groups, 1,
+                               rng)[0] for i in range(n_eval)]
         acc = None
         for i in range(n_eval):
             c = region_costs(sd.view, sd.rtn, xcs[i], st.split, spec, dtype=sd.op.dtype,
