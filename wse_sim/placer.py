@@ -530,12 +530,28 @@ def _place_pipelined(graph, wafer, stages, where, data, in_density, first, in_fl
                        reverse=True)
     else:
         tries = [int(replicas)]
-    for r in tries:  # the predicted best count first; fewer replicas when it cannot be laid out
+    best_plan, best_rate = None, -1.0
+    for r in tries:  # the predicted best count first, then fewer while that predicts faster
         plan = _fit_replica(graph, wafer, stages, where, data, in_density, first, in_flight,
                             model, training, batch, seed, r)
-        if plan is not None:
-            return plan
-    return None
+        if plan is None:
+            continue
+        rate = _predicted_rate(plan, training)
+        if best_plan is not None and rate <= best_rate:
+            break
+        best_plan, best_rate = plan, rate
+    return best_plan
+
+
+def _predicted_rate(plan: Placement, training: bool) -> float:
+    """Samples per cycle the placement predicts: replicas x batch over one step, the slowest
+    stage's time per sample plus the gradient all-reduce between replicas."""
+    t_max = max(s.est_cycles for s in plan.stages)
+    nnz = np.array([d.nnz for d in plan.data], dtype=np.float64)
+    ar = allreduce_cycles_per_step(nnz, [s.rect for s in plan.stages], plan.replicas,
+                                   plan.tile_shape, plan.wafer,
+                                   DTYPE_BYTES[plan.graph.dtype]) if training else 0.0
+    return plan.replicas * plan.batch / (plan.batch * t_max + ar)
 
 
 def _fit_replica(graph, wafer, stages, where, data, in_density, first, in_flight, model,
