@@ -18,9 +18,8 @@ import numpy as np
 from .errors import PlacementError, SimulationError
 from .graph import Graph, Op
 from .kernels.routes import region_max_link_load, routes_through
+from .layout import allreduce_cycles_per_step, bisect_layout, replica_tiles
 from .mapping import (
-    INDEX_BYTES,
-    OPTIMIZER_BYTES_PER_WEIGHT,
     Split,
     View,
     choose_split,
@@ -30,13 +29,10 @@ from .mapping import (
     view_of,
     weight_row_counts,
 )
+from .sizing import allocate_cores, min_cores_for_sram, stage_model
 from .spec import DTYPE_BYTES, WaferSpec
 
 MODES = ("auto", "pipelined", "weight_streaming")
-# Size stages against 88% of each core: the sizing model uses a stage's mean bytes per core,
-# and tile rounding and uneven stash bands put its fullest core up to ~10% above the mean.
-# Aiming there saves repair rounds (BERT-Large on WSE-2: 11 -> 5 rounds, 3.8 -> 1.9 s).
-SRAM_TARGET = 0.88
 FIT_ROUNDS = 10  # size -> lay out -> evaluate rounds that grow stages whose SRAM overflows
 BALANCE_ROUNDS = 3  # further rounds that correct each stage's time model by its measured time
 
@@ -196,177 +192,6 @@ def stage_depths(n_stages: int, flows: list[Flow]) -> np.ndarray:
     return depth
 
 
-# ---- sizing --------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Model:
-    """Per-stage coefficients of t(n) = A/n + B/sqrt(n) + C cycles on n cores, SRAM bytes."""
-
-    A: np.ndarray
-    B: np.ndarray
-    C: np.ndarray
-    fixed_bytes: np.ndarray  # weights and optimizer state, all cores of the stage together
-    stash_bytes: np.ndarray  # per sample in flight
-    per_core_bytes: float
-
-
-def _stage_model(data: list[StageData], in_density: np.ndarray, first: np.ndarray,
-                 spec: WaferSpec, training: bool, flow_wavelets: np.ndarray | None = None
-                 ) -> _Model:
-    """Coefficients of each stage's time on n cores and its SRAM needs.
-
-    ``A/n``: MACs and cheap-op arithmetic spread over the cores. ``B/sqrt(n)``: wavelets a
-    core receives along its row and column, and the stage's traffic to and from other stages
-    (``flow_wavelets`` per sample), which crosses a rectangle's side of ~sqrt(n) cores.
-    ``C``: fixed task overheads.
-    """
-    n = len(data)
-    A, B, C = np.zeros(n), np.zeros(n), np.zeros(n)
-    fixed, stash = np.zeros(n), np.zeros(n)
-    for i, sd in enumerate(data):
-        v, op = sd.view, sd.op
-        lanes = spec.fmac_per_cycle(op.dtype)
-        vb = DTYPE_BYTES[op.dtype]
-        passes = 1.0 if not training else (2.0 if first[i] else 3.0)
-        macs = v.rows * v.n if v.one_hot else v.dense_macs * (
-            op.weight_density if v.stored_weights else 1.0) * (
-            in_density[i] if not v.one_hot else 1.0)
-        A[i] = passes * macs / lanes + sd.extra_vector_ops * (3 if training else 1) / lanes
-        x_in = v.rows if v.one_hot else v.rows * v.k * in_density[i] / v.reuse
-        wave = x_in + v.rows * v.n
-        B[i] = spec.wavelet_overhead_cycles * wave * (2 if training else 1)
-        if flow_wavelets is not None:
-            B[i] += flow_wavelets[i] * (2 if training else 1) / spec.link_wavelets_per_cycle
-        C[i] = spec.task_overhead_cycles * (3 if training else 1)
-        if v.stored_weights:
-            sparse = op.weight_density < vb / (vb + INDEX_BYTES)
-            fixed[i] = sd.nnz * (vb + (INDEX_BYTES if sparse else 0))
-            if training:
-                fixed[i] += sd.nnz * OPTIMIZER_BYTES_PER_WEIGHT
-        else:  # every head's second operand, double-buffered
-            fixed[i] = 2 * vb * v.heads * v.k * v.n
-        if training:
-            # the heavy op's input only (riders are recomputed); sparse inputs keep indices
-            stash[i] = x_in * (vb + (INDEX_BYTES if in_density[i] < 0.5 else 0))
-            if not v.stored_weights:
-                stash[i] += v.heads * v.k * v.n * vb
-    return _Model(A, B, C, fixed, stash, spec.sram_bytes_per_core * SRAM_TARGET
-                  - spec.code_reserve_bytes - spec.io_buffer_bytes)
-
-
-def _min_cores(model: _Model, in_flight: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    need = model.fixed_bytes + model.stash_bytes * in_flight
-    return np.maximum(1, np.ceil(scale * need / max(model.per_core_bytes, 1.0)))
-
-
-def _cores_for_time(model: _Model, T: float) -> np.ndarray:
-    """Smallest n with A/n + B/sqrt(n) + C <= T (solve the quadratic in u = 1/sqrt(n))."""
-    slack = np.maximum(T - model.C, 1e-9)
-    A = np.maximum(model.A, 1e-12)
-    u = (-model.B + np.sqrt(model.B ** 2 + 4 * A * slack)) / (2 * A)
-    return np.ceil(1.0 / np.maximum(u, 1e-12) ** 2)
-
-
-def _allocate(model: _Model, min_cores: np.ndarray, total: int) -> tuple[np.ndarray, float]:
-    """Cores per stage (floats summing to ``total``) balancing t(n), at least ``min_cores``."""
-    if min_cores.sum() > total:
-        return min_cores, math.inf
-    lo, hi = 0.0, float((model.A + model.B + model.C).max()) + 1.0
-    for _ in range(100):
-        mid = 0.5 * (lo + hi)
-        if np.maximum(_cores_for_time(model, mid), min_cores).sum() <= total:
-            hi = mid
-        else:
-            lo = mid
-    n = np.maximum(_cores_for_time(model, hi), min_cores).astype(np.float64)
-    spare = total - n.sum()
-    # spare cores go to stages in proportion to their time-balanced share
-    return n + spare * n / n.sum(), hi
-
-
-# ---- layout --------------------------------------------------------------------------------
-def bisect_layout(weights: np.ndarray, rect: tuple[int, int, int, int]
-                  ) -> list[tuple[int, int, int, int]]:
-    """Cut ``rect`` (row0, col0, h, w) into one rectangle per weight, in order, areas in
-    proportion to the weights, consecutive rectangles adjacent (recursive bisection).
-
-    Raises :class:`PlacementError` when the rectangle has fewer cores than weights.
-    """
-    out: list[tuple[int, int, int, int]] = [(0, 0, 0, 0)] * len(weights)
-    cum = np.concatenate([[0.0], np.cumsum(np.asarray(weights, dtype=np.float64))])
-    stack = [(0, len(weights), rect, False)]
-    while stack:
-        lo, hi, (r0, c0, h, w), flip = stack.pop()
-        if h * w < hi - lo:
-            raise PlacementError(
-                f"{hi - lo} stages do not fit in a {h} x {w} block of cores: a stage needs at "
-                "least one core; use a larger wafer or fewer replicas")
-        if hi - lo == 1:
-            out[lo] = (r0, c0, h, w)
-            continue
-        half = cum[lo] + 0.5 * (cum[hi] - cum[lo])
-        mid = int(np.clip(np.searchsorted(cum, half), lo + 1, hi - 1))
-        # keep the split point near the weight median, nudged to the closer cumulative value
-        if mid - 1 > lo and abs(cum[mid - 1] - half) < abs(cum[mid] - half):
-            mid -= 1
-        frac = (cum[mid] - cum[lo]) / max(cum[hi] - cum[lo], 1e-300)
-        n1, n2 = mid - lo, hi - mid
-        if w >= h:
-            w1 = int(np.clip(round(w * frac), math.ceil(n1 / h), w - math.ceil(n2 / h)))
-            c1 = c0 + w - w1 if flip else c0  # mirrored: the first half takes the far side
-            c2 = c0 if flip else c0 + w1
-            first, second = (r0, c1, h, w1), (r0, c2, h, w - w1)
-        else:
-            h1 = int(np.clip(round(h * frac), math.ceil(n1 / w), h - math.ceil(n2 / w)))
-            q1 = r0 + h - h1 if flip else r0
-            q2 = r0 if flip else r0 + h1
-            first, second = (q1, c0, h1, w), (q2, c0, h - h1, w)
-        # the second half is laid out mirrored so its first stage sits by the first half's last
-        stack.append((mid, hi, second, not flip))
-        stack.append((lo, mid, first, flip))
-    return out
-
-
-def _replica_tiles(rows: int, cols: int, r: int) -> tuple[tuple[int, int], list[tuple[int, int]]]:
-    """Split the mesh into ``r`` equal tiles (ry x rx grid); return tile shape and origins."""
-    best = None
-    for ry in range(1, r + 1):
-        if r % ry:
-            continue
-        rx = r // ry
-        th, tw = rows // ry, cols // rx
-        if th < 1 or tw < 1:
-            continue
-        score = (th * tw, -abs(math.log(th / tw)))
-        if best is None or score > best[0]:
-            best = (score, ry, rx, th, tw)
-    if best is None:
-        raise PlacementError(f"cannot cut a {rows} x {cols} wafer into {r} replicas")
-    _, ry, rx, th, tw = best
-    origins = [(i * th, j * tw) for i in range(ry) for j in range(rx)]
-    return (th, tw), origins
-
-
-def allreduce_cycles_per_step(nnz: np.ndarray, rects: list[tuple[int, int, int, int]],
-                              replicas: int, tile_shape: tuple[int, int], spec: WaferSpec,
-                              dtype_bytes: int) -> float:
-    """Ring all-reduce of every stage's gradients across ``replicas`` copies, cycles per step.
-
-    Each stage reduces with the same stage in the other replicas over the links on its
-    region's edge (min(h, w) parallel links); stages reduce concurrently, so the slowest one
-    sets the time. 2 (r - 1) / r of the gradient crosses each link, plus the ring's hops.
-    """
-    if replicas <= 1:
-        return 0.0
-    per_wavelet = spec.wavelet_bits / 8 / dtype_bytes
-    worst = 0.0
-    for k, (_, _, h, w) in enumerate(rects):
-        wavelets = nnz[k] / per_wavelet
-        t = 2 * (replicas - 1) / replicas * wavelets / (min(h, w) * spec.link_wavelets_per_cycle)
-        worst = max(worst, t)
-    hops = 2 * (replicas - 1) * (tile_shape[0] + tile_shape[1]) / 2
-    return worst + hops * spec.hop_latency_cycles
-
-
 # ---- the placer ----------------------------------------------------------------------------
 def _stage_inputs(graph: Graph, stages: list[list[str]]):
     data, in_density, first = [], [], []
@@ -381,7 +206,7 @@ def _stage_inputs(graph: Graph, stages: list[list[str]]):
     return data, np.array(in_density), np.array(first, dtype=bool)
 
 
-def _evaluate(data, in_density, first, rects, in_flight, spec, training, batch, model=None,
+def evaluate_stages(data, in_density, first, rects, in_flight, spec, training, batch, model=None,
               resident=True, rtn_cache=None):
     """Split choice, predicted cycles and SRAM of every stage on its rectangle.
 
@@ -390,7 +215,7 @@ def _evaluate(data, in_density, first, rects, in_flight, spec, training, batch, 
     """
     out = []
     if model is None:
-        model = _stage_model(data, in_density, first, spec, training)
+        model = stage_model(data, in_density, first, spec, training)
     memo: dict = {}
     for i, sd in enumerate(data):
         _, _, h, w = rects[i]
@@ -477,9 +302,9 @@ def place(graph: Graph, wafer: WaferSpec, mode: str = "auto", training: bool = T
     for f in flows:
         flow_w[f.src] += f.wavelets
         flow_w[f.dst] += f.wavelets
-    model = _stage_model(data, in_density, first, wafer, training, flow_w)
+    model = stage_model(data, in_density, first, wafer, training, flow_w)
     if mode != "weight_streaming":
-        mins = _min_cores(model, in_flight, np.ones(S))
+        mins = min_cores_for_sram(model, in_flight, np.ones(S))
         fits_once = mins.sum() <= wafer.cores
         if fits_once:
             plan = _place_pipelined(graph, wafer, stages, where, data, in_density, first,
@@ -509,7 +334,7 @@ def _place_pipelined(graph, wafer, stages, where, data, in_density, first, in_fl
     S = len(stages)
     vb = DTYPE_BYTES[graph.dtype]
     nnz = np.array([sd.nnz for sd in data], dtype=np.float64)
-    mins_once = _min_cores(model, in_flight, np.ones(S))
+    mins_once = min_cores_for_sram(model, in_flight, np.ones(S))
     if replicas == "auto":
         r_max = max(1, int(wafer.cores // max(mins_once.sum() * 1.15, S)))
         cands = sorted({1, r_max} | {2 ** i for i in range(1, 21) if 2 ** i <= r_max}
@@ -517,11 +342,11 @@ def _place_pipelined(graph, wafer, stages, where, data, in_density, first, in_fl
         best_r, best_rate = 1, -1.0
         for r in cands:
             try:
-                tile, _ = _replica_tiles(wafer.rows, wafer.cols, r)
+                tile, _ = replica_tiles(wafer.rows, wafer.cols, r)
             except PlacementError:
                 continue
             total = tile[0] * tile[1]
-            n, T = _allocate(model, mins_once, total)
+            n, T = allocate_cores(model, mins_once, total)
             if not math.isfinite(T):
                 continue
             side = math.sqrt(total / S)
@@ -561,7 +386,7 @@ def _fit_replica(graph, wafer, stages, where, data, in_density, first, in_flight
                  training, batch, seed, r) -> Placement | None:
     """Size, lay out and check one replica tile for ``r`` replicas; None when SRAM won't fit."""
     S = len(stages)
-    tile, origins = _replica_tiles(wafer.rows, wafer.cols, r)
+    tile, origins = replica_tiles(wafer.rows, wafer.cols, r)
     total = tile[0] * tile[1]
     scale = np.ones(S)
     rtn_cache: dict = {}
@@ -569,12 +394,12 @@ def _fit_replica(graph, wafer, stages, where, data, in_density, first, in_flight
     best = None
     balance_rounds = 0
     for _ in range(FIT_ROUNDS + BALANCE_ROUNDS):
-        mins = _min_cores(model, in_flight, scale)
+        mins = min_cores_for_sram(model, in_flight, scale)
         if mins.sum() > total:
             break
-        n, T = _allocate(model, mins, total)
+        n, T = allocate_cores(model, mins, total)
         rects = bisect_layout(n, (0, 0, tile[0], tile[1]))
-        ev = _evaluate(data, in_density, first, rects, in_flight, wafer, training, batch,
+        ev = evaluate_stages(data, in_density, first, rects, in_flight, wafer, training, batch,
                        model, rtn_cache=rtn_cache)
         over = np.array([e[3].max() for e in ev]) / wafer.sram_bytes_per_core
         # a stage's time includes its busiest link with the traffic between stages routed

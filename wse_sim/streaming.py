@@ -12,7 +12,7 @@ import dataclasses
 import numpy as np
 
 from .graph import Graph
-from .placer import Placement, Stage, _evaluate, _stage_model, stage_flows
+from .placer import Placement, Stage, evaluate_stages, stage_flows, stage_model
 from .spec import WaferSpec
 
 
@@ -24,10 +24,10 @@ def place_streaming(graph: Graph, wafer: WaferSpec, stages, data, in_density, fi
     rect = (0, 0, wafer.rows, wafer.cols)
     rects = [rect] * S
     # a layer holds a streamed weight chunk and its working tiles; stashes are counted below
-    ev = _evaluate(data, in_density, first, rects, np.zeros(S), wafer, training=training,
+    ev = evaluate_stages(data, in_density, first, rects, np.zeros(S), wafer, training=training,
                    batch=batch, resident=False)
     layer_peak = max(float(e[3].max()) for e in ev)
-    model = _stage_model(data, in_density, first, wafer, training)
+    model = stage_model(data, in_density, first, wafer, training)
     stash_per_sample = float(model.stash_bytes.sum()) / wafer.cores if training else 0.0
     free = wafer.sram_bytes_per_core - layer_peak
     if stash_per_sample > 0:
