@@ -34,7 +34,7 @@ from .spec import DTYPE_BYTES, WaferSpec
 
 MODES = ("auto", "pipelined", "weight_streaming")
 FIT_ROUNDS = 10  # size -> lay out -> evaluate rounds that grow stages whose SRAM overflows
-BALANCE_ROUNDS = 3  # further rounds that correct each stage's time model by its measured time
+BALANCE_ROUNDS = 2  # further rounds that correct each stage's time model by its measured time
 
 
 @dataclass(frozen=True)
@@ -412,9 +412,11 @@ def _fit_replica(graph, wafer, stages, where, data, in_density, first, in_flight
             grow = over * 1.05 * np.maximum(1.0, n / np.maximum(mins, 1.0))
             scale = scale * np.where(over > 1.0, grow, 1.0)
             continue
-        if best is None or t.max() < best[0]:
+        improved = best is None or t.max() < best[0]
+        if improved:
             best = (float(t.max()), heavy_bal, rects, ev, sized_by_memory)
-        if heavy_bal < 1.05 or balance_rounds == BALANCE_ROUNDS:
+        # stop when balanced, out of rounds, or a balance round made the slowest stage slower
+        if heavy_bal < 1.05 or balance_rounds == BALANCE_ROUNDS or not improved:
             break
         # then balance: scale each stage's time coefficients by measured / predicted time
         balance_rounds += 1
