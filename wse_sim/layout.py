@@ -35,15 +35,15 @@ def bisect_layout(weights: np.ndarray, rect: tuple[int, int, int, int]
         # keep the split point near the weight median, nudged to the closer cumulative value
         if mid - 1 > lo and abs(cum[mid - 1] - half) < abs(cum[mid] - half):
             mid -= 1
+        along_cols, mid, low, high = _feasible_cut(cum, lo, hi, mid, half, h, w)
         frac = (cum[mid] - cum[lo]) / max(cum[hi] - cum[lo], 1e-300)
-        n1, n2 = mid - lo, hi - mid
-        if w >= h:
-            w1 = int(np.clip(round(w * frac), math.ceil(n1 / h), w - math.ceil(n2 / h)))
+        if along_cols:
+            w1 = int(np.clip(round(w * frac), low, high))
             c1 = c0 + w - w1 if flip else c0  # mirrored: the first half takes the far side
             c2 = c0 if flip else c0 + w1
             first, second = (r0, c1, h, w1), (r0, c2, h, w - w1)
         else:
-            h1 = int(np.clip(round(h * frac), math.ceil(n1 / w), h - math.ceil(n2 / w)))
+            h1 = int(np.clip(round(h * frac), low, high))
             q1 = r0 + h - h1 if flip else r0
             q2 = r0 if flip else r0 + h1
             first, second = (q1, c0, h1, w), (q2, c0, h - h1, w)
@@ -51,6 +51,26 @@ def bisect_layout(weights: np.ndarray, rect: tuple[int, int, int, int]
         stack.append((mid, hi, second, not flip))
         stack.append((lo, mid, first, flip))
     return out
+
+
+def _feasible_cut(cum, lo, hi, mid, half, h, w) -> tuple[bool, int, int, int]:
+    """Orientation, split point and the allowed cut range [low, high] for one bisection step.
+
+    Prefers the weight-median split across the longer side; when that leaves one half with
+    fewer cores than stages (few cores per stage), tries the other side, then other split
+    points nearest the median. Some split always fits when the block has a core per stage.
+    """
+    mids = [mid] + [int(m) for m in lo + 1 + np.argsort(np.abs(cum[lo + 1:hi] - half),
+                                                         kind="stable") if m != mid]
+    for m in mids:
+        for along_cols in ((w >= h), (w < h)):
+            dim, other = (w, h) if along_cols else (h, w)
+            low = math.ceil((m - lo) / other)
+            high = dim - math.ceil((hi - m) / other)
+            if 1 <= low <= high <= dim - 1:
+                return along_cols, m, low, high
+    raise PlacementError(f"{hi - lo} stages cannot be cut into rectangles of a {h} x {w} "
+                         "block of cores; use a larger wafer or fewer replicas")
 
 
 def replica_tiles(rows: int, cols: int, r: int) -> tuple[tuple[int, int], list[tuple[int, int]]]:
