@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .kernels.routes import DIR_E, DIR_N, DIR_S, DIR_W, add_link_rects, add_xy_routes
-from .kernels.tiles import splits
+from ..kernels.routes import DIR_E, DIR_N, DIR_S, DIR_W, add_link_rects, add_xy_routes
+from ..kernels.tiles import splits
 
 MAX_PARALLEL_ROUTES = 256  # routes a flow is spread over at most (one per edge core)
 
