@@ -15,11 +15,11 @@ from wse_sim.errors import WseSimFileError
 from wse_sim.io import ARRAY_KEYS, layout_of, load_result, load_run, save_result
 from wse_sim.models import get
 
-report_module = importlib.import_module("wse_sim.report.report")
 from wse_sim.report import style
 
 # the package, not the function wse_sim.report that the top level re-exports under its name
 rp = importlib.import_module("wse_sim.report")
+report_module = importlib.import_module("wse_sim.report.report")
 
 
 def png_size(path) -> tuple[int, int]:
