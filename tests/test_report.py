@@ -14,7 +14,6 @@ from wse_sim.baselines import gpu_summary
 from wse_sim.errors import WseSimFileError
 from wse_sim.io import ARRAY_KEYS, layout_of, load_result, load_run, save_result
 from wse_sim.models import get
-
 from wse_sim.report import style
 
 # the package, not the function wse_sim.report that the top level re-exports under its name
