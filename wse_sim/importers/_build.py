@@ -88,12 +88,12 @@ def batch_axis(full: Sequence[int], bplace: int, batch: int) -> tuple[int | None
     """``(axis holding the batch, holds it alone)``; axis None when the batch is an implicit
     outer dimension of size one."""
     full = tuple(full)
-    if bplace >= _prod(full):
-        return None, False
     if batch == 1:  # a batch of one: prefer a unit axis sitting exactly at the place value
         for j in range(len(full)):
             if full[j] == 1 and _prod(full[j + 1:]) == bplace:
                 return j, True
+    if bplace >= _prod(full):
+        return None, False
     for j in range(len(full)):
         inner = _prod(full[j + 1:])
         if inner <= bplace < inner * full[j]:

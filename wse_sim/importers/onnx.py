@@ -96,6 +96,7 @@ def _skeleton(model, input_shapes: dict, batch_probe: int):
         if inp.name in inits:
             continue
         dims = new.type.tensor_type.shape.dim
+        symbolic_batch = bool(dims) and not dims[0].HasField("dim_value")
         if inp.name in input_shapes:
             want = [int(d) for d in input_shapes[inp.name]]
             if dims and len(want) != len(dims):
@@ -111,7 +112,8 @@ def _skeleton(model, input_shapes: dict, batch_probe: int):
         if not dims:
             raise GraphError(f"input {inp.name!r} has no shape in the model; give it in "
                              f"input_shapes, e.g. {{{inp.name!r}: (1, 3, 224, 224)}}")
-        if inp.name not in input_shapes and not dims[0].HasField("dim_value"):
+        if symbolic_batch or not dims[0].HasField("dim_value"):
+            # the file leaves the batch open: probe it with a size no other axis has
             dims[0].ClearField("dim_param")
             dims[0].dim_value = batch_probe
         for k, d in enumerate(dims):
