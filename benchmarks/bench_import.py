@@ -20,8 +20,13 @@ def model():
 
 
 def test_import_bert_large(benchmark, model):
-    g = benchmark.pedantic(from_onnx, args=(model,), kwargs={"batch": 64, "read_weights": False},
-                           rounds=3, iterations=1)
+    g = benchmark.pedantic(
+        from_onnx,
+        args=(model,),
+        kwargs={"batch": 64, "read_weights": False},
+        rounds=3,
+        iterations=1,
+    )
     zoo = get("bert-large", seq_len=128)
     assert g.total_params == zoo.total_params
     assert g.forward_macs == zoo.forward_macs

@@ -29,15 +29,17 @@ def test_small_cnn_matches_hand_built_graph():
     x = h.input("image", (3, 32, 32))
     x = h.relu("relu1", h.batchnorm("bn1", h.conv2d("conv1", x, 16, 3, padding=1, bias=False)))
     x = h.pool("pool1", x, kernel=2, stride=2)
-    x = h.relu("relu2", h.batchnorm("bn2", h.conv2d("conv2", x, 32, 3, stride=2, padding=1,
-                                                    bias=False)))
+    x = h.relu(
+        "relu2", h.batchnorm("bn2", h.conv2d("conv2", x, 32, 3, stride=2, padding=1, bias=False))
+    )
     x = h.pool("pool2", x, kernel=2, stride=2, kind="avg")
     h.loss("loss", h.dense("fc", h.pool("gap", x, kind="global_avg"), 10))
     assert (g.total_params, g.forward_macs) == (h.total_params, h.forward_macs)
     # conv1 3*16*9 + bn 32 + conv2 16*32*9 + bn 64 + fc 330
     assert g.total_params == 432 + 32 + 4608 + 64 + 330
-    assert [(o.name, o.kind, o.out_shape, o.params, o.macs_fwd) for o in g.ops()] == \
-        [(o.name, o.kind, o.out_shape, o.params, o.macs_fwd) for o in h.ops()]
+    assert [(o.name, o.kind, o.out_shape, o.params, o.macs_fwd) for o in g.ops()] == [
+        (o.name, o.kind, o.out_shape, o.params, o.macs_fwd) for o in h.ops()
+    ]
 
 
 def test_transformer_encoder_block_matches_zoo():
@@ -86,10 +88,12 @@ def _kitchen_sink():
     x = net.input("x", ["N", 8, 4, 4])
     w = net.init("ct.weight", (8, 4, 2, 2))
     x = net.node("ConvTranspose", [x, w], "ct", kernel_shape=[2, 2], strides=[2, 2])
-    a, b = net.node("Split", [x, net.const("sizes", np.array([2, 2], np.int64))], "split",
-                    n_out=2, axis=1)
-    x = net.node("Concat", [net.node("Tanh", [a], "tanh"), net.node("Sigmoid", [b], "sig")],
-                 "cat", axis=1)
+    a, b = net.node(
+        "Split", [x, net.const("sizes", np.array([2, 2], np.int64))], "split", n_out=2, axis=1
+    )
+    x = net.node(
+        "Concat", [net.node("Tanh", [a], "tanh"), net.node("Sigmoid", [b], "sig")], "cat", axis=1
+    )
     x = net.node("Flatten", [x], "flat", axis=1)
     x = net.node("Unsqueeze", [x, net.const("ax1", np.array([1], np.int64))], "unsq")
     x = net.node("Squeeze", [x, net.const("ax2", np.array([1], np.int64))], "sq")
@@ -113,8 +117,7 @@ def test_layout_ops_and_activations():
     assert ops["fc"].in_shapes == ((256,),) and ops["fc"].macs_fwd == 2560
     assert ops["gelu"].attrs["fn"] == "gelu" and ops["softmax"].kind == "softmax"
     # flatten, unsqueeze, squeeze, cast and identity: one reshape to what the Gemm reads
-    assert [o.name for o in g.ops() if o.kind == "reshape" and "source_op" not in o.attrs] \
-        == ["sq"]
+    assert [o.name for o in g.ops() if o.kind == "reshape" and "source_op" not in o.attrs] == ["sq"]
     assert ops["sq"].in_shapes == ((4, 8, 8),) and ops["sq"].out_shape == (256,)
     assert g.total_params == 8 * 4 * 4 + 2570
 

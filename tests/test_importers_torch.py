@@ -33,8 +33,14 @@ def test_mlp_params_and_macs():
     g = from_torch(m, (torch.randn(4, 20),))
     assert g.total_params == _params(m)
     assert g.forward_macs == 20 * 30 + 30 * 5
-    assert [o.kind for o in g.ops()] == ["input", "dense", "elementwise", "dense",
-                                         "elementwise", "loss"]
+    assert [o.kind for o in g.ops()] == [
+        "input",
+        "dense",
+        "elementwise",
+        "dense",
+        "elementwise",
+        "loss",
+    ]
     assert g.op("0").out_shape == (30,) and g.meta["batch_default"] == 4
 
 
@@ -44,8 +50,13 @@ def test_tiny_transformer_params_and_macs():
     m = TinyTransformer(vocab, d, heads, ffn)
     g = from_torch(m, (torch.randint(0, vocab, (2, seq)),))
     assert g.total_params == _params(m)
-    qkv, attn, out, ff, head = seq * d * 3 * d, 2 * seq * seq * d, seq * d * d, \
-        2 * seq * d * ffn, seq * d * vocab
+    qkv, attn, out, ff, head = (
+        seq * d * 3 * d,
+        2 * seq * seq * d,
+        seq * d * d,
+        2 * seq * d * ffn,
+        seq * d * vocab,
+    )
     assert g.forward_macs == qkv + attn + out + ff + head
     kinds = [o.kind for o in g.ops()]
     assert kinds.count("matmul") == 2 and kinds.count("dense") == 5

@@ -73,11 +73,14 @@ class Unsupported:
     def raise_if_any(self, source: str, model: str) -> None:
         if not self.counts:
             return
-        lines = [f"  {t}: {n} node(s), first {self.first[t]!r}"
-                 for t, n in sorted(self.counts.items())]
-        raise GraphError(f"{source} model {model!r} has {len(self.counts)} unsupported op "
-                         f"type(s):\n" + "\n".join(lines) + "\nsupported: see the docstring "
-                         f"of wse_sim.importers; rewrite or remove these ops before importing")
+        lines = [
+            f"  {t}: {n} node(s), first {self.first[t]!r}" for t, n in sorted(self.counts.items())
+        ]
+        raise GraphError(
+            f"{source} model {model!r} has {len(self.counts)} unsupported op "
+            f"type(s):\n" + "\n".join(lines) + "\nsupported: see the docstring "
+            "of wse_sim.importers; rewrite or remove these ops before importing"
+        )
 
 
 def _prod(s: Sequence[int]) -> int:
@@ -90,19 +93,21 @@ def batch_axis(full: Sequence[int], bplace: int, batch: int) -> tuple[int | None
     full = tuple(full)
     if batch == 1:  # a batch of one: prefer a unit axis sitting exactly at the place value
         for j in range(len(full)):
-            if full[j] == 1 and _prod(full[j + 1:]) == bplace:
+            if full[j] == 1 and _prod(full[j + 1 :]) == bplace:
                 return j, True
     if bplace >= _prod(full):
         return None, False
     for j in range(len(full)):
-        inner = _prod(full[j + 1:])
+        inner = _prod(full[j + 1 :])
         if inner <= bplace < inner * full[j]:
             if bplace % inner or full[j] % batch:
                 break
             return j, full[j] == batch
-    raise GraphError(f"cannot find the batch (size {batch}) inside a tensor of shape {full}: "
-                     "the model splits or reorders it; export with a batch dimension that "
-                     "stays whole")
+    raise GraphError(
+        f"cannot find the batch (size {batch}) inside a tensor of shape {full}: "
+        "the model splits or reorders it; export with a batch dimension that "
+        "stays whole"
+    )
 
 
 class Builder:
@@ -131,9 +136,9 @@ class Builder:
         if j is None:
             shape = a.full
         elif alone:
-            shape = a.full[:j] + a.full[j + 1:]
+            shape = a.full[:j] + a.full[j + 1 :]
         else:
-            shape = a.full[:j] + (a.full[j] // self.batch,) + a.full[j + 1:]
+            shape = a.full[:j] + (a.full[j] // self.batch,) + a.full[j + 1 :]
         return tuple(shape) or (1,)
 
     def ps_axis(self, a: Act, axis: int, what: str) -> int:
@@ -143,8 +148,10 @@ class Builder:
         j, alone = batch_axis(a.full, a.bplace, self.batch)
         if j is not None and alone:
             if axis == j:
-                raise GraphError(f"op {a.hint!r}: {what} runs along the batch axis; the "
-                                 "simulator's graphs are per sample")
+                raise GraphError(
+                    f"op {a.hint!r}: {what} runs along the batch axis; the "
+                    "simulator's graphs are per sample"
+                )
             return axis - (axis > j)
         return axis
 
@@ -167,8 +174,8 @@ class Builder:
         j, _ = batch_axis(like.full, like.bplace, self.batch)
         if j is None:
             return Act(op, full, _prod(full), op)
-        w = like.bplace // _prod(like.full[j + 1:])
-        return Act(op, full, w * _prod(full[j + 1:]), op)
+        w = like.bplace // _prod(like.full[j + 1 :])
+        return Act(op, full, w * _prod(full[j + 1 :]), op)
 
     # ---- layout ops ---------------------------------------------------------------------
     def view(self, a: Act, full: Sequence[int], hint: str) -> Act:
@@ -188,7 +195,7 @@ class Builder:
             bplace_out = _prod(full)
         else:
             k = perm.index(j)
-            bplace_out = (a.bplace // _prod(a.full[j + 1:])) * _prod(full[k + 1:])
+            bplace_out = (a.bplace // _prod(a.full[j + 1 :])) * _prod(full[k + 1 :])
         if j is not None and alone:
             kept = [p for p in perm if p != j]
             ps_perm = [p - (p > j) for p in kept]
@@ -205,11 +212,16 @@ class Builder:
         ax = self.ps_axis(acts[0], axis, "concat")
         ins = [self.use(a) for a in acts]
         ps_shape[ax] = sum(self.g.op(i).out_shape[ax] for i in ins)
-        op = Op(name=self.unique(name), kind="reshape", inputs=tuple(ins),
-                in_shapes=tuple(self.g.op(i).out_shape for i in ins), out_shape=tuple(ps_shape),
-                dtype=self.g.dtype, out_density=min(1.0, max(self.g.op(i).out_density
-                                                           for i in ins)),
-                attrs={"source_op": "concat", "axis": ax})
+        op = Op(
+            name=self.unique(name),
+            kind="reshape",
+            inputs=tuple(ins),
+            in_shapes=tuple(self.g.op(i).out_shape for i in ins),
+            out_shape=tuple(ps_shape),
+            dtype=self.g.dtype,
+            out_density=min(1.0, max(self.g.op(i).out_density for i in ins)),
+            attrs={"source_op": "concat", "axis": ax},
+        )
         self.g.add(op)
         return self.out(op.name, full, acts[0])
 
@@ -219,10 +231,16 @@ class Builder:
         ax = self.ps_axis(a, axis, "split")
         shape = list(self.g.op(src).out_shape)
         shape[ax] = int(full[axis])
-        op = Op(name=self.unique(name), kind="reshape", inputs=(src,),
-                in_shapes=(self.g.op(src).out_shape,), out_shape=tuple(shape),
-                dtype=self.g.dtype, out_density=self.g.op(src).out_density,
-                attrs={"source_op": "split", "axis": ax, "start": int(start)})
+        op = Op(
+            name=self.unique(name),
+            kind="reshape",
+            inputs=(src,),
+            in_shapes=(self.g.op(src).out_shape,),
+            out_shape=tuple(shape),
+            dtype=self.g.dtype,
+            out_density=self.g.op(src).out_density,
+            attrs={"source_op": "split", "axis": ax, "start": int(start)},
+        )
         self.g.add(op)
         return self.out(op.name, full, a)
 
@@ -240,8 +258,15 @@ class Builder:
         if w is not None:
             self.masks[op] = np.asarray(w) != 0
 
-    def dense(self, name: str, x: Act, w: Const, w_in_out: np.ndarray | None,
-              bias: Const | None, full: Sequence[int]) -> Act:
+    def dense(
+        self,
+        name: str,
+        x: Act,
+        w: Const,
+        w_in_out: np.ndarray | None,
+        bias: Const | None,
+        full: Sequence[int],
+    ) -> Act:
         """``x @ W (+ b)``; ``w_in_out`` is the weight as (n_in, n_out) when its values are
         known (``w`` may be stored transposed)."""
         name = self.unique(name)
@@ -264,26 +289,60 @@ class Builder:
 
     def _own(self, op: str, consts: Sequence[Const | None], counted: Sequence[int]) -> None:
         """Drop from ``op``'s params the parts (sizes ``counted``) an earlier op owns."""
-        drop = sum(n for c, n in zip(consts, counted, strict=True)
-                   if c is not None and not self._claim(c, op))
+        drop = sum(
+            n
+            for c, n in zip(consts, counted, strict=True)
+            if c is not None and not self._claim(c, op)
+        )
         if drop:
             self.g.replace_op(op, params=self.g.op(op).params - drop)
 
-    def conv2d(self, name: str, x: Act, w: Const, bias: Const | None, stride: int,
-               padding: int, full: Sequence[int]) -> Act:
+    def conv2d(
+        self,
+        name: str,
+        x: Act,
+        w: Const,
+        bias: Const | None,
+        stride: int,
+        padding: int,
+        full: Sequence[int],
+    ) -> Act:
         c_out, c_in, k, _ = w.shape
-        op = self.g.conv2d(self.unique(name), self.use(x), c_out, k, stride=stride,
-                           padding=padding, bias=bias is not None)
+        op = self.g.conv2d(
+            self.unique(name),
+            self.use(x),
+            c_out,
+            k,
+            stride=stride,
+            padding=padding,
+            bias=bias is not None,
+        )
         self._own(op, (w, bias), (c_out * c_in * k * k, c_out))
         self._mask(op, w.value)
         return self.out(op, full, x)
 
-    def conv_transpose2d(self, name: str, x: Act, w: Const, bias: Const | None, stride: int,
-                         padding: int, output_padding: int, full: Sequence[int]) -> Act:
+    def conv_transpose2d(
+        self,
+        name: str,
+        x: Act,
+        w: Const,
+        bias: Const | None,
+        stride: int,
+        padding: int,
+        output_padding: int,
+        full: Sequence[int],
+    ) -> Act:
         c_in, c_out, k, _ = w.shape
-        op = self.g.conv_transpose2d(self.unique(name), self.use(x), c_out, k, stride=stride,
-                                     padding=padding, output_padding=output_padding,
-                                     bias=bias is not None)
+        op = self.g.conv_transpose2d(
+            self.unique(name),
+            self.use(x),
+            c_out,
+            k,
+            stride=stride,
+            padding=padding,
+            output_padding=output_padding,
+            bias=bias is not None,
+        )
         self._own(op, (w, bias), (c_out * c_in * k * k, c_out))
         self._mask(op, w.value)
         return self.out(op, full, x)
@@ -309,8 +368,10 @@ class Builder:
 
     def softmax(self, name: str, x: Act, axis: int) -> Act:
         if self.ps_axis(x, axis, "softmax") != len(self.per_sample(x)) - 1:
-            raise GraphError(f"op {name!r}: softmax over axis {axis} of shape {x.full} is not "
-                             "over the last axis; the simulator's softmax normalises the last")
+            raise GraphError(
+                f"op {name!r}: softmax over axis {axis} of shape {x.full} is not "
+                "over the last axis; the simulator's softmax normalises the last"
+            )
         op = self.g.softmax(self.unique(name), self.use(x))
         return self.out(op, x.full, x)
 
@@ -332,10 +393,18 @@ class Builder:
             if n > 1 and key not in self.owner:
                 self.owner[key] = op
                 params += n
-        self.g.replace_op(op, params=params,
-                          out_density=self.g.op(src).out_density if keeps_zeros else 1.0,
-                          attrs={"fn": "scale", "p": 0.0, "scale": scale,
-                                 "source_op": fn, "constant_shape": tuple(c.shape)})
+        self.g.replace_op(
+            op,
+            params=params,
+            out_density=self.g.op(src).out_density if keeps_zeros else 1.0,
+            attrs={
+                "fn": "scale",
+                "p": 0.0,
+                "scale": scale,
+                "source_op": fn,
+                "constant_shape": tuple(c.shape),
+            },
+        )
         del shape
         return self.out(op, x.full, x)
 
@@ -350,9 +419,16 @@ class Builder:
             return self.out(op, full, a)
         big = a if _prod(sa) >= _prod(sb) else b
         shape = self.per_sample(Act(big.op, tuple(int(d) for d in full), big.bplace, name))
-        op = Op(name=self.unique(name), kind="elementwise", inputs=(ia, ib), in_shapes=(sa, sb),
-                out_shape=shape, dtype=self.g.dtype, vector_ops=_prod(shape),
-                attrs={"fn": fn, "p": 0.0, "broadcast": True})
+        op = Op(
+            name=self.unique(name),
+            kind="elementwise",
+            inputs=(ia, ib),
+            in_shapes=(sa, sb),
+            out_shape=shape,
+            dtype=self.g.dtype,
+            vector_ops=_prod(shape),
+            attrs={"fn": fn, "p": 0.0, "broadcast": True},
+        )
         self.g.add(op)
         return self.out(op.name, full, big)
 
@@ -361,19 +437,26 @@ class Builder:
         op = self.g.matmul(self.unique(name), ia, ib)
         return self.out(op, full, a)
 
-    def pool(self, name: str, x: Act, kind: str, kernel: int | None = None,
-             stride: int | None = None, padding: int = 0,
-             full: Sequence[int] = ()) -> Act:
-        op = self.g.pool(self.unique(name), self.use(x), kernel=kernel, stride=stride,
-                         padding=padding, kind=kind)
+    def pool(
+        self,
+        name: str,
+        x: Act,
+        kind: str,
+        kernel: int | None = None,
+        stride: int | None = None,
+        padding: int = 0,
+        full: Sequence[int] = (),
+    ) -> Act:
+        op = self.g.pool(
+            self.unique(name), self.use(x), kernel=kernel, stride=stride, padding=padding, kind=kind
+        )
         return self.out(op, full, x)
 
     # ---- the end ------------------------------------------------------------------------
     def finish(self, outputs: Sequence[Act], loss: str | None, batch: int) -> Graph:
         if loss is not None:
             self.g.loss(self.unique("loss"), *[self.use(o) for o in outputs], fn=loss)
-        self.g.meta.update({"model": self.g.name, "batch_default": int(batch),
-                            "imported": True})
+        self.g.meta.update({"model": self.g.name, "batch_default": int(batch), "imported": True})
         return apply_masks(self.g, self.masks)
 
 
@@ -388,18 +471,21 @@ def apply_masks(graph: Graph, masks: dict[str, np.ndarray]) -> Graph:
     for name, mask in masks.items():
         op = graph.op(name)
         if mask.shape != op.weight_shape:
-            raise SparsityError(f"mask for op {name!r} has shape {mask.shape}, the op's "
-                                f"weight is {op.weight_shape}")
+            raise SparsityError(
+                f"mask for op {name!r} has shape {mask.shape}, the op's weight is {op.weight_shape}"
+            )
         nnz = int(np.count_nonzero(mask))
         if nnz == mask.size:
             continue
-        graph.replace_op(name, weight_density=nnz / mask.size,
-                         sparsity_pattern="unstructured",
-                         attrs={**op.attrs, "weight_mask": mask})
+        graph.replace_op(
+            name,
+            weight_density=nnz / mask.size,
+            sparsity_pattern="unstructured",
+            attrs={**op.attrs, "weight_mask": mask},
+        )
     return graph
 
 
 def weight_masks(graph: Graph) -> dict[str, np.ndarray]:
     """The masks an import kept, by op name (ops whose weights had no zeros are absent)."""
-    return {op.name: op.attrs["weight_mask"] for op in graph.ops()
-            if "weight_mask" in op.attrs}
+    return {op.name: op.attrs["weight_mask"] for op in graph.ops() if "weight_mask" in op.attrs}

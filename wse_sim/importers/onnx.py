@@ -41,11 +41,30 @@ _UNARY = {"Relu": "relu", "Gelu": "gelu", "Sigmoid": "sigmoid", "Tanh": "tanh"}
 _BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div"}
 _LAYOUT = {"Reshape", "Flatten", "Squeeze", "Unsqueeze"}
 _ALIAS = {"Identity", "Cast"}
-SUPPORTED = frozenset({
-    "Gemm", "MatMul", "Conv", "ConvTranspose", "Softmax", "LayerNormalization",
-    "BatchNormalization", "Transpose", "Concat", "Split", "MaxPool", "AveragePool",
-    "GlobalAveragePool", "Gather", "Dropout", "Constant"} | set(_UNARY) | set(_BINARY)
-    | _LAYOUT | _ALIAS)
+SUPPORTED = frozenset(
+    {
+        "Gemm",
+        "MatMul",
+        "Conv",
+        "ConvTranspose",
+        "Softmax",
+        "LayerNormalization",
+        "BatchNormalization",
+        "Transpose",
+        "Concat",
+        "Split",
+        "MaxPool",
+        "AveragePool",
+        "GlobalAveragePool",
+        "Gather",
+        "Dropout",
+        "Constant",
+    }
+    | set(_UNARY)
+    | set(_BINARY)
+    | _LAYOUT
+    | _ALIAS
+)
 """ONNX op types the importer translates (``Erf`` only inside the GELU pattern)."""
 _META = {"Shape", "Size"}  # outputs describe a shape, not data
 
@@ -54,8 +73,9 @@ def _onnx():
     try:
         import onnx
     except ImportError as e:  # pragma: no cover - exercised only without the extra
-        raise GraphError("from_onnx needs the onnx package: pip install 'wse-sim[onnx]' "
-                         "(or pip install onnx)") from e
+        raise GraphError(
+            "from_onnx needs the onnx package: pip install 'wse-sim[onnx]' (or pip install onnx)"
+        ) from e
     return onnx
 
 
@@ -88,8 +108,10 @@ def _skeleton(model, input_shapes: dict, batch_probe: int):
     batches = set()
     unknown = set(input_shapes) - {i.name for i in g.input}
     if unknown:
-        raise GraphError(f"input_shapes names {sorted(unknown)}, which are not inputs of the "
-                         f"model; its inputs: {[i.name for i in g.input if i.name not in inits]}")
+        raise GraphError(
+            f"input_shapes names {sorted(unknown)}, which are not inputs of the "
+            f"model; its inputs: {[i.name for i in g.input if i.name not in inits]}"
+        )
     for inp in g.input:
         new = sg.input.add()
         new.CopyFrom(inp)
@@ -100,8 +122,10 @@ def _skeleton(model, input_shapes: dict, batch_probe: int):
         if inp.name in input_shapes:
             want = [int(d) for d in input_shapes[inp.name]]
             if dims and len(want) != len(dims):
-                raise GraphError(f"input_shapes[{inp.name!r}] = {tuple(want)} has {len(want)} "
-                                 f"dimensions, the model's input has {len(dims)}")
+                raise GraphError(
+                    f"input_shapes[{inp.name!r}] = {tuple(want)} has {len(want)} "
+                    f"dimensions, the model's input has {len(dims)}"
+                )
             if not dims:
                 for _ in want:
                     new.type.tensor_type.shape.dim.add()
@@ -110,8 +134,10 @@ def _skeleton(model, input_shapes: dict, batch_probe: int):
                 d.ClearField("dim_param")
                 d.dim_value = v
         if not dims:
-            raise GraphError(f"input {inp.name!r} has no shape in the model; give it in "
-                             f"input_shapes, e.g. {{{inp.name!r}: (1, 3, 224, 224)}}")
+            raise GraphError(
+                f"input {inp.name!r} has no shape in the model; give it in "
+                f"input_shapes, e.g. {{{inp.name!r}: (1, 3, 224, 224)}}"
+            )
         if symbolic_batch or not dims[0].HasField("dim_value"):
             # the file leaves the batch open: probe it with a size no other axis has
             dims[0].ClearField("dim_param")
@@ -121,11 +147,14 @@ def _skeleton(model, input_shapes: dict, batch_probe: int):
                 raise GraphError(
                     f"input {inp.name!r}: dimension {k} is symbolic "
                     f"({d.dim_param or '?'}); give the full shape in input_shapes, "
-                    f"e.g. {{{inp.name!r}: (1, ...)}} or --input-shape {inp.name}=1x...")
+                    f"e.g. {{{inp.name!r}: (1, ...)}} or --input-shape {inp.name}=1x..."
+                )
         batches.add(dims[0].dim_value)
     if len(batches) > 1:
-        raise GraphError(f"the model's inputs have different batch sizes {sorted(batches)}; "
-                         "give consistent shapes in input_shapes")
+        raise GraphError(
+            f"the model's inputs have different batch sizes {sorted(batches)}; "
+            "give consistent shapes in input_shapes"
+        )
     return sk, (batches.pop() if batches else 1)
 
 
@@ -137,9 +166,11 @@ def _tensor_value(t, base_dir: Path | None, read: bool) -> np.ndarray | None:
         info = {e.key: e.value for e in t.external_data}
         loc = (base_dir or Path(".")) / info.get("location", "")
         if not loc.is_file():
-            raise WseSimFileError(f"initializer {t.name!r} keeps its data in {str(loc)!r}, "
-                                  "which does not exist; put the file beside the model or "
-                                  "import with read_weights=False (shapes only, no masks)")
+            raise WseSimFileError(
+                f"initializer {t.name!r} keeps its data in {str(loc)!r}, "
+                "which does not exist; put the file beside the model or "
+                "import with read_weights=False (shapes only, no masks)"
+            )
         dtype = onnx.helper.tensor_dtype_to_np_dtype(t.data_type)
         offset = int(info.get("offset", 0))
         count = math.prod(t.dims)
@@ -179,15 +210,24 @@ def _fold(node, vals: list, attrs: dict, out_shape) -> np.ndarray | None:
 
 
 class _OnnxImport:
-    def __init__(self, model, batch: int, input_shapes: dict, base_dir, read_weights: bool,
-                 name: str | None, dtype: str):
+    def __init__(
+        self,
+        model,
+        batch: int,
+        input_shapes: dict,
+        base_dir,
+        read_weights: bool,
+        name: str | None,
+        dtype: str,
+    ):
         onnx = _onnx()
         self.model = model
         g = model.graph
         sk, self.probe = _skeleton(model, input_shapes or {}, BATCH_PROBE)
         try:
-            inferred = onnx.shape_inference.infer_shapes(sk, check_type=False,
-                                                         strict_mode=False, data_prop=True)
+            inferred = onnx.shape_inference.infer_shapes(
+                sk, check_type=False, strict_mode=False, data_prop=True
+            )
         except Exception as e:  # onnx raises its own error types
             raise GraphError(f"ONNX shape inference failed on the model: {e}") from e
         self.shapes: dict[str, tuple] = {}
@@ -221,9 +261,11 @@ class _OnnxImport:
     # ---- helpers ------------------------------------------------------------------------
     def shape(self, tensor: str, node) -> tuple:
         if tensor not in self.shapes:
-            raise GraphError(f"node {self._nname(node)!r} ({node.op_type}): ONNX shape "
-                             f"inference could not give tensor {tensor!r} a fixed shape; give "
-                             "the model's input shapes (input_shapes=...)")
+            raise GraphError(
+                f"node {self._nname(node)!r} ({node.op_type}): ONNX shape "
+                f"inference could not give tensor {tensor!r} a fixed shape; give "
+                "the model's input shapes (input_shapes=...)"
+            )
         return self.shapes[tensor]
 
     @staticmethod
@@ -234,8 +276,10 @@ class _OnnxImport:
         v = self.env.get(tensor)
         if isinstance(v, Const):
             return v
-        raise GraphError(f"node {self._nname(node)!r} ({node.op_type}): input {tensor!r} "
-                         "must be a constant (an initializer)")
+        raise GraphError(
+            f"node {self._nname(node)!r} ({node.op_type}): input {tensor!r} "
+            "must be a constant (an initializer)"
+        )
 
     def value(self, c: Const) -> np.ndarray | None:
         return c.value
@@ -283,14 +327,17 @@ class _OnnxImport:
             fused = [pre, e, add, m1]
             if other[0] == x:
                 m2 = self._sole_consumer(m1.output[0])
-                if m2 is None or m2.op_type != "Mul" or not any(
-                        i not in act for i in m2.input):
+                if m2 is None or m2.op_type != "Mul" or not any(i not in act for i in m2.input):
                     continue
                 fused.append(m2)
             else:
                 h = self.producer.get(other[0])
-                if (h is None or h.op_type != "Mul" or x not in h.input
-                        or self._sole_consumer(h.output[0]) is not m1):
+                if (
+                    h is None
+                    or h.op_type != "Mul"
+                    or x not in h.input
+                    or self._sole_consumer(h.output[0]) is not m1
+                ):
                     continue
                 fused.append(h)
             last = fused[-1] if other[0] == x else m1
@@ -327,8 +374,10 @@ class _OnnxImport:
             return "MatMul(constant first operand)"
         if t == "Gather" and node.input[0] in act:
             return "Gather(on an activation)"
-        if t == "LayerNormalization" and a.get("axis", -1) not in (-1, len(
-                self.shapes.get(node.input[0], ())) - 1):
+        if t == "LayerNormalization" and a.get("axis", -1) not in (
+            -1,
+            len(self.shapes.get(node.input[0], ())) - 1,
+        ):
             return f"LayerNormalization(axis={a.get('axis')})"
         return None
 
@@ -355,19 +404,26 @@ class _OnnxImport:
             shape = self.b.per_sample(Act("", full, math.prod(full[1:]), inp.name))
             op = self.b.g.input(self.b.unique(inp.name), shape)
             self.env[inp.name] = self.b.out(op, full)
-        float_types = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE,
-                       onnx.TensorProto.BFLOAT16}
+        float_types = {
+            onnx.TensorProto.FLOAT,
+            onnx.TensorProto.FLOAT16,
+            onnx.TensorProto.DOUBLE,
+            onnx.TensorProto.BFLOAT16,
+        }
         for name, t in self.inits.items():
             shape = tuple(int(d) for d in t.dims)
-            self.env[name] = Const(name, shape, _tensor_value(t, self.base_dir,
-                                                              self.read_weights),
-                                   ((name, math.prod(shape)),) if t.data_type in float_types
-                                   else ())
+            self.env[name] = Const(
+                name,
+                shape,
+                _tensor_value(t, self.base_dir, self.read_weights),
+                ((name, math.prod(shape)),) if t.data_type in float_types else (),
+            )
         for n in self.nodes:
             if id(n) in gelus:
                 x, _, out = gelus[id(n)]
-                self.env[out] = self.b.unary(self._nname(n).rsplit("/", 1)[0] or "gelu",
-                                             "gelu", self.env[x])
+                self.env[out] = self.b.unary(
+                    self._nname(n).rsplit("/", 1)[0] or "gelu", "gelu", self.env[x]
+                )
                 continue
             if id(n) in fused:
                 continue
@@ -383,8 +439,9 @@ class _OnnxImport:
         return graph
 
     def _constant_node(self, n) -> None:
-        vals = [self.env[i].value if isinstance(self.env.get(i), Const) else None
-                for i in n.input if i]
+        vals = [
+            self.env[i].value if isinstance(self.env.get(i), Const) else None for i in n.input if i
+        ]
         for o in n.output:
             if not o:
                 continue
@@ -437,8 +494,10 @@ class _OnnxImport:
             if self.is_const(n.input[1]):
                 w = self.const(n.input[1], n)
                 if len(w.shape) != 2:
-                    raise GraphError(f"node {name!r} (MatMul): constant operand of shape "
-                                     f"{w.shape} is not a matrix")
+                    raise GraphError(
+                        f"node {name!r} (MatMul): constant operand of shape "
+                        f"{w.shape} is not a matrix"
+                    )
                 bias, full_out = self._folded_bias(n, w.shape[1])
                 self.env[full_out[0]] = b.dense(name, x, w, w.value, bias, full_out[1])
             else:
@@ -468,21 +527,32 @@ class _OnnxImport:
             k = a["kernel_shape"][0]
             s = a.get("strides", [1, 1])[0]
             pad = self._pad(a, k, s, x.full[2], full[2])
-            self.env[out] = b.pool(name, x, "max" if t == "MaxPool" else "avg", kernel=k,
-                                   stride=s, padding=pad, full=full)
+            self.env[out] = b.pool(
+                name,
+                x,
+                "max" if t == "MaxPool" else "avg",
+                kernel=k,
+                stride=s,
+                padding=pad,
+                full=full,
+            )
         elif t == "GlobalAveragePool":
             self.env[out] = b.pool(name, x, "global_avg", full=full)
         elif t == "Gather":
             table = self.const(n.input[0], n)
             if a.get("axis", 0) != 0 or len(table.shape) != 2:
-                raise GraphError(f"node {name!r} (Gather): only a lookup along axis 0 of a 2-D "
-                                 f"table is an embedding; got table {table.shape}")
+                raise GraphError(
+                    f"node {name!r} (Gather): only a lookup along axis 0 of a 2-D "
+                    f"table is an embedding; got table {table.shape}"
+                )
             self.env[out] = b.embedding(name, ins[1], table, full)
         elif t == "Concat":
             acts = [v for v in ins if isinstance(v, Act)]
             if len(acts) != len(ins):
-                raise GraphError(f"node {name!r} (Concat): concatenating constants with "
-                                 "activations is not supported")
+                raise GraphError(
+                    f"node {name!r} (Concat): concatenating constants with "
+                    "activations is not supported"
+                )
             self.env[out] = b.merge(name, acts, a.get("axis", 0), full)
         elif t == "Split":
             axis = a.get("axis", 0)
@@ -496,8 +566,7 @@ class _OnnxImport:
         else:  # pragma: no cover - _check lists SUPPORTED
             raise GraphError(f"unsupported ONNX op {t}")
 
-    def _pad(self, a: dict, k: int, s: int, h_in: int, h_out: int,
-             transposed: bool = False) -> int:
+    def _pad(self, a: dict, k: int, s: int, h_in: int, h_out: int, transposed: bool = False) -> int:
         auto = a.get("auto_pad", b"NOTSET")
         auto = auto.decode() if isinstance(auto, bytes) else auto
         if auto in ("SAME_UPPER", "SAME_LOWER"):
@@ -535,14 +604,23 @@ class _OnnxImport:
             if fn in ("sub", "div") and isinstance(ins[0], Const):
                 fn = "add" if fn == "sub" else "mul"  # c - x, c / x: still one op per element
             if math.prod(full) > math.prod(acts[0].full):
-                raise GraphError(f"node {name!r} ({t}): a constant of shape {consts[0].shape} "
-                                 f"broadcasts the activation {acts[0].full} to {full}")
+                raise GraphError(
+                    f"node {name!r} ({t}): a constant of shape {consts[0].shape} "
+                    f"broadcasts the activation {acts[0].full} to {full}"
+                )
             self.env[out] = self.b.with_constant(name, fn, acts[0], consts[0])
 
 
-def from_onnx(model, batch: int = 1, input_shapes: dict | None = None, *,
-              loss: str | None = "cross_entropy", read_weights: bool = True,
-              name: str | None = None, dtype: str = "fp16") -> Graph:
+def from_onnx(
+    model,
+    batch: int = 1,
+    input_shapes: dict | None = None,
+    *,
+    loss: str | None = "cross_entropy",
+    read_weights: bool = True,
+    name: str | None = None,
+    dtype: str = "fp16",
+) -> Graph:
     """Translate an ONNX model (a path or a ``onnx.ModelProto``) into a :class:`Graph`.
 
     Parameters
@@ -575,10 +653,12 @@ def from_onnx(model, batch: int = 1, input_shapes: dict | None = None, *,
             raise WseSimFileError(f"cannot read {str(path)!r} as an ONNX model: {e}") from e
         base_dir = path.parent
     elif not isinstance(model, onnx.ModelProto):
-        raise GraphError(f"from_onnx takes a path or an onnx.ModelProto, got "
-                         f"{type(model).__name__}")
-    return _OnnxImport(model, batch, input_shapes or {}, base_dir, read_weights, name,
-                       dtype).run(loss)
+        raise GraphError(
+            f"from_onnx takes a path or an onnx.ModelProto, got {type(model).__name__}"
+        )
+    return _OnnxImport(model, batch, input_shapes or {}, base_dir, read_weights, name, dtype).run(
+        loss
+    )
 
 
 def op_type_counts(model) -> Counter:

@@ -33,8 +33,9 @@ def _onnx():
 class OnnxNet:
     """A graph under construction: nodes, initializers and unique tensor names."""
 
-    def __init__(self, name: str, weights: str = "random", seed: int = 0,
-                 zero_fraction: float = 0.0):
+    def __init__(
+        self, name: str, weights: str = "random", seed: int = 0, zero_fraction: float = 0.0
+    ):
         if weights not in ("random", "external"):
             raise GraphError(f"weights must be 'random' or 'external', got {weights!r}")
         self.onnx = _onnx()
@@ -59,8 +60,11 @@ class OnnxNet:
             t.dims.extend(shape)
             t.data_location = onnx.TensorProto.EXTERNAL
             n = 4 * math.prod(shape)
-            for k, v in (("location", EXTERNAL_FILE), ("offset", str(self._offset)),
-                         ("length", str(n))):
+            for k, v in (
+                ("location", EXTERNAL_FILE),
+                ("offset", str(self._offset)),
+                ("length", str(n)),
+            ):
                 e = t.external_data.add()
                 e.key, e.value = k, v
             self._offset += n
@@ -75,14 +79,16 @@ class OnnxNet:
 
     def input(self, name: str, shape, elem=None) -> str:
         onnx = self.onnx
-        self.inputs.append(onnx.helper.make_tensor_value_info(
-            name, elem if elem is not None else onnx.TensorProto.FLOAT, list(shape)))
+        self.inputs.append(
+            onnx.helper.make_tensor_value_info(
+                name, elem if elem is not None else onnx.TensorProto.FLOAT, list(shape)
+            )
+        )
         return name
 
     def node(self, op: str, inputs, name: str, n_out: int = 1, **attrs):
         outs = [f"{name}:out{i}" if n_out > 1 else f"{name}:out" for i in range(n_out)]
-        self.nodes.append(self.onnx.helper.make_node(op, list(inputs), outs, name=name,
-                                                     **attrs))
+        self.nodes.append(self.onnx.helper.make_node(op, list(inputs), outs, name=name, **attrs))
         return outs if n_out > 1 else outs[0]
 
     def const(self, name: str, value) -> str:
@@ -94,13 +100,16 @@ class OnnxNet:
         ins = [x, self.init(f"{name}.weight", (c_out, c_in, k, k), prune=True)]
         if bias:
             ins.append(self.init(f"{name}.bias", (c_out,)))
-        return self.node("Conv", ins, name, kernel_shape=[k, k], strides=[stride, stride],
-                         pads=[pad] * 4)
+        return self.node(
+            "Conv", ins, name, kernel_shape=[k, k], strides=[stride, stride], pads=[pad] * 4
+        )
 
     def bn(self, name, x, c):
         ins = [x] + [self.init(f"{name}.{p}", (c,)) for p in ("weight", "bias")]
-        ins += [self.const(f"{name}.running_mean", np.zeros(c, np.float32)),
-                self.const(f"{name}.running_var", np.ones(c, np.float32))]
+        ins += [
+            self.const(f"{name}.running_mean", np.zeros(c, np.float32)),
+            self.const(f"{name}.running_var", np.ones(c, np.float32)),
+        ]
         return self.node("BatchNormalization", ins, name)
 
     def linear(self, name, x, n_in, n_out, bias=True, gemm=False):
@@ -110,36 +119,44 @@ class OnnxNet:
             if bias:
                 ins.append(self.init(f"{name}.bias", (n_out,)))
             return self.node("Gemm", ins, name, transB=1)
-        y = self.node("MatMul", [x, self.init(f"{name}.weight", (n_in, n_out), prune=True)],
-                      f"{name}/MatMul")
+        y = self.node(
+            "MatMul", [x, self.init(f"{name}.weight", (n_in, n_out), prune=True)], f"{name}/MatMul"
+        )
         if bias:
             y = self.node("Add", [y, self.init(f"{name}.bias", (n_out,))], f"{name}/Add")
         return y
 
     def layernorm(self, name, x, d):
-        return self.node("LayerNormalization", [x, self.init(f"{name}.weight", (d,)),
-                                                self.init(f"{name}.bias", (d,))], name, axis=-1)
+        return self.node(
+            "LayerNormalization",
+            [x, self.init(f"{name}.weight", (d,)), self.init(f"{name}.bias", (d,))],
+            name,
+            axis=-1,
+        )
 
     def gelu_erf(self, name, x):
         """GELU as exporters before opset 20 write it: x * 0.5 * (1 + erf(x / sqrt 2))."""
-        d = self.node("Div", [x, self.const(f"{name}.sqrt2", np.float32(math.sqrt(2)))],
-                      f"{name}/Div")
+        d = self.node(
+            "Div", [x, self.const(f"{name}.sqrt2", np.float32(math.sqrt(2)))], f"{name}/Div"
+        )
         e = self.node("Erf", [d], f"{name}/Erf")
         a = self.node("Add", [e, self.const(f"{name}.one", np.float32(1))], f"{name}/Add")
         m = self.node("Mul", [x, a], f"{name}/Mul")
-        return self.node("Mul", [m, self.const(f"{name}.half", np.float32(0.5))],
-                         f"{name}/Mul_1")
+        return self.node("Mul", [m, self.const(f"{name}.half", np.float32(0.5))], f"{name}/Mul_1")
 
     def reshape(self, name, x, shape):
-        return self.node("Reshape", [x, self.const(f"{name}.shape",
-                                                   np.array(shape, np.int64))], name)
+        return self.node(
+            "Reshape", [x, self.const(f"{name}.shape", np.array(shape, np.int64))], name
+        )
 
     def build(self, outputs, opset: int = 17):
         onnx = self.onnx
-        outs = [onnx.helper.make_tensor_value_info(o, onnx.TensorProto.FLOAT, None)
-                for o in outputs]
-        graph = onnx.helper.make_graph(self.nodes, self.name, self.inputs, outs,
-                                       initializer=self.inits)
+        outs = [
+            onnx.helper.make_tensor_value_info(o, onnx.TensorProto.FLOAT, None) for o in outputs
+        ]
+        graph = onnx.helper.make_graph(
+            self.nodes, self.name, self.inputs, outs, initializer=self.inits
+        )
         return onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", opset)])
 
 
@@ -161,8 +178,7 @@ def small_cnn(batch="N", weights="random", seed=0):
     x = net.input("image", [batch, 3, 32, 32])
     x = net.node("Relu", [net.bn("bn1", net.conv("conv1", x, 3, 16, 3), 16)], "relu1")
     x = net.node("MaxPool", [x], "pool1", kernel_shape=[2, 2], strides=[2, 2])
-    x = net.node("Relu", [net.bn("bn2", net.conv("conv2", x, 16, 32, 3, stride=2), 32)],
-                 "relu2")
+    x = net.node("Relu", [net.bn("bn2", net.conv("conv2", x, 16, 32, 3, stride=2), 32)], "relu2")
     x = net.node("AveragePool", [x], "pool2", kernel_shape=[2, 2], strides=[2, 2])
     x = net.node("GlobalAveragePool", [x], "gap")
     x = net.node("Flatten", [x], "flatten", axis=1)
@@ -180,11 +196,11 @@ def resnet50(batch="N", image=224, classes=1000, weights="external", seed=0):
         return net.node("Relu", [y], f"{name}_relu") if relu else y
 
     x = conv_bn("conv1", x, 3, 64, 7, 2, bn="bn1")
-    x = net.node("MaxPool", [x], "maxpool", kernel_shape=[3, 3], strides=[2, 2],
-                 pads=[1, 1, 1, 1])
+    x = net.node("MaxPool", [x], "maxpool", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
     c_in = 64
-    for s, (width, blocks, stride) in enumerate(((64, 3, 1), (128, 4, 2), (256, 6, 2),
-                                                 (512, 3, 2)), start=1):
+    for s, (width, blocks, stride) in enumerate(
+        ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)), start=1
+    ):
         for b in range(blocks):
             p = f"layer{s}.{b}"
             st = stride if b == 0 else 1
@@ -192,16 +208,36 @@ def resnet50(batch="N", image=224, classes=1000, weights="external", seed=0):
             h = conv_bn(f"{p}.conv2", h, width, width, 3, st, bn=f"{p}.bn2")
             h = conv_bn(f"{p}.conv3", h, width, width * 4, 1, 1, relu=False, bn=f"{p}.bn3")
             if st != 1 or c_in != width * 4:
-                x = conv_bn(f"{p}.downsample.conv", x, c_in, width * 4, 1, st, relu=False,
-                            bn=f"{p}.downsample.bn")
+                x = conv_bn(
+                    f"{p}.downsample.conv",
+                    x,
+                    c_in,
+                    width * 4,
+                    1,
+                    st,
+                    relu=False,
+                    bn=f"{p}.downsample.bn",
+                )
             x = net.node("Relu", [net.node("Add", [h, x], f"{p}.add")], f"{p}.relu")
             c_in = width * 4
     x = net.node("Flatten", [net.node("GlobalAveragePool", [x], "avgpool")], "flatten", axis=1)
     return net.build([net.linear("fc", x, 2048, classes, gemm=True)])
 
 
-def bert(n_layers=1, hidden=64, heads=4, ffn=256, seq=16, vocab=1000, max_positions=64,
-         type_vocab=2, batch="N", weights="random", mlm_head=True, seed=0):
+def bert(
+    n_layers=1,
+    hidden=64,
+    heads=4,
+    ffn=256,
+    seq=16,
+    vocab=1000,
+    max_positions=64,
+    type_vocab=2,
+    batch="N",
+    weights="random",
+    mlm_head=True,
+    seed=0,
+):
     """A BERT encoder (post-LN) with the MLM head, as a transformer exporter writes it:
     Gather embeddings (positions from a constant index), MatMul + Add projections, Reshape and
     Transpose into heads, MatMul scores, Div by sqrt(d_head), Softmax, Erf-form GELU, and the
@@ -214,10 +250,14 @@ def bert(n_layers=1, hidden=64, heads=4, ffn=256, seq=16, vocab=1000, max_positi
     word = net.init("emb.word.weight", (vocab, hidden))
     x = net.node("Gather", [word, tokens], "emb.word")
     pos_ids = net.const("emb.position_ids", np.arange(seq, dtype=np.int64)[None, :])
-    pos = net.node("Gather", [net.init("emb.position.weight", (max_positions, hidden)),
-                              pos_ids], "emb.position")
-    typ = net.node("Gather", [net.init("emb.token_type.weight", (type_vocab, hidden)), types],
-                   "emb.token_type")
+    pos = net.node(
+        "Gather",
+        [net.init("emb.position.weight", (max_positions, hidden)), pos_ids],
+        "emb.position",
+    )
+    typ = net.node(
+        "Gather", [net.init("emb.token_type.weight", (type_vocab, hidden)), types], "emb.token_type"
+    )
     x = net.node("Add", [x, pos], "emb.add_position")
     x = net.node("Add", [x, typ], "emb.add_token_type")
     x = net.layernorm("emb.layernorm", x, hidden)
@@ -253,8 +293,9 @@ def bert(n_layers=1, hidden=64, heads=4, ffn=256, seq=16, vocab=1000, max_positi
 
 def bert_large(seq=128, weights="external", batch="N"):
     """BERT-Large (24 x 1024, 16 heads, FFN 4096, vocab 30522) with the MLM head."""
-    return bert(24, 1024, 16, 4096, seq=seq, vocab=30522, max_positions=512, batch=batch,
-                weights=weights)
+    return bert(
+        24, 1024, 16, 4096, seq=seq, vocab=30522, max_positions=512, batch=batch, weights=weights
+    )
 
 
 def with_unsupported(batch="N"):

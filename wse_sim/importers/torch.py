@@ -30,25 +30,83 @@ from wse_sim.graph import Graph
 
 from ._build import Act, Builder, Const, Unsupported
 
-_UNARY = {"relu": "relu", "relu_": "relu", "gelu": "gelu", "sigmoid": "sigmoid",
-          "tanh": "tanh"}
-_BINARY = {"add": "add", "add_": "add", "sub": "sub", "mul": "mul", "div": "div",
-           "rsub": "sub"}
-_VIEWS = {"view", "reshape", "_unsafe_view", "flatten", "unflatten", "squeeze", "unsqueeze",
-          "expand", "view_as", "reshape_as"}
-_ALIASES = {"contiguous", "clone", "alias", "detach", "_to_copy", "to", "type_as",
-            "lift_fresh_copy"}
-_IGNORED = {"_assert_tensor_metadata", "sym_size", "sym_numel", "sym_stride",
-            "_assert_scalar", "sym_constrain_range_for_size"}
-SUPPORTED = frozenset({
-    "linear", "addmm", "mm", "matmul", "bmm", "conv2d", "convolution", "conv_transpose2d",
-    "softmax", "_softmax", "layer_norm", "native_layer_norm", "batch_norm",
-    "_native_batch_norm_legit_no_training", "_native_batch_norm_legit",
-    "_native_batch_norm_legit_functional", "native_batch_norm", "max_pool2d",
-    "max_pool2d_with_indices", "avg_pool2d", "adaptive_avg_pool2d", "mean", "embedding",
-    "dropout", "native_dropout", "permute", "transpose", "t", "cat", "split",
-    "split_with_sizes", "chunk", "unbind", "select", "slice", "scaled_dot_product_attention",
-    "getitem"} | set(_UNARY) | set(_BINARY) | _VIEWS | _ALIASES)
+_UNARY = {"relu": "relu", "relu_": "relu", "gelu": "gelu", "sigmoid": "sigmoid", "tanh": "tanh"}
+_BINARY = {"add": "add", "add_": "add", "sub": "sub", "mul": "mul", "div": "div", "rsub": "sub"}
+_VIEWS = {
+    "view",
+    "reshape",
+    "_unsafe_view",
+    "flatten",
+    "unflatten",
+    "squeeze",
+    "unsqueeze",
+    "expand",
+    "view_as",
+    "reshape_as",
+}
+_ALIASES = {
+    "contiguous",
+    "clone",
+    "alias",
+    "detach",
+    "_to_copy",
+    "to",
+    "type_as",
+    "lift_fresh_copy",
+}
+_IGNORED = {
+    "_assert_tensor_metadata",
+    "sym_size",
+    "sym_numel",
+    "sym_stride",
+    "_assert_scalar",
+    "sym_constrain_range_for_size",
+}
+SUPPORTED = frozenset(
+    {
+        "linear",
+        "addmm",
+        "mm",
+        "matmul",
+        "bmm",
+        "conv2d",
+        "convolution",
+        "conv_transpose2d",
+        "softmax",
+        "_softmax",
+        "layer_norm",
+        "native_layer_norm",
+        "batch_norm",
+        "_native_batch_norm_legit_no_training",
+        "_native_batch_norm_legit",
+        "_native_batch_norm_legit_functional",
+        "native_batch_norm",
+        "max_pool2d",
+        "max_pool2d_with_indices",
+        "avg_pool2d",
+        "adaptive_avg_pool2d",
+        "mean",
+        "embedding",
+        "dropout",
+        "native_dropout",
+        "permute",
+        "transpose",
+        "t",
+        "cat",
+        "split",
+        "split_with_sizes",
+        "chunk",
+        "unbind",
+        "select",
+        "slice",
+        "scaled_dot_product_attention",
+        "getitem",
+    }
+    | set(_UNARY)
+    | set(_BINARY)
+    | _VIEWS
+    | _ALIASES
+)
 """ATen op names (overload packets) the importer translates."""
 
 
@@ -56,8 +114,9 @@ def _torch():
     try:
         import torch
     except ImportError as e:  # pragma: no cover - exercised only without the extra
-        raise GraphError("from_torch needs PyTorch: pip install 'wse-sim[torch]' "
-                         "(torch==2.13.0, the CPU build)") from e
+        raise GraphError(
+            "from_torch needs PyTorch: pip install 'wse-sim[torch]' (torch==2.13.0, the CPU build)"
+        ) from e
     return torch
 
 
@@ -86,8 +145,11 @@ def _numpy(t):
 class _TorchImport:
     def __init__(self, ep, name: str, batch: int, dtype: str, module=None):
         self.ep = ep
-        self.leaves = set() if module is None else {
-            p for p, m in module.named_modules() if p and not any(True for _ in m.children())}
+        self.leaves = (
+            set()
+            if module is None
+            else {p for p, m in module.named_modules() if p and not any(True for _ in m.children())}
+        )
         self.name = name
         self.batch = batch
         self.nodes = list(ep.graph.nodes)
@@ -95,13 +157,18 @@ class _TorchImport:
         self.kind = {}  # placeholder name -> (kind, target)
         for spec in sig.input_specs:
             self.kind[spec.arg.name] = (spec.kind.name, spec.target)
-        user = [n for n in self.nodes if n.op == "placeholder"
-                and self.kind.get(n.name, ("USER_INPUT",))[0] == "USER_INPUT"]
+        user = [
+            n
+            for n in self.nodes
+            if n.op == "placeholder" and self.kind.get(n.name, ("USER_INPUT",))[0] == "USER_INPUT"
+        ]
         shapes = [_shape(n.meta["val"]) for n in user if hasattr(n.meta.get("val"), "shape")]
         batches = {s[0] for s in shapes if s}
         if len(batches) != 1:
-            raise GraphError(f"from_torch: the example inputs must share one leading (batch) "
-                             f"dimension, got shapes {shapes}")
+            raise GraphError(
+                f"from_torch: the example inputs must share one leading (batch) "
+                f"dimension, got shapes {shapes}"
+            )
         self.example_batch = batches.pop()
         self.b = Builder(name, self.example_batch, dtype)
         self.env: dict = {}
@@ -145,8 +212,10 @@ class _TorchImport:
             return v
         if isinstance(v, (int, float, bool)):
             return Const("scalar", (), np.array(v))
-        raise GraphError(f"node {node.name!r} ({_packet(node)}): {what} must be a parameter, "
-                         f"buffer or constant, got {type(v).__name__}")
+        raise GraphError(
+            f"node {node.name!r} ({_packet(node)}): {what} must be a parameter, "
+            f"buffer or constant, got {type(v).__name__}"
+        )
 
     def _full(self, node):
         return _shape(node.meta["val"])
@@ -165,9 +234,12 @@ class _TorchImport:
             if len(k) != 2 or k[0] != k[1]:
                 return f"aten.{p}(kernel {k})"
             if p == "conv2d":
-                stride, pad, dil, groups = (list(args[3:4]) or [[1]])[0], \
-                    (list(args[4:5]) or [[0]])[0], (list(args[5:6]) or [[1]])[0], \
-                    (list(args[6:7]) or [1])[0]
+                stride, pad, dil, groups = (
+                    (list(args[3:4]) or [[1]])[0],
+                    (list(args[4:5]) or [[0]])[0],
+                    (list(args[5:6]) or [[1]])[0],
+                    (list(args[6:7]) or [1])[0],
+                )
             elif p == "convolution":
                 stride, pad, dil, groups = args[3], args[4], args[5], args[8]
             else:
@@ -200,8 +272,9 @@ class _TorchImport:
             if n.op == "placeholder":
                 if self.kind.get(n.name, ("USER_INPUT",))[0] == "USER_INPUT":
                     acts.add(n.name)
-            elif n.op == "call_function" and self._is_act(list(n.args) + list(
-                    n.kwargs.values()), acts):
+            elif n.op == "call_function" and self._is_act(
+                list(n.args) + list(n.kwargs.values()), acts
+            ):
                 acts.add(n.name)
         bad = Unsupported()
         for n in self.nodes:
@@ -234,8 +307,9 @@ class _TorchImport:
                         continue
                     trainable = kind == "PARAMETER"
                     self.tvals[n.name] = t
-                    self.env[n.name] = Const(target, _shape(t), _numpy(t),
-                                             ((target, t.numel()),) if trainable else ())
+                    self.env[n.name] = Const(
+                        target, _shape(t), _numpy(t), ((target, t.numel()),) if trainable else ()
+                    )
             elif n.op == "call_function":
                 if n.name in acts:
                     self._translate(n)
@@ -250,12 +324,11 @@ class _TorchImport:
                             walk(x)
                     elif isinstance(a, torch.fx.Node):
                         flat.append(a)
+
                 walk(n.args)
-                out_acts = [self.env[a.name] for a in flat
-                            if isinstance(self.env.get(a.name), Act)]
+                out_acts = [self.env[a.name] for a in flat if isinstance(self.env.get(a.name), Act)]
         if not out_acts:
-            raise GraphError(f"PyTorch model {self.name!r} has no output computed from its "
-                             "inputs")
+            raise GraphError(f"PyTorch model {self.name!r} has no output computed from its inputs")
         graph = self.b.finish(out_acts, loss, self.batch)
         graph.meta["source"] = "torch"
         return graph
@@ -266,8 +339,11 @@ class _TorchImport:
         srcs = [self.env.get(a.name) for a in n.all_input_nodes]
         srcs = [c for c in srcs if isinstance(c, Const)]
         sources = tuple(dict.fromkeys(s for c in srcs for s in c.sources))
-        key = srcs[0].key if srcs and p in _VIEWS | _ALIASES | {"t", "permute",
-                                                                "transpose"} else n.name
+        key = (
+            srcs[0].key
+            if srcs and p in _VIEWS | _ALIASES | {"t", "permute", "transpose"}
+            else n.name
+        )
         value = None
         if p not in _IGNORED and not p.endswith("_"):  # never run in-place ops on the model
 
@@ -279,6 +355,7 @@ class _TorchImport:
                 if isinstance(a, (list, tuple)):
                     return type(a)(resolve(x) for x in a)
                 return a
+
             try:
                 with torch.no_grad():
                     value = n.target(*resolve(list(n.args)), **resolve(dict(n.kwargs)))
@@ -334,8 +411,9 @@ class _TorchImport:
         elif p in ("layer_norm", "native_layer_norm"):
             norm_shape = tuple(args[1])
             if len(norm_shape) != 1:
-                raise GraphError(f"node {n.name!r}: layer_norm over {norm_shape} is not over the "
-                                 "last axis alone")
+                raise GraphError(
+                    f"node {n.name!r}: layer_norm over {norm_shape} is not over the last axis alone"
+                )
             consts = [self._const_of(a, "weight", n) for a in args[2:4] if a is not None]
             out = b.norm(name, "layernorm", x, consts)
             env[n.name] = out if p == "layer_norm" else [out, None, None]
@@ -356,16 +434,25 @@ class _TorchImport:
             s = s[0] if isinstance(s, (list, tuple)) else s
             pad = args[3] if len(args) > 3 else 0
             pad = pad[0] if isinstance(pad, (list, tuple)) else pad
-            out = b.pool(name, x, "avg" if p == "avg_pool2d" else "max", kernel=int(k),
-                         stride=int(s), padding=int(pad), full=full)
+            out = b.pool(
+                name,
+                x,
+                "avg" if p == "avg_pool2d" else "max",
+                kernel=int(k),
+                stride=int(s),
+                padding=int(pad),
+                full=full,
+            )
             env[n.name] = [out, None] if p == "max_pool2d_with_indices" else out
         elif p == "adaptive_avg_pool2d":
             env[n.name] = b.pool(name, x, "global_avg", full=full)
         elif p == "mean":
             dims = sorted(d % len(x.full) for d in args[1])
             if len(x.full) != 4 or dims != [2, 3]:
-                raise GraphError(f"node {n.name!r}: mean over dims {args[1]} of shape {x.full} "
-                                 "is not a global average pool over height and width")
+                raise GraphError(
+                    f"node {n.name!r}: mean over dims {args[1]} of shape {x.full} "
+                    "is not a global average pool over height and width"
+                )
             env[n.name] = b.pool(name, x, "global_avg", full=full)
         elif p == "embedding":
             table = self._const_of(args[0], "the embedding table", n)
@@ -373,10 +460,12 @@ class _TorchImport:
         elif p == "cat":
             tensors = [a for a in args[0]]
             if not all(isinstance(a, Act) for a in tensors):
-                raise GraphError(f"node {n.name!r}: cat of constants with activations is not "
-                                 "supported")
-            env[n.name] = b.merge(name, tensors, args[1] if len(args) > 1 else kw.get("dim", 0),
-                                  full)
+                raise GraphError(
+                    f"node {n.name!r}: cat of constants with activations is not supported"
+                )
+            env[n.name] = b.merge(
+                name, tensors, args[1] if len(args) > 1 else kw.get("dim", 0), full
+            )
         elif p in ("split", "split_with_sizes", "chunk", "unbind"):
             dim = args[2] if len(args) > 2 else kw.get("dim", 0)
             if p == "unbind":
@@ -424,8 +513,10 @@ class _TorchImport:
         if fn in ("sub", "div") and not isinstance(a, Act):
             fn = "add" if fn == "sub" else "mul"
         if math.prod(full) > math.prod(act.full):
-            raise GraphError(f"node {n.name!r} ({p}): a constant of shape {const.shape} "
-                             f"broadcasts the activation {act.full} to {full}")
+            raise GraphError(
+                f"node {n.name!r} ({p}): a constant of shape {const.shape} "
+                f"broadcasts the activation {act.full} to {full}"
+            )
         self.env[n.name] = self.b.with_constant(name, fn, act, const)
 
     def _linear(self, n, name, p, args, full) -> None:
@@ -444,8 +535,9 @@ class _TorchImport:
             bias = None
             if isinstance(w, Act):
                 if not isinstance(x, Act):
-                    raise GraphError(f"node {n.name!r} ({p}): a constant first operand is not "
-                                     "supported")
+                    raise GraphError(
+                        f"node {n.name!r} ({p}): a constant first operand is not supported"
+                    )
                 self.env[n.name] = b.matmul(name, x, w, full)
                 return
             wv = w.value
@@ -466,6 +558,7 @@ class _TorchImport:
             if v is None:
                 return default
             return int(v[0]) if isinstance(v, (list, tuple)) else int(v)
+
         transposed = p == "conv_transpose2d" or (p == "convolution" and args[6])
         stride = first(args[3] if len(args) > 3 else None, 1)
         pad_arg = args[4] if len(args) > 4 else 0
@@ -503,9 +596,16 @@ class _TorchImport:
         self.env[n.name] = ctx
 
 
-def from_torch(module, example_inputs: Sequence, *, loss: str | None = "cross_entropy",
-               batch: int | None = None, name: str | None = None, dtype: str = "fp16",
-               strict: bool = False) -> Graph:
+def from_torch(
+    module,
+    example_inputs: Sequence,
+    *,
+    loss: str | None = "cross_entropy",
+    batch: int | None = None,
+    name: str | None = None,
+    dtype: str = "fp16",
+    strict: bool = False,
+) -> Graph:
     """Translate ``module`` (a ``torch.nn.Module``) into a :class:`Graph` via ``torch.export``.
 
     Parameters
@@ -529,10 +629,12 @@ def from_torch(module, example_inputs: Sequence, *, loss: str | None = "cross_en
     try:
         ep = torch.export.export(module, example_inputs, strict=strict)
     except Exception as e:  # torch raises many types here; name it and the fix
-        raise GraphError(f"torch.export could not export {type(module).__name__}: "
-                         f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}; "
-                         "see the torch.export documentation for the unsupported Python "
-                         "construct") from e
+        raise GraphError(
+            f"torch.export could not export {type(module).__name__}: "
+            f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}; "
+            "see the torch.export documentation for the unsupported Python "
+            "construct"
+        ) from e
     name = name or type(module).__name__
     imp = _TorchImport(ep, name, 1, dtype, module)
     imp.batch = int(batch if batch is not None else max(imp.example_batch, 1))
