@@ -382,8 +382,8 @@ class _OnnxImport:
         return None
 
     # ---- translation --------------------------------------------------------------------
-    def run(self, loss: str | None) -> Graph:
-        onnx = _onnx()
+    def unsupported(self) -> tuple:
+        """``(Unsupported, activation tensors, GELU patterns, fused node ids)``."""
         act = self._activation_tensors()
         gelus = self._gelu_patterns(act)
         fused = set().union(*(f for _, f, _ in gelus.values())) if gelus else set()
@@ -394,6 +394,11 @@ class _OnnxImport:
             why = self._check(n, act)
             if why:
                 bad.add(why, self._nname(n))
+        return bad, act, gelus, fused
+
+    def run(self, loss: str | None) -> Graph:
+        onnx = _onnx()
+        bad, act, gelus, fused = self.unsupported()
         bad.raise_if_any("ONNX", self.name)
 
         g = self.model.graph
@@ -611,6 +616,35 @@ class _OnnxImport:
             self.env[out] = self.b.with_constant(name, fn, acts[0], consts[0])
 
 
+def _load(model):
+    """``(ModelProto, folder of the file or None)`` from a path or a ModelProto."""
+    onnx = _onnx()
+    base_dir = None
+    if isinstance(model, (str, os.PathLike)):
+        path = Path(model)
+        if not path.is_file():
+            raise WseSimFileError(f"ONNX file {str(path)!r} does not exist")
+        try:
+            model = onnx.load(str(path), load_external_data=False)
+        except Exception as e:
+            raise WseSimFileError(f"cannot read {str(path)!r} as an ONNX model: {e}") from e
+        base_dir = path.parent
+    elif not isinstance(model, onnx.ModelProto):
+        raise GraphError(
+            f"from_onnx takes a path or an onnx.ModelProto, got {type(model).__name__}"
+        )
+    return model, base_dir
+
+
+def unsupported_ops(model, input_shapes: dict | None = None) -> dict[str, tuple[int, str]]:
+    """``{op type: (count, first node name)}`` of the nodes :func:`from_onnx` cannot translate
+    (empty when the whole model is supported)."""
+    model, base_dir = _load(model)
+    imp = _OnnxImport(model, 1, input_shapes or {}, base_dir, False, None, "fp16")
+    bad = imp.unsupported()[0]
+    return {t: (n, bad.first[t]) for t, n in sorted(bad.counts.items())}
+
+
 def from_onnx(
     model,
     batch: int = 1,
@@ -639,31 +673,14 @@ def from_onnx(
 
     Raises :class:`~wse_sim.errors.GraphError` listing every unsupported op type at once.
     """
-    onnx = _onnx()
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise GraphError(f"batch must be a positive integer, got {batch!r}")
-    base_dir = None
-    if isinstance(model, (str, os.PathLike)):
-        path = Path(model)
-        if not path.is_file():
-            raise WseSimFileError(f"ONNX file {str(path)!r} does not exist")
-        try:
-            model = onnx.load(str(path), load_external_data=False)
-        except Exception as e:
-            raise WseSimFileError(f"cannot read {str(path)!r} as an ONNX model: {e}") from e
-        base_dir = path.parent
-    elif not isinstance(model, onnx.ModelProto):
-        raise GraphError(
-            f"from_onnx takes a path or an onnx.ModelProto, got {type(model).__name__}"
-        )
-    return _OnnxImport(model, batch, input_shapes or {}, base_dir, read_weights, name, dtype).run(
-        loss
-    )
+    model, base_dir = _load(model)
+    imp = _OnnxImport(model, batch, input_shapes or {}, base_dir, read_weights, name, dtype)
+    return imp.run(loss)
 
 
 def op_type_counts(model) -> Counter:
     """How many nodes of each op type an ONNX model (path or ModelProto) has."""
-    onnx = _onnx()
-    if isinstance(model, (str, os.PathLike)):
-        model = onnx.load(str(model), load_external_data=False)
+    model, _ = _load(model)
     return Counter(n.op_type for n in model.graph.node)
