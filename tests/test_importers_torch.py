@@ -115,3 +115,25 @@ def test_two_unsupported_op_types_are_both_named():
 def test_not_a_module():
     with pytest.raises(GraphError, match="torch.nn.Module"):
         from_torch(lambda x: x, (torch.randn(2, 2),))
+
+
+def test_pruned_masks_counted_per_core_like_numpy():
+    from wse_sim.kernels.counts import band_weighted_sums
+    from wse_sim.kernels.tiles import splits
+    from wse_sim.real_masks import apply_masks, mask_row_counts
+
+    torch.manual_seed(2)
+    m = nn.Sequential(nn.Linear(48, 40), nn.ReLU(), nn.Linear(40, 8))
+    prune.l1_unstructured(m[0], "weight", amount=0.7)
+    g = from_torch(m, (torch.randn(2, 48),))
+    masked = apply_masks(g, weight_masks(g))
+    a, b = 3, 4  # a region of 3 x 4 cores: K in 3 bands, N in 4 tiles
+    rows, cols = splits(48, a), splits(40, b)
+    per_core = band_weighted_sums(
+        mask_row_counts(masked.op("0"), b), np.ones(48, dtype=np.int64), rows
+    )
+    w = (m[0].weight != 0).numpy().T
+    expect = [
+        [w[rows[i] : rows[i + 1], cols[j] : cols[j + 1]].sum() for j in range(b)] for i in range(a)
+    ]
+    assert per_core.tolist() == expect
