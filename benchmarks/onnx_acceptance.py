@@ -14,11 +14,11 @@ from pathlib import Path
 import onnx
 
 import wse_sim as ws
-from wse_sim.cli_import import summary
+from wse_sim.cli.importing import summary
 from wse_sim.importers import from_onnx
 from wse_sim.importers import onnx_examples as ex
 from wse_sim.models import get
-from wse_sim.trace_export import export_trace, trace_events
+from wse_sim.report.trace import export_trace, trace_events
 
 
 def main(out: Path) -> None:

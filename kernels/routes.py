@@ -39,6 +39,7 @@ import numbers
 import numpy as np
 from numba import njit
 
+from ._arrays import owned
 from .masks import KernelArgumentError, check_int
 
 __all__ = [
@@ -247,13 +248,8 @@ def _as_ints(names, values) -> list[np.ndarray]:
         raise KernelArgumentError(
             f"{', '.join(names)} must have the same length (or be scalars), got {shapes}"
         ) from None
-    return [_owned(a, np.int64) for a in arrays]
+    return [owned(a, np.int64) for a in arrays]
 
-
-def _owned(a, dtype) -> np.ndarray:
-    """A C-contiguous, writeable array: one compiled signature per kernel (no read-only views)."""
-    a = np.ascontiguousarray(a, dtype=dtype)
-    return a if a.flags.writeable else a.copy()
 
 
 def _as_weights(name, w, n: int) -> np.ndarray:
@@ -263,7 +259,7 @@ def _as_weights(name, w, n: int) -> np.ndarray:
             f"{name} must be a real scalar or a 1-D array of length {n}, got "
             f"dtype {a.dtype}, shape {a.shape}"
         )
-    a = _owned(np.broadcast_to(a, (n,)), np.float64)
+    a = owned(np.broadcast_to(a, (n,)), np.float64)
     bad = np.flatnonzero(~np.isfinite(a) | (a < 0))
     if bad.size:
         raise KernelArgumentError(

@@ -118,9 +118,9 @@ def test_not_a_module():
 
 
 def test_pruned_masks_counted_per_core_like_numpy():
+    from wse_sim.graph.masks import apply_masks, mask_row_counts
     from wse_sim.kernels.counts import band_weighted_sums
     from wse_sim.kernels.tiles import splits
-    from wse_sim.real_masks import apply_masks, mask_row_counts
 
     torch.manual_seed(2)
     m = nn.Sequential(nn.Linear(48, 40), nn.ReLU(), nn.Linear(40, 8))

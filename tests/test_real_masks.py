@@ -5,9 +5,9 @@ import pytest
 
 from wse_sim.errors import SparsityError
 from wse_sim.graph import Graph
+from wse_sim.graph.masks import apply_masks, mask_matrix, mask_row_counts
 from wse_sim.kernels.counts import band_weighted_sums
 from wse_sim.kernels.tiles import splits
-from wse_sim.real_masks import apply_masks, mask_matrix, mask_row_counts
 
 
 def _graph() -> Graph:

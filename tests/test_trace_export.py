@@ -8,7 +8,7 @@ import pytest
 import wse_sim as ws
 from wse_sim.errors import WseSimError
 from wse_sim.graph import Graph
-from wse_sim.trace_export import export_trace, stage_table, to_frame
+from wse_sim.report.trace import export_trace, stage_table, to_frame
 
 
 def _mlp() -> Graph:
@@ -60,7 +60,7 @@ def test_trace_is_valid_trace_event_format(results, tmp_path, mode):
 
 def test_phases_fill_each_slot(results):
     r = results["train"]
-    from wse_sim.trace_export import trace_events
+    from wse_sim.report.trace import trace_events
 
     us = 1e6 / r.clock_hz
     ev = [e for e in trace_events(r)["traceEvents"] if e["ph"] == "X"]
