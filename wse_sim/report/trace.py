@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SimulationError, WseSimError, WseSimFileError
+from ..version import __version__
 
 
 class MissingDependencyError(WseSimError, ImportError):
@@ -183,12 +184,7 @@ def trace_events(result, samples: int = TRACE_SAMPLES) -> dict:
         "phase_split": "engine per-phase work" if weights is not None else "none",
         "settings": {k: v for k, v in settings.items() if k != "wafer"},
     }
-    try:
-        from .. import __version__
-
-        other["wse_sim_version"] = __version__
-    except ImportError:  # pragma: no cover
-        pass
+    other["wse_sim_version"] = __version__
     return {"traceEvents": ev, "displayTimeUnit": "ns", "otherData": _jsonable(other)}
 
 
