@@ -2,7 +2,7 @@
 
 >>> from wse_sim.models import available, get
 >>> available()
-['bert-base', 'bert-large', 'cvae', 'gpt2-small', 'gpt2-xl', 'gpt3-xl', 'resnet50']
+['bert-base', 'bert-large', 'cvae', 'cvae-cs2', 'gpt2-small', 'gpt2-xl', 'gpt3-xl', 'resnet50']
 >>> get("bert_base", seq_len=64).meta["seq_len"]
 64
 """
@@ -17,13 +17,14 @@ from wse_sim.errors import GraphError, unknown_name
 from wse_sim.graph import Graph
 
 from .bert import bert, bert_base, bert_large
-from .cvae import cvae
+from .cvae import cvae, cvae_cs2
 from .data import contact_maps, expected_contact_density, token_batch
 from .gpt import gpt, gpt_preset
 from .resnet import resnet50
 
 _MODELS: dict[str, tuple[Callable[..., Graph], str]] = {
     "cvae": (cvae, "DeepDriveMD convolutional VAE on 28x28 residue contact maps"),
+    "cvae-cs2": (cvae_cs2, "the CVAE as ported to the CS-2: 256x256 maps, latent 3, batch 64"),
     "bert-large": (bert_large, "BERT-Large + MLM head, 24 x 1024, seq 128"),
     "bert-base": (bert_base, "BERT-Base + MLM head, 12 x 768, seq 128"),
     "resnet50": (resnet50, "ResNet-50 (torchvision v1.5), 224x224 images"),
@@ -87,6 +88,6 @@ def describe(name: str) -> dict:
 
 
 __all__ = [
-    "available", "bert", "bert_base", "bert_large", "builder", "contact_maps", "cvae", "describe",
-    "expected_contact_density", "get", "gpt", "gpt_preset", "resnet50", "token_batch",
+    "available", "bert", "bert_base", "bert_large", "builder", "contact_maps", "cvae", "cvae_cs2",
+    "describe", "expected_contact_density", "get", "gpt", "gpt_preset", "resnet50", "token_batch",
 ]

@@ -20,7 +20,8 @@ from wse_sim.models import (
     resnet50,
 )
 
-NAMES = ["bert-base", "bert-large", "cvae", "gpt2-small", "gpt2-xl", "gpt3-xl", "resnet50"]
+NAMES = ["bert-base", "bert-large", "cvae", "cvae-cs2", "gpt2-small", "gpt2-xl", "gpt3-xl",
+         "resnet50"]
 
 
 @pytest.fixture(scope="module")
