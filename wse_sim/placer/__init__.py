@@ -6,7 +6,7 @@
 from .place import MODES, place
 from .placement import Flow, Placement, Stage, StageData
 from .replicas import allreduce_cycles_per_step
-from .stages import stage_signature
+from .stages import host_io, stage_signature
 
 __all__ = ["MODES", "Flow", "Placement", "Stage", "StageData", "allreduce_cycles_per_step",
-           "place", "stage_signature"]
+           "host_io", "place", "stage_signature"]

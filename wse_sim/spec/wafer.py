@@ -37,6 +37,7 @@ class WaferSpec:
     mesh_ports: int = 4  # N, S, E, W (the ramp to the core is a 5th port), stated
     hop_latency_cycles: float = 1.0  # 1 cycle per straight hop, stated
     ramp_latency_cycles: float = 2.0  # core <-> router, each way; HPDC 2024 model, medium
+    ramp_wavelets_per_cycle: float = 1.0  # a core's ramp moves 1 wavelet/cycle each way, stated
     turn_latency_cycles: float = 0.0  # hardware XY routes turn for free; software turns cost more
     colors: int = 24  # routable colors (static route ids), stated (SDK)
     wavelet_overhead_cycles: float = 1.0  # per received wavelet task dispatch, assumed
@@ -65,6 +66,7 @@ class WaferSpec:
                     f"set {name}=<int >= 1>"
                 )
         for name in ("clock_hz", "clock_max_hz", "link_wavelets_per_cycle",
+                     "ramp_wavelets_per_cycle",
                      "sram_read_bytes_per_cycle", "sram_write_bytes_per_cycle",
                      "offwafer_bytes_per_s"):
             value = getattr(self, name)
