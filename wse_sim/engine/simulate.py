@@ -16,6 +16,8 @@ import numpy as np
 from ..errors import SimulationError
 from ..functional import InputsFn, measured_densities
 from ..placer import Placement
+from ..placer.llm import LLM_MODES, LlmPlan
+from .decode import simulate_llm
 from .pipelined import run_pipelined
 from .result import SimResult
 from .sampling import SAMPLE_DRAWS, sample_stages
@@ -27,7 +29,8 @@ ACTIVATIONS = ("synthetic", "functional")
 def simulate(placement: Placement, mode: str | None = None, batch: int | None = None,
              samples: int = 64, activations: str = "synthetic", seed: int = 0,
              drain_per_step: bool = False, densities: dict | None = None,
-             inputs: InputsFn | None = None, progress=None) -> SimResult:
+             inputs: InputsFn | None = None, progress=None,
+             context: int | None = None) -> SimResult:
     """Simulate ``placement`` and return a :class:`SimResult`.
 
     Parameters
@@ -48,6 +51,8 @@ def simulate(placement: Placement, mode: str | None = None, batch: int | None = 
     drain_per_step : the pipeline empties at every optimizer step (adds its fill time per step).
     progress : optional callable(done, total) for progress bars.
     """
+    if mode in LLM_MODES or isinstance(placement, LlmPlan):  # LLM inference (engine/decode.py)
+        return simulate_llm(placement, mode, context=context, batch=batch)
     t0 = time.perf_counter()
     mode = _check_args(placement, mode, batch, samples, activations, inputs)
     batch = placement.batch if batch is None else batch
