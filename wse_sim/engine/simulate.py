@@ -17,7 +17,9 @@ import numpy as np
 from ..errors import SimulationError
 from ..functional import InputsFn, measured_densities
 from ..placer import Placement
+from ..placer.llm import LLM_MODES, LlmPlan
 from ..spec import SCHEDULES
+from .decode import simulate_llm
 from .pipelined import run_pipelined
 from .result import SimResult
 from .sampling import SAMPLE_DRAWS, sample_stages
@@ -30,7 +32,7 @@ def simulate(placement: Placement, mode: str | None = None, batch: int | None = 
              samples: int = 64, activations: str = "synthetic", seed: int = 0,
              drain_per_step: bool = False, densities: dict | None = None,
              inputs: InputsFn | None = None, schedule: str | None = None,
-             progress=None) -> SimResult:
+             progress=None, context: int | None = None) -> SimResult:
     """Simulate ``placement`` and return a :class:`SimResult`.
 
     Parameters
@@ -53,6 +55,8 @@ def simulate(placement: Placement, mode: str | None = None, batch: int | None = 
     drain_per_step : inference: the pipeline empties at every step (adds its fill time).
     progress : optional callable(done, total) for progress bars.
     """
+    if mode in LLM_MODES or isinstance(placement, LlmPlan):  # LLM inference (engine/decode.py)
+        return simulate_llm(placement, mode, context=context, batch=batch)
     t0 = time.perf_counter()
     mode = _check_args(placement, mode, batch, samples, activations, inputs)
     batch = placement.batch if batch is None else batch

@@ -8,6 +8,7 @@ from ..errors import PlacementError, SimulationError
 from ..graph import Graph
 from ..spec import WAFER_PRESETS, Physics, WaferSpec
 from ..spec.physics import ALL_ON
+from .llm import LLM_MODES, place_llm
 from .pipelined import place_pipelined
 from .placement import Placement
 from .sizing import StageModel, min_cores_for_sram, stage_model
@@ -19,8 +20,8 @@ MODES = ("auto", "pipelined", "weight_streaming")
 
 def place(graph: Graph, wafer: WaferSpec, mode: str = "auto", training: bool = True,
           replicas: int | str = "auto", batch: int | None = None, seed: int = 0,
-          physics: Physics | None = None, candidates: tuple[Placement, ...] | None = None
-          ) -> Placement:
+          physics: Physics | None = None, candidates: tuple[Placement, ...] | None = None,
+          context: int = 2048, wafers: int | str = 1) -> Placement:
     """Map ``graph`` onto ``wafer``.
 
     Stages (one heavy op plus the cheap ops that follow it) each get a rectangle sized so the
@@ -49,6 +50,8 @@ def place(graph: Graph, wafer: WaferSpec, mode: str = "auto", training: bool = T
     >>> plan.mode, plan.utilization > 0.9
     ('pipelined', True)
     """
+    if mode in LLM_MODES:  # LLM inference (placer/llm.py): an LlmPlan for context, wafers
+        return place_llm(graph, wafer, mode, context, 1 if batch is None else batch, wafers)
     if mode not in MODES:
         raise SimulationError(f"unknown placement mode {mode!r}; use one of {', '.join(MODES)}")
     batch = int(batch if batch is not None else graph.meta.get("batch_default", 32))
