@@ -30,9 +30,9 @@ Calibration (the only fitted number, ``GEMM_EFFICIENCY``): ``docs/hardware.md`` 
 training figure, BERT-Large, sequence 128, mixed precision, one V100-32GB, batch 64: 171.5
 sequences/s, a step of 64 / 171.5 = 373.2 ms. With everything else fixed (datasheet figures and
 the named assumptions below), the step time falls monotonically in the efficiency, and
-bisection (``tests/test_baselines_kernels.py``) puts it at the value below. It absorbs what the
-model leaves out (the LAMB optimizer's extra passes, loss scaling, unfused bias adds, host
-overhead) as well as cuBLAS's shortfall from the SM peak on full tiles, so it sits below what a
+bisection (``fit_gemm_efficiency`` in ``tests/test_gpu.py``) puts it at the value below. It
+absorbs what the model leaves out (the LAMB optimizer's extra passes, loss scaling, unfused bias
+adds, host overhead) as well as cuBLAS's shortfall from the SM peak on full tiles, so it sits below what a
 large product alone reaches.
 """
 
