@@ -32,8 +32,8 @@ sequences/s, a step of 64 / 171.5 = 373.2 ms. With everything else fixed (datash
 the named assumptions below), the step time falls monotonically in the efficiency, and
 bisection (``fit_gemm_efficiency`` in ``tests/test_gpu.py``) puts it at the value below. It
 absorbs what the model leaves out (the LAMB optimizer's extra passes, loss scaling, unfused bias
-adds, host overhead) as well as cuBLAS's shortfall from the SM peak on full tiles, so it sits below what a
-large product alone reaches.
+adds, host overhead) as well as cuBLAS's shortfall from the SM peak on full tiles, so it sits
+below what a large product alone reaches.
 """
 
 from __future__ import annotations
