@@ -26,7 +26,7 @@ from ..errors import GpuError, GraphError
 from ..graph import DTYPE_BYTES, Graph
 from ..spec import GpuSpec
 from ..spec import gpu as gpu_spec
-from .collectives import RING_STEP_LATENCY_S
+from .collectives import allreduce as allreduce_collective
 from .roofline import GEMM_EFFICIENCY, HBM_EFFICIENCY, MEMORY_RESERVE_BYTES
 
 KERNELS_PER_LAYER = 10
@@ -90,10 +90,9 @@ def _step(s: dict, spec: GpuSpec, n: int, rows: int, kv_len: int, batch: int, eb
     comp = flops / (spec.fp16_tensor_flops * GEMM_EFFICIENCY)
     if n > 1:
         msg = rows * s["d_model"] * eb
-        ring = 2 * (n - 1) / n * msg / spec.nvlink_bytes_per_s + 2 * (n - 1) * RING_STEP_LATENCY_S
-        # small messages: one step where every GPU reads its peers' parts over the switch
-        one_shot = (n - 1) * msg / spec.nvlink_bytes_per_s + RING_STEP_LATENCY_S
-        one = min(ring, one_shot)
+        # the collectives model (ring or tree, NCCL's protocols) inside one node; tensor
+        # parallelism never leaves it (n <= gpus_per_node)
+        one = allreduce_collective(msg, n, max(n, spec.gpus_per_node), spec).time_s
         allreduce = s["n_layers"] * ALLREDUCES_PER_LAYER * one
     else:
         allreduce = 0.0
