@@ -21,7 +21,14 @@ from wse_sim.cli.sweep import add_sweep_arguments, run_sweep_command
 from wse_sim.errors import SimulationError, SpecError, WseSimError
 from wse_sim.sweep import load_space, read_table, sweep, without_timings
 from wse_sim.sweep.executors import run_point
-from wse_sim.sweep.space import OUTPUTS, TIMING_FIELDS, check_space, expand_space, point_key
+from wse_sim.sweep.space import (
+    OUTPUTS,
+    PROVENANCE,
+    TIMING_FIELDS,
+    check_space,
+    expand_space,
+    point_key,
+)
 from wse_sim.sweep.store import (
     JSONL_NAME,
     cut_torn_tail,
@@ -74,7 +81,7 @@ def test_local_sweep_matches_one_by_one(local_run, reference):
     assert all(r["status"] == "ok" and r["samples_per_s"] > 0 for r in table)
     first = list(table[0])
     assert first[:first.index("key")] == list(check_space(SPACE))
-    assert first[first.index("key"):] == [*OUTPUTS, *TIMING_FIELDS]
+    assert first[first.index("key"):] == [*OUTPUTS, *PROVENANCE, *TIMING_FIELDS]
     # files: one JSONL line and one point file per point, the CSV, and read_table
     lines = (out / JSONL_NAME).read_text().splitlines()
     assert sorted(json.loads(x)["key"] for x in lines) == sorted(r["key"] for r in table)

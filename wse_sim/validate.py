@@ -210,6 +210,26 @@ def instance(field: str, value, cls, *, error: type[WseSimError] = SpecError,
                 + (f"; {fix}" if fix else ""))
 
 
+def path(field: str, value, *, error: type[WseSimError] | None = None):
+    """``value`` as a :class:`~pathlib.Path` (a str or path-like, not empty, no NUL byte)."""
+    import os
+    from pathlib import Path
+
+    from .errors import WseSimFileError
+
+    error = error or WseSimFileError
+    if isinstance(value, (str, os.PathLike)):
+        try:
+            p = Path(value)
+        except TypeError:
+            p = None
+        if p is not None and str(p) not in ("", ".") or value in (".", "./"):
+            if "\0" not in str(p):
+                return p
+    raise error(f"{field} must be a file or folder path (str or pathlib.Path), got "
+                f"{show(value)} ({type(value).__name__})")
+
+
 def callable_or_none(field: str, value, *, error: type[WseSimError] = SpecError,
                      fix: str = ""):
     if value is None or callable(value):
