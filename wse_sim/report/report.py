@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..atomic import atomic_write_text
 from ..baselines import gpu_summary
 from ..errors import WseSimError, WseSimFileError
 from ..io import SavedRun, load_run, save_result
@@ -70,5 +71,5 @@ def report(result, out_dir, gpu=None) -> Path:
                       ("gpu", lambda p: plot_gpu(result, gpu, p))):
         images[key] = draw(out / IMAGES[key][0])
     md = out / "report.md"
-    md.write_text(report_markdown(result, gpu, images), encoding="utf-8")
+    atomic_write_text(md, report_markdown(result, gpu, images))
     return md

@@ -18,10 +18,10 @@ from .. import models
 from ..baselines import gpu_summary
 from ..engine import simulate
 from ..errors import SimulationError, WseSimError
+from ..fingerprint import fingerprint
 from ..graph import sparsify
 from ..placer import place
 from ..spec import wafer
-from ..fingerprint import fingerprint
 from .space import OUTPUTS, PROVENANCE, ROW_SCHEMA, TIMING_FIELDS, point_key, split_point
 
 EXECUTORS = ("local", "dask", "serial")
