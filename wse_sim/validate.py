@@ -197,7 +197,7 @@ def text(field: str, value, *, error: type[WseSimError] = SpecError, fix: str = 
 def seed(field: str, value, *, error: type[WseSimError] = SpecError) -> int:
     """A random seed: an integer in [0, 2^32 - 1]."""
     return integer(field, value, 0, MAX_SEED, error=error,
-                   fix=f"pass {field}= a non-negative integer such as 0")
+                   fix="use a non-negative integer such as 0")
 
 
 def instance(field: str, value, cls, *, error: type[WseSimError] = SpecError,
@@ -451,3 +451,28 @@ def check_densities(densities) -> dict:
         out[k] = fraction(f"densities[{k!r}]", v, error=SimulationError,
                           fix="a density is the fraction of non-zero inputs, in [0, 1]")
     return out
+
+
+def check_simulate_args(placement, mode, batch, samples, activations, seed, drain_per_step,
+                        densities, inputs, progress, *, placement_cls) -> None:
+    """Types and ranges of :func:`wse_sim.simulate`'s arguments (the engine checks how they
+    fit the placement)."""
+    from .errors import SimulationError
+
+    E = SimulationError
+    instance("simulate: placement", placement, placement_cls, error=E,
+             fix="pass what wse_sim.place(graph, wafer) returns")
+    choice("simulate: mode", mode, ("train", "infer"), error=E,
+           fix="use 'train' or 'infer', or None for the placement's") if mode is not None \
+        else None
+    integer("simulate: batch", batch, 1, MAX_COUNT, error=E, none_ok=True,
+            fix="use a batch >= 1, or None for the placement's")
+    integer("simulate: samples", samples, 1, MAX_COUNT, error=E,
+            fix="simulate a few dozen samples, e.g. samples=64")
+    choice("simulate: activations", activations, ("synthetic", "functional"), error=E)
+    seed_check("simulate: seed", seed)
+    flag("simulate: drain_per_step", drain_per_step, error=E)
+    check_densities(densities)
+    callable_or_none("simulate: inputs", inputs, error=E,
+                     fix="use wse_sim.models.data.default_inputs or your own callable")
+    callable_or_none("simulate: progress", progress, error=E, fix="a callable(done, total)")

@@ -16,6 +16,8 @@ import numpy as np
 from ..errors import SimulationError
 from ..functional import InputsFn, measured_densities
 from ..placer import Placement
+from ..resources import check_simulate
+from ..validate import check_simulate_args
 from .pipelined import run_pipelined
 from .result import SimResult
 from .sampling import SAMPLE_DRAWS, sample_stages
@@ -49,6 +51,10 @@ def simulate(placement: Placement, mode: str | None = None, batch: int | None = 
     progress : optional callable(done, total) for progress bars.
     """
     t0 = time.perf_counter()
+    # argument types and ranges, and the memory the arrays take: wse_sim.validate/resources
+    check_simulate_args(placement, mode, batch, samples, activations, seed, drain_per_step,
+                        densities, inputs, progress, placement_cls=Placement)
+    check_simulate(placement, samples)
     mode = _check_args(placement, mode, batch, samples, activations, inputs)
     batch = placement.batch if batch is None else batch
     dens = _stage_densities(placement, densities, activations, inputs, samples, seed)

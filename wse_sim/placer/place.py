@@ -6,7 +6,9 @@ import numpy as np
 
 from ..errors import PlacementError, SimulationError
 from ..graph import Graph
+from ..resources import check_place
 from ..spec import WaferSpec
+from ..validate import check_place_args
 from .pipelined import place_pipelined
 from .placement import Placement
 from .sizing import StageModel, min_cores_for_sram, stage_model
@@ -41,6 +43,11 @@ def place(graph: Graph, wafer: WaferSpec, mode: str = "auto", training: bool = T
     >>> plan.mode, plan.utilization > 0.9
     ('pipelined', True)
     """
+    # argument types, ranges and the memory the per-core arrays take: wse_sim.validate/resources
+    training, replicas, batch, seed = check_place_args(
+        graph, wafer, mode, training, replicas, batch, seed, modes=MODES, graph_cls=Graph,
+        wafer_cls=WaferSpec)
+    check_place(graph, wafer)
     if mode not in MODES:
         raise SimulationError(f"unknown placement mode {mode!r}; use one of {', '.join(MODES)}")
     batch = int(batch if batch is not None else graph.meta.get("batch_default", 32))
