@@ -10,11 +10,11 @@
 from __future__ import annotations
 
 import functools
-import inspect
 from collections.abc import Callable
 
 from wse_sim.errors import GraphError, unknown_name
 from wse_sim.graph import Graph
+from wse_sim.validate import check_model_args
 
 from .bert import bert, bert_base, bert_large
 from .cvae import cvae
@@ -62,12 +62,8 @@ def get(name: str, **kwargs) -> Graph:
     """
     key = _canonical(name)
     builder = _MODELS[key][0]
-    accepted = list(inspect.signature(builder).parameters)
-    for kw in kwargs:
-        if kw not in accepted:
-            raise GraphError(f"model {key!r} has no argument {kw!r}; it takes: "
-                             f"{', '.join(accepted) or 'no arguments'}")
-    return builder(**kwargs)
+    # names, types and ranges of the arguments, from the builder's signature: wse_sim.validate
+    return builder(**check_model_args(key, builder, kwargs, GraphError))
 
 
 @functools.cache

@@ -476,3 +476,18 @@ def check_simulate_args(placement, mode, batch, samples, activations, seed, drai
     callable_or_none("simulate: inputs", inputs, error=E,
                      fix="use wse_sim.models.data.default_inputs or your own callable")
     callable_or_none("simulate: progress", progress, error=E, fix="a callable(done, total)")
+
+
+def check_gpu_args(gpu, batch_per_gpu, n_gpus, gpus_per_node, *, gpu_cls) -> None:
+    """Types and ranges of :func:`wse_sim.gpu_baseline`'s sizes (its own checks do the rest)."""
+    from .errors import GpuError
+
+    if not isinstance(gpu, (str, gpu_cls)):
+        raise GpuError(f"gpu must be a preset name or a GpuSpec, got {show(gpu)} "
+                       f"({type(gpu).__name__}); e.g. gpu='a100'")
+    if not (isinstance(batch_per_gpu, str) and batch_per_gpu == "auto"):
+        integer("gpu_baseline: batch_per_gpu", batch_per_gpu, 1, MAX_COUNT, error=GpuError,
+                none_ok=True, fix="use an integer >= 1, 'auto' or None")
+    integer("gpu_baseline: n_gpus", n_gpus, 1, MAX_COUNT, error=GpuError)
+    integer("gpu_baseline: gpus_per_node", gpus_per_node, 1, 1024, error=GpuError,
+            none_ok=True)

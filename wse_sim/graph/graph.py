@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 import networkx as nx
 
 from ..errors import GraphError, SparsityError
+from ..validate import MAX_MACS, MAX_TENSOR_ELEMS, integer, show
 from .op import (
     BINARY_FNS,
     DTYPE_BYTES,
@@ -31,9 +32,8 @@ from .op import (
 
 
 def _positive_int(op: str, what: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise GraphError(f"op {op!r}: {what} must be a positive integer, got {value!r}")
-    return value
+    return integer(f"op {op!r}: {what}", value, 1, MAX_TENSOR_ELEMS, error=GraphError,
+                   fix="a size is a positive integer")
 
 
 def _density(op: str, what: str, value) -> float:
@@ -54,6 +54,9 @@ class Graph:
     """
 
     def __init__(self, name: str, dtype: str = "fp16") -> None:
+        if not isinstance(name, str) or not isinstance(dtype, str):
+            raise GraphError(f"Graph(name, dtype) needs strings, got name={show(name)}, "
+                             f"dtype={show(dtype)}; e.g. Graph('mlp', 'fp16')")
         if dtype not in DTYPE_BYTES:
             raise GraphError(f"unknown dtype {dtype!r}; use one of {sorted(DTYPE_BYTES)}")
         self.name = name
@@ -63,7 +66,7 @@ class Graph:
 
     # ---- construction ---------------------------------------------------------------------
     def _shape(self, name: str) -> tuple[int, ...]:
-        if name not in self._g:
+        if not isinstance(name, str) or name not in self._g:
             raise GraphError(f"{self.name}: unknown input op {name!r}; add it before using it")
         return self._g.nodes[name]["op"].out_shape
 
@@ -72,6 +75,7 @@ class Graph:
 
     def add(self, op: Op) -> str:
         """Add a fully specified op whose inputs already exist; return its name."""
+        _check_op(op, self.name)
         if op.kind not in OP_KINDS:
             raise GraphError(f"op {op.name!r}: unknown kind {op.kind!r}; known: "
                              f"{', '.join(sorted(OP_KINDS))}")
@@ -94,6 +98,7 @@ class Graph:
     def input(self, name: str, shape: Sequence[int], density: float = 1.0,
               dtype: str | None = None) -> str:
         """A graph input of per-sample ``shape``; ``density`` = expected non-zero fraction."""
+        shape = _dims(name, "input shape", shape)
         if len(shape) == 0:
             raise GraphError(f"op {name!r}: input shape must have at least one dimension, "
                              f"got {tuple(shape)}; use (1,) for a scalar")
@@ -306,7 +311,7 @@ class Graph:
     def reshape(self, name: str, x: str, shape: Sequence[int]) -> str:
         """Same elements, new per-sample shape (no compute)."""
         src = self._shape(x)
-        shape = tuple(shape)
+        shape = _dims(name, "reshape shape", shape)
         for d in shape:
             _positive_int(name, "reshape dimension", d)
         if math.prod(shape) != math.prod(src):
@@ -317,6 +322,7 @@ class Graph:
     def transpose(self, name: str, x: str, perm: Sequence[int]) -> str:
         """Permute dimensions (no compute)."""
         src = self._shape(x)
+        perm = _dims(name, "perm", perm)
         if sorted(perm) != list(range(len(src))):
             raise GraphError(f"op {name!r}: perm {tuple(perm)} is not a permutation of the "
                              f"{len(src)} dims of shape {src}")
@@ -340,10 +346,10 @@ class Graph:
         return self._g.number_of_nodes()
 
     def __contains__(self, name: str) -> bool:
-        return name in self._g
+        return isinstance(name, str) and name in self._g
 
     def op(self, name: str) -> Op:
-        if name not in self._g:
+        if name not in self:
             raise GraphError(f"{self.name}: no op named {name!r}")
         return self._g.nodes[name]["op"]
 
@@ -358,6 +364,7 @@ class Graph:
         return [op for op in self.ops() if op.heavy]
 
     def successors(self, name: str) -> list[str]:
+        self.op(name)  # a GraphError naming an unknown op, not networkx's
         return list(self._g.successors(name))
 
     def validate(self) -> None:
@@ -418,14 +425,21 @@ class Graph:
         for key in ("name", "kind", "inputs", "in_shapes", "out_shape"):
             if key in changes:
                 raise GraphError(f"replace_op cannot change {key!r} of op {name!r}")
+        unknown = set(changes) - {f.name for f in dataclasses.fields(Op)}
+        if unknown:
+            raise GraphError(f"replace_op: Op has no fields {sorted(unknown)}")
         self._g.nodes[name]["op"] = dataclasses.replace(self.op(name), **changes)
 
     @classmethod
     def from_ops(cls, name: str, ops: Iterable[Op], dtype: str = "fp16") -> Graph:
         """Build a graph from complete ops (e.g. an importer's output); checks it is a DAG."""
         g = cls(name, dtype)
+        if isinstance(ops, (str, bytes, Op)) or not isinstance(ops, Iterable):
+            raise GraphError(f"Graph.from_ops({name!r}, ops): ops must be an iterable of Op, got "
+                             f"{show(ops)} ({type(ops).__name__})")
         ops = list(ops)
         for op in ops:
+            _check_op(op, name)
             if op.kind not in OP_KINDS:
                 raise GraphError(f"op {op.name!r}: unknown kind {op.kind!r}")
             if op.name in g._g:
@@ -438,3 +452,35 @@ class Graph:
                 g._g.add_edge(src, op.name)
         g.validate()
         return g
+
+
+def _dims(op: str, what: str, value) -> tuple:
+    """A shape or permutation given as a list or tuple (of what the caller then checks)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise GraphError(f"op {op!r}: {what} must be a tuple of integers, got {show(value)} "
+                         f"({type(value).__name__}); e.g. (784,)")
+    for d in value:
+        if isinstance(d, bool) or not isinstance(d, int):
+            raise GraphError(f"op {op!r}: {what} must hold integers, got {show(value)}")
+    return tuple(value)
+
+
+def _check_op(op, graph: str) -> None:
+    """An :class:`Op` whose names are strings and whose sizes stay inside int64 counts."""
+    if not isinstance(op, Op):
+        raise GraphError(f"{graph}: expected an Op, got {show(op)} ({type(op).__name__})")
+    if not isinstance(op.name, str) or not op.name or not isinstance(op.kind, str) \
+            or not all(isinstance(i, str) for i in op.inputs):
+        raise GraphError(f"{graph}: op names, kinds and inputs must be non-empty strings, got "
+                         f"name={show(op.name)}, kind={show(op.kind)}, inputs={show(op.inputs)}")
+    try:
+        elems = op.out_elems
+        macs = op.training_macs
+        weights = op.weight_count
+    except TypeError:
+        raise GraphError(f"op {op.name!r}: shapes and counts must be integers, got out_shape="
+                         f"{show(op.out_shape)}, weight_shape={show(op.weight_shape)}") from None
+    if elems > MAX_TENSOR_ELEMS or weights > MAX_TENSOR_ELEMS or macs > MAX_MACS:
+        raise GraphError(f"op {op.name!r}: {elems:,} output elements, {weights:,} weights and "
+                         f"{macs:,} MACs per sample are beyond any machine (limits "
+                         f"{MAX_TENSOR_ELEMS:,} elements, {MAX_MACS:,} MACs); use smaller sizes")
