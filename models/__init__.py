@@ -47,13 +47,13 @@ def builder(name: str):
 
 
 def _canonical(name) -> str:
-    key = name.strip().lower().replace("_", "-") if isinstance(name, str) else name
+    key = name.strip().lower().replace("_", "-") if isinstance(name, str) else None
     if key not in _MODELS:
         raise GraphError(unknown_name("model", name, _MODELS))
     return key
 
 
-def get(name: str, **kwargs) -> Graph:
+def get(name: str, /, **kwargs) -> Graph:
     """Build model ``name`` (see :func:`available`; '_' and '-' are interchangeable).
 
     ``kwargs`` go to the builder (e.g. ``seq_len`` for BERT and GPT, ``map_size`` for the

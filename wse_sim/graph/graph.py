@@ -102,7 +102,7 @@ class Graph:
         if len(shape) == 0:
             raise GraphError(f"op {name!r}: input shape must have at least one dimension, "
                              f"got {tuple(shape)}; use (1,) for a scalar")
-        if dtype is not None and dtype not in DTYPE_BYTES:
+        if dtype is not None and (not isinstance(dtype, str) or dtype not in DTYPE_BYTES):
             raise GraphError(f"op {name!r}: unknown dtype {dtype!r}; use one of "
                              f"{sorted(DTYPE_BYTES)}")
         for d in shape:
@@ -121,7 +121,7 @@ class Graph:
         n_in = shape[-1]
         rows = math.prod(shape[:-1])
         if tied_to is not None:
-            tied = self._g.nodes[tied_to]["op"] if tied_to in self._g else None
+            tied = self._g.nodes[tied_to]["op"] if tied_to in self else None
             if tied is None or tied.kind != "embedding" or tied.weight_shape != (n_out, n_in):
                 raise GraphError(f"op {name!r}: tied_to={tied_to!r} must be an embedding of "
                                  f"shape ({n_out}, {n_in})")
@@ -158,7 +158,7 @@ class Graph:
         c_out = _positive_int(name, "out_channels", out_channels)
         k = _positive_int(name, "kernel", kernel)
         s = _positive_int(name, "stride", stride)
-        if padding == "same":
+        if isinstance(padding, str) and padding == "same":
             p = k // 2
         elif isinstance(padding, int) and not isinstance(padding, bool) and padding >= 0:
             p = padding
@@ -187,7 +187,7 @@ class Graph:
         c_out = _positive_int(name, "out_channels", out_channels)
         k = _positive_int(name, "kernel", kernel)
         s = _positive_int(name, "stride", stride)
-        if padding == "same":
+        if isinstance(padding, str) and padding == "same":
             # choose p, output_padding so that h_out = h * s: (h-1)s - 2p + k + op = h s
             total = k - s
             p = max(total, 0) // 2 + max(total, 0) % 2
@@ -213,6 +213,9 @@ class Graph:
              padding: int = 0, kind: str = "max") -> str:
         """Max or average pooling; ``kind='global_avg'`` reduces (c, h, w) to (c,)."""
         shape = self._shape(x)
+        if not isinstance(kind, str):
+            raise GraphError(f"op {name!r}: pool kind must be 'max', 'avg' or 'global_avg', "
+                             f"got {show(kind)}")
         if len(shape) != 3:
             raise GraphError(f"op {name!r}: pool needs a (channels, height, width) input, "
                              f"got shape {shape}")
@@ -267,7 +270,7 @@ class Graph:
 
         ``p`` is the drop probability of ``dropout``.
         """
-        if fn not in ELEMENTWISE_FNS:
+        if not isinstance(fn, str) or fn not in ELEMENTWISE_FNS:
             raise GraphError(f"op {name!r}: unknown elementwise fn {fn!r}; known: "
                              f"{', '.join(sorted(ELEMENTWISE_FNS))}")
         arity = 2 if fn in BINARY_FNS else 1

@@ -302,13 +302,24 @@ def load_space(path) -> tuple[dict, list[dict]]:
     """``(space, plots)`` of a sweep TOML file: the ``[space]`` table (or, without one, every
     top-level key but ``plot`` and ``description``) and the ``[[plot]]`` entries (dicts of
     :func:`~wse_sim.sweep_plot.plot_sweep` arguments plus ``file``)."""
-    path = Path(path)
+    path = as_path("sweep space file", path)
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise WseSimFileError(f"sweep space file {str(path)!r} not found") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise WseSimFileError(f"sweep space file {str(path)!r} is not valid TOML: {exc}") from exc
+        doc = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise WseSimFileError(f"sweep space file {str(path)!r} not found") from None
+    except IsADirectoryError:
+        raise WseSimFileError(f"sweep space file {str(path)!r} is a folder; give a .toml "
+                              "file") from None
+    except OSError as exc:
+        raise WseSimFileError(f"cannot read sweep space file {str(path)!r}: "
+                              f"{exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise WseSimFileError(f"sweep space file {str(path)!r} is not UTF-8 text (byte "
+                              f"{exc.start}); is it a TOML file?") from None
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
+        why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise WseSimFileError(f"sweep space file {str(path)!r} is not valid TOML: {why}"
+                              ) from None
     plots = doc.get("plot", [])
     if not isinstance(plots, list) or not all(isinstance(p, dict) for p in plots):
         raise WseSimFileError(f"{path}: 'plot' must be an array of tables ([[plot]])")
@@ -318,6 +329,9 @@ def load_space(path) -> tuple[dict, list[dict]]:
             raise WseSimFileError(f"{path}: 'space' must be a table ([space])")
     else:
         space = {k: v for k, v in doc.items() if k not in ("plot", "description")}
+    if not space:
+        raise WseSimFileError(f"sweep space file {str(path)!r} defines no space; write a "
+                              "[space] table of lists, e.g. model = [\"cvae\"]")
     return space, plots
 
 

@@ -31,6 +31,7 @@ from ..errors import ResourceError, SpecError
 from ..fingerprint import fingerprint as code_fingerprint
 from ..graph import PATTERNS
 from ..spec import GPU_PRESETS, WAFER_PRESETS, WaferSpec
+from ..validate import show
 from ..version import __version__
 
 SETTINGS: dict[str, object] = {
@@ -174,8 +175,8 @@ def check_space(space: Mapping) -> dict[str, list]:
         if not isinstance(key, str):
             raise SpecError(f"sweep space keys must be strings, got {key!r}")
         if not isinstance(values, (list, tuple)):
-            raise SpecError(f"sweep space: {key} must be a list of values, got {values!r}; "
-                            f"write {key} = [{json.dumps(values)}]")
+            raise SpecError(f"sweep space: {key} must be a list of values, got {show(values)}; "
+                            f"write {key} = [{show(values)}]")
         if len(values) == 0:
             raise SpecError(f"sweep space: {key} is an empty list; give at least one value")
     models = [_check_setting("model", m) for m in space.get("model", [SETTINGS["model"]])]
