@@ -50,7 +50,7 @@ def _key(label: str, *args, **kwargs) -> str:
         text = repr((args, kwargs))
     except Exception:
         text = str(id(args))
-    return f"{label}:{text[:400]}"
+    return f"{label}:{re.sub(r' at 0x[0-9a-f]+', '', text)[:400]}"  # stable across runs
 
 
 def api(label: str, fn, *args, **kwargs):
