@@ -4,18 +4,14 @@ target throughput."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 from .args import check_count
 from .collectives import ring_allreduce_s
 
-if TYPE_CHECKING:
-    from .result import GpuResult
-
 MAX_GPUS = 10**6  # the search for an equivalent cluster gives up (math.inf) beyond this
 
 
-def _physical(result: GpuResult, n: int) -> tuple[float, float, float]:
+def _physical(result, n: int) -> tuple[float, float, float]:
     """``(samples_per_s, allreduce_s, exposed_s)`` of exactly ``n`` GPUs."""
     if result.mode == "infer" or n == 1:
         return n * result.single_gpu_samples_per_s, 0.0, 0.0
@@ -24,7 +20,7 @@ def _physical(result: GpuResult, n: int) -> tuple[float, float, float]:
     return n * result.batch_per_gpu / (result.compute_time_s + exposed_s), ar_s, exposed_s
 
 
-def cluster_samples_per_s(result: GpuResult, n_gpus: int) -> tuple[float, int, float, float]:
+def cluster_samples_per_s(result, n_gpus: int) -> tuple[float, int, float, float]:
     """``(samples_per_s, n_gpus_used, allreduce_s, exposed_allreduce_s)`` with ``n_gpus`` GPUs.
 
     Throughput of exactly n GPUs rises with n inside one node and, separately, across nodes, but
@@ -39,7 +35,7 @@ def cluster_samples_per_s(result: GpuResult, n_gpus: int) -> tuple[float, int, f
     return thr, best, ar_s, exposed_s
 
 
-def fewest_gpus(result: GpuResult, target: float, max_gpus: int = MAX_GPUS) -> float:
+def fewest_gpus(result, target: float, max_gpus: int = MAX_GPUS) -> float:
     """The fewest GPUs whose cluster reaches ``target`` samples/s: an int, or ``math.inf``
     when even ``max_gpus`` fall short. Searches by doubling, then bisection (throughput is
     non-decreasing in the GPU count; see :func:`cluster_samples_per_s`)."""

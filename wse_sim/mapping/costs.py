@@ -16,7 +16,7 @@ from ..kernels.tiles import INDEX_BYTES, splits, tile_bytes
 from ..spec import WaferSpec
 from .activations import band_sums
 from .split import Split
-from .view import View
+from .view import View, passes
 
 OPTIMIZER_BYTES_PER_WEIGHT = 16  # fp32 master + fp32 gradient accumulator + 2 fp32 Adam moments
 OPTIMIZER_READ_BYTES = 16  # per weight per step: master, grad, m, v
@@ -122,14 +122,14 @@ def region_costs(view: View, rtn: np.ndarray, x_counts: np.ndarray, split: Split
     row_wave = blk["x_band"] / view.reuse
     bwd_row = blk["x_band"]
     col_wave = r_g[:, None] * n_cols[None, :]
-    passes = 1.0 if not training else (2.0 if first else 3.0)
+    n_pass = passes(training, first)
     # Partial sums: every core but the top of its column adds the sums arriving from above.
     psum_in = np.repeat(col_wave, grows, axis=0)
     w_in = row_wave[:, None] + psum_in
     if training:
         # gradients arrive down the columns; dx partials arrive along the rows
         w_in = w_in + psum_in + (0.0 if first else bwd_row[:, None])
-    cycles = (passes / lanes) * macs + spec.wavelet_overhead_cycles * w_in
+    cycles = (n_pass / lanes) * macs + spec.wavelet_overhead_cycles * w_in
     cycles += (spec.task_overhead_cycles * (3 if training else 1)
                # cheap ops: forward, and in training recomputed and differentiated (3x)
                + extra_vector_ops * (3 if training else 1) / (a * b * lanes))
@@ -137,16 +137,16 @@ def region_costs(view: View, rtn: np.ndarray, x_counts: np.ndarray, split: Split
     # the accumulator; the accumulator is written back.
     per_mac = float(vbytes + vbytes)
     if view.stored_weights:
-        read_b = (passes * macs) * (per_mac + INDEX_BYTES * blk["compressed"])
+        read_b = (n_pass * macs) * (per_mac + INDEX_BYTES * blk["compressed"])
     else:
-        read_b = (passes * per_mac) * macs
-    write_b = (passes * vbytes) * macs
+        read_b = (n_pass * per_mac) * macs
+    write_b = (n_pass * vbytes) * macs
     if training and view.stored_weights and nnz_total:
         nnz_core = nnz_total / (a * b / groups)
         cycles += nnz_core * OPTIMIZER_VECTOR_OPS / lanes / batch
         read_b += nnz_core * OPTIMIZER_READ_BYTES / batch
         write_b += nnz_core * OPTIMIZER_WRITE_BYTES / batch
-    return CoreCosts(macs=passes * macs, compute_cycles=cycles, read_bytes=read_b,
+    return CoreCosts(macs=n_pass * macs, compute_cycles=cycles, read_bytes=read_b,
                      write_bytes=write_b, row_wavelets=row_wave,
                      col_wavelets=col_wave, bwd_row_wavelets=bwd_row if training and not first
                      else np.zeros(a), bwd_col_wavelets=col_wave if training

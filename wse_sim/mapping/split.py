@@ -10,7 +10,7 @@ import numpy as np
 from ..graph import Op
 from ..kernels.tiles import splits
 from ..spec import WaferSpec
-from .view import View
+from .view import View, passes
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,8 @@ class Split:
 
 
 def choose_split(op: Op, view: View, h: int, w: int, spec: WaferSpec, *, in_density: float,
-                 training: bool, weight_bytes: float = 0.0, stash_bytes: float = 0.0,
-                 avail_bytes: float = math.inf) -> Split:
+                 training: bool, first: bool = False, weight_bytes: float = 0.0,
+                 stash_bytes: float = 0.0, avail_bytes: float = math.inf) -> Split:
     """Pick orientation and row groups that minimise the stage's predicted time.
 
     Every row group holds a full copy of the weights (``weight_bytes`` with optimizer state),
@@ -59,7 +59,7 @@ def choose_split(op: Op, view: View, h: int, w: int, spec: WaferSpec, *, in_dens
     macs = view.dense_macs * (op.weight_density if view.stored_weights else 1.0)
     if view.one_hot:  # a lookup copies one table row per token
         macs = view.rows * view.n
-    passes = 3.0 if training else 1.0
+    n_pass = passes(training, first)
     for k_on_rows in (True, False):
         a, b = (h, w) if k_on_rows else (w, h)
         g = 1
@@ -73,7 +73,7 @@ def choose_split(op: Op, view: View, h: int, w: int, spec: WaferSpec, *, in_dens
             nb = min(b, view.n)
             x_row = r * (view.k / max(ka, 1)) * in_density / view.reuse
             n_col = r * view.n / nb
-            compute = passes * macs / (g * ka * nb * lanes) \
+            compute = n_pass * macs / (g * ka * nb * lanes) \
                 + spec.wavelet_overhead_cycles * (x_row + n_col) * (2 if training else 1)
             fabric = max(x_row, n_col) / link
             t = max(compute, fabric)

@@ -1,6 +1,6 @@
 """The matrix view of a heavy op, and the non-zeros of its weight rows per column tile.
 
-How one heavy op splits over a rectangle of cores (DESIGN.md rule 3).
+How one heavy op splits over a rectangle of cores (``docs/modeling.md``).
 
 Every heavy op is seen as a matrix product ``X (R x K) @ W (K x N)`` per sample (its *view*):
 
@@ -40,6 +40,14 @@ MAX_COUNTED_ROWS = 4096
 (e.g. the 1M-input dense layer after a flattened 256 x 256 feature map): per-group non-zero
 counts are exact sums; per-core MACs are exact for dense activations and exact in expectation
 for sparse ones. Every layer of BERT, GPT, ResNet and the 28 x 28 CVAE is counted row by row."""
+
+
+def passes(training: bool, first: bool) -> float:
+    """Matrix products a heavy op runs per sample: the forward pass; in training also the
+    weight gradient and, unless it reads graph input (``first``), the input gradient."""
+    if not training:
+        return 1.0
+    return 2.0 if first else 3.0
 
 
 @dataclass(frozen=True)

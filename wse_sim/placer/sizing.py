@@ -16,7 +16,7 @@ import numpy as np
 
 from ..graph import DTYPE_BYTES
 from ..kernels.tiles import INDEX_BYTES
-from ..mapping import OPTIMIZER_BYTES_PER_WEIGHT
+from ..mapping import OPTIMIZER_BYTES_PER_WEIGHT, passes
 from ..spec import WaferSpec
 
 # Size stages against 88% of each core: the sizing model uses a stage's mean bytes per core,
@@ -56,11 +56,11 @@ def stage_model(data: list, in_density: np.ndarray, first: np.ndarray,
         v, op = sd.view, sd.op
         lanes = spec.fmac_per_cycle(op.dtype)
         vb = DTYPE_BYTES[op.dtype]
-        passes = 1.0 if not training else (2.0 if first[i] else 3.0)
+        n_pass = passes(training, bool(first[i]))
         macs = v.rows * v.n if v.one_hot else v.dense_macs * (
             op.weight_density if v.stored_weights else 1.0) * (
             in_density[i] if not v.one_hot else 1.0)
-        A[i] = passes * macs / lanes + sd.extra_vector_ops * (3 if training else 1) / lanes
+        A[i] = n_pass * macs / lanes + sd.extra_vector_ops * (3 if training else 1) / lanes
         x_in = v.rows if v.one_hot else v.rows * v.k * in_density[i] / v.reuse
         wave = x_in + v.rows * v.n
         B[i] = spec.wavelet_overhead_cycles * wave * (2 if training else 1)

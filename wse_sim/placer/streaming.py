@@ -1,4 +1,4 @@
-"""Weight-streaming placement (DESIGN.md rule 8): one layer at a time on the whole wafer.
+"""Weight-streaming placement: one layer at a time on the whole wafer.
 
 Weights live off-wafer and stream in layer by layer (gradients stream out); the activations
 of a micro-batch stay in SRAM between the forward and backward passes. When not even one
