@@ -12,6 +12,7 @@ from wse_sim.errors import (
     GpuError,
     GraphError,
     PlacementError,
+    ResourceError,
     SimulationError,
     SparsityError,
     SpecError,
@@ -22,7 +23,7 @@ from wse_sim.errors import (
 from wse_sim.graph import Graph
 
 SUBCLASSES = [SpecError, GraphError, SparsityError, PlacementError, SimulationError, GpuError,
-              WseSimFileError]
+              ResourceError, WseSimFileError]
 
 
 def module_exceptions() -> list[type]:

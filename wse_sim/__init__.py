@@ -12,6 +12,7 @@ from .errors import (
     GpuError,
     GraphError,
     PlacementError,
+    ResourceError,
     SimulationError,
     SparsityError,
     SpecError,
@@ -28,7 +29,7 @@ from .version import __version__
 
 __all__ = [
     "GPU_PRESETS", "GpuError", "GpuResult", "GpuSpec", "Graph", "GraphError", "Op", "Placement",
-    "PlacementError", "SimResult", "SimulationError", "SparsityError", "SpecError",
+    "PlacementError", "ResourceError", "SimResult", "SimulationError", "SparsityError", "SpecError",
     "WAFER_PRESETS", "WaferSpec", "WseSimError", "WseSimFileError", "__version__",
     "equivalent_gpus", "gemv", "gpu", "gpu_baseline", "load_result", "models", "place",
     "plot_placement", "plot_sram", "plot_sweep", "read_table", "report", "save_result",

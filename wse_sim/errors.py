@@ -40,6 +40,11 @@ class WseSimFileError(WseSimError, OSError):
     """A file (saved result, sweep space) is missing or malformed."""
 
 
+class ResourceError(WseSimError, MemoryError):
+    """A request needs more memory or work than allowed (``max_memory_bytes``, ``max_points``);
+    raised before anything is allocated."""
+
+
 def unknown_name(kind: str, name: object, known) -> str:
     """Message for an unknown preset/model/field name, listing the known ones."""
     return f"unknown {kind} {name!r}; known {kind}s: {', '.join(sorted(known))}"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..errors import GraphError, SparsityError
+from ..validate import fraction, instance, show
+from ..validate import seed as _seed
 from .graph import Graph
 from .op import PATTERNS, SPARSIFIED_BY_DEFAULT, WEIGHTED_KINDS
 
@@ -23,11 +25,17 @@ def sparsify(graph: Graph, weight_sparsity: float, pattern: str = "unstructured"
     >>> sparse.op("layer0.ffn1").weight_density
     0.25
     """
-    if isinstance(weight_sparsity, bool) or not isinstance(weight_sparsity, (int, float)) \
-            or not 0 <= weight_sparsity <= 1:
-        raise SparsityError(f"weight_sparsity must be in [0, 1], got {weight_sparsity!r}; "
-                            "use e.g. 0.5 for half the weights pruned")
-    if pattern not in PATTERNS[1:]:
+    # one rule per argument: wse_sim.validate
+    instance("sparsify: graph", graph, Graph, error=SparsityError,
+             fix="pass a graph such as wse_sim.models.get('bert-base')")
+    fraction("sparsify: weight_sparsity", weight_sparsity, error=SparsityError,
+             fix="use e.g. 0.5 for half the weights pruned")
+    seed = _seed("sparsify: seed", seed, error=SparsityError)
+    if ops is not None and (isinstance(ops, (str, bytes)) or not isinstance(ops, Iterable)
+                            or not all(isinstance(o, str) for o in ops)):
+        raise SparsityError(f"sparsify: ops must be a list of op names or None, got "
+                            f"{show(ops)}")
+    if not isinstance(pattern, str) or pattern not in PATTERNS[1:]:
         raise SparsityError(f"unknown sparsity pattern {pattern!r}; use one of "
                             f"{', '.join(PATTERNS[1:])}")
     if pattern == "n:m" and weight_sparsity not in (0, 0.5):
