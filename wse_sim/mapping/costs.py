@@ -102,7 +102,8 @@ def group_blocks(view: View, rtn: np.ndarray, x_counts: np.ndarray, split: Split
 def region_costs(view: View, rtn: np.ndarray, x_counts: np.ndarray, split: Split,
                  spec: WaferSpec, *, dtype: str, training: bool, first: bool,
                  extra_vector_ops: float, batch: int, nnz_total: int,
-                 optimizer: bool = True, ramp: bool = True) -> CoreCosts:
+                 optimizer: bool = True, ramp: bool = True,
+                 blocks: dict[str, np.ndarray] | None = None) -> CoreCosts:
     """Per-sample per-core costs of a stage from its weight row counts and activation counts.
 
     Parameters
@@ -117,6 +118,9 @@ def region_costs(view: View, rtn: np.ndarray, x_counts: np.ndarray, split: Split
         (:func:`update_cycles`)
     ramp : charge each core's ramp (wavelets in and out, ``spec.ramp_wavelets_per_cycle``) and
         the SRAM traffic of accumulating received partial sums and stashing activations
+    blocks : :func:`group_blocks` of these arguments with ``want_macs=True``, when the caller
+        already has them (the training and forward costs of one draw, or the SRAM of the same
+        stage, share them); computed here otherwise
     """
     a, b, groups = split.a, split.b, split.groups
     lanes = spec.fmac_per_cycle(dtype)
@@ -124,7 +128,8 @@ def region_costs(view: View, rtn: np.ndarray, x_counts: np.ndarray, split: Split
     grows = split.group_rows()
     r_g = np.diff(splits(view.rows, groups)).astype(np.float64)
     n_cols = np.diff(splits(view.n, b)).astype(np.float64)
-    blk = group_blocks(view, rtn, x_counts, split, vbytes, want_macs=True)
+    blk = blocks if blocks is not None else group_blocks(view, rtn, x_counts, split, vbytes,
+                                                         want_macs=True)
     macs = blk["macs"]
     row_wave = blk["x_band"] / view.reuse
     bwd_row = blk["x_band"]

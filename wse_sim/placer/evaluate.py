@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..fabric import link_loads
+from ..graph import DTYPE_BYTES
 from ..kernels.routes import region_max_link_load
 from ..mapping import (
     CoreCosts,
@@ -19,6 +20,7 @@ from ..mapping import (
     sram_per_core,
     weight_row_counts,
 )
+from ..mapping.costs import group_blocks
 from ..spec import Physics, WaferSpec
 from ..spec.physics import ALL_ON
 from .placement import Stage
@@ -40,21 +42,27 @@ class StageEval:
 def evaluate_stages(sset: StageSet, rects, in_flight: np.ndarray, spec: WaferSpec,
                     training: bool, batch: int, model: StageModel, resident: bool = True,
                     rtn_cache: dict | None = None, physics: Physics = ALL_ON,
-                    splits: list[Split] | None = None) -> list[StageEval]:
+                    splits: list[Split] | None = None,
+                    memo: dict | None = None) -> list[StageEval]:
     """Split choice, predicted cycles and SRAM of every stage on its rectangle.
 
     Stages that are the same op on the same rectangle shape (the repeated layers of a
     transformer) are evaluated once. ``rtn_cache`` keeps weight counts across rounds (they
     depend on the op and the column count only: drawn once per place()). ``splits`` fixes each
     stage's split (re-evaluating a placement on another wafer) instead of choosing it.
+    ``memo`` keeps evaluations across the rounds of one place() call (the caller keeps
+    ``spec``, ``physics`` and the stage set fixed): a round re-costs only the stages whose
+    rectangle shape, split or SRAM budget changed.
     """
     out = []
-    memo: dict = {}
+    memo = {} if memo is None else memo
     for i, sd in enumerate(sset.data):
         _, _, h, w = rects[i]
         density, first = float(sset.in_density[i]), bool(sset.first[i])
         key = (h, w, stage_signature(sd), density, first, int(in_flight[i]),
-               None if splits is None else splits[i])
+               None if splits is None else splits[i], training, batch, resident,
+               float(model.fixed_bytes[i]), float(model.stash_bytes[i]),
+               float(model.per_core_bytes))
         if key in memo:
             out.append(memo[key])
             continue
@@ -74,12 +82,14 @@ def evaluate_stages(sset: StageSet, rects, in_flight: np.ndarray, spec: WaferSpe
             if rtn_cache is not None:
                 rtn_cache[rkey] = rtn
         xc = expected_x_counts(sd.view, density, split.groups)
+        # the per-group kernel results serve both the costs and the SRAM
+        blk = group_blocks(sd.view, rtn, xc, split, DTYPE_BYTES[sd.op.dtype], want_macs=True)
         cost = region_costs(sd.view, rtn, xc, split, spec, dtype=sd.op.dtype,
                             training=training, first=first,
                             extra_vector_ops=sd.extra_vector_ops, batch=batch, nnz_total=sd.nnz,
-                            ramp=physics.ramp)
+                            ramp=physics.ramp, blocks=blk)
         sram = sram_per_core(sd.op, sd.view, rtn, xc, split, spec, training=training,
-                             in_flight=int(in_flight[i]), resident=resident)
+                             in_flight=int(in_flight[i]), resident=resident, blocks=blk)
         compute, ramp, link, memory = internal_bounds(cost, spec)
         memo[key] = StageEval(split, rtn, max(compute, ramp, link / spec.link_wavelets_per_cycle,
                                               memory), sram, cost)
