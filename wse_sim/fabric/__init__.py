@@ -4,7 +4,7 @@
 its width: a lower bound on time, and fast).
 """
 
-from .flow import link_loads
+from .flow import link_loads, link_traffic
 from .ingress import add_host_io
 
-__all__ = ["add_host_io", "link_loads"]
+__all__ = ["add_host_io", "link_loads", "link_traffic"]

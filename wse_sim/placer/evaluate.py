@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..fabric import link_loads
+from ..fabric import link_traffic
 from ..graph import DTYPE_BYTES
-from ..kernels.routes import region_max_link_load
+from ..kernels.routes import region_peaks
 from ..mapping import (
     CoreCosts,
     Split,
@@ -146,9 +146,12 @@ def routed_link_cycles(rects, evals: list[StageEval], flows, tile, spec: WaferSp
     """Busiest link of each stage's rectangle, in cycles per sample, all traffic routed (S,)."""
     stages = [Stage(i, "", (), rc, e.split, 0.0, False, 0, 0.0, 0.0)
               for i, (rc, e) in enumerate(zip(rects, evals, strict=True))]
-    loads, _ = link_loads(stages, [e.cost for e in evals], flows, tile, training)
+    link_rects, routes = link_traffic(stages, [e.cost for e in evals], flows, training)
     r = np.array(rects, dtype=np.int64)
-    peak = region_max_link_load(loads, r[:, 0], r[:, 0] + r[:, 2], r[:, 1], r[:, 1] + r[:, 3])
+    # the stages tile the replica without overlap: each one's busiest link comes out of one
+    # row-by-row pass, the same bits as region_max_link_load on link_loads' array
+    peak = region_peaks(tile[0], tile[1], link_rects, routes, r[:, 0], r[:, 0] + r[:, 2],
+                        r[:, 1], r[:, 1] + r[:, 3])
     return peak / spec.link_wavelets_per_cycle
 
 
