@@ -40,6 +40,10 @@ class WseSimFileError(WseSimError, OSError):
     """A file (saved result, sweep space) is missing or malformed."""
 
 
+class MissingDependencyError(WseSimError, ImportError):
+    """An optional package a feature needs is not installed (the message names the install)."""
+
+
 def unknown_name(kind: str, name: object, known) -> str:
     """Message for an unknown preset/model/field name, listing the known ones."""
     return f"unknown {kind} {name!r}; known {kind}s: {', '.join(sorted(known))}"

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from ..engine.table import frame
 from ..errors import SimulationError, SpecError, WseSimFileError
 from ..version import __version__
 from .executors import EXECUTORS, check_workers, iter_rows
@@ -78,6 +79,10 @@ class SweepTable(list):
     def summary(self) -> str:
         return (f"{len(self)} points: {self.computed} computed, {self.reused} reused, "
                 f"{self.failed} failed")
+
+    def to_frame(self):
+        """The rows as a pandas DataFrame, one column per key (needs ``pip install pandas``)."""
+        return frame(self)
 
 
 def without_timings(row: Mapping) -> dict:
@@ -179,9 +184,10 @@ def sweep(space: Mapping, out_dir, executor: str = "local", scheduler: str | Non
                       space=checked)
 
 
-def read_table(out_dir) -> list[dict]:
+def read_table(out_dir) -> SweepTable:
     """The rows stored in ``out_dir``: those of its last sweep in that sweep's order (finished
-    points only), or every row of ``results.jsonl`` when there is no ``sweep.json``."""
+    points only), or every row of ``results.jsonl`` when there is no ``sweep.json``; a
+    :class:`SweepTable` (a list of dicts with ``to_frame()``)."""
     out_dir = Path(out_dir)
     logged = read_jsonl(out_dir / JSONL_NAME)
     try:
@@ -191,7 +197,7 @@ def read_table(out_dir) -> list[dict]:
             raise WseSimFileError(f"no sweep results in {str(out_dir)!r}: neither "
                                   f"{JSONL_NAME} nor {MANIFEST_NAME}; run a sweep there first"
                                   ) from None
-        return list(logged.values())
+        return SweepTable(logged.values(), out_dir=out_dir)
     except (ValueError, KeyError, TypeError) as exc:
         raise WseSimFileError(f"{out_dir / MANIFEST_NAME} is not a sweep manifest: {exc}; "
                               "delete it to read every row of the JSON Lines file") from exc
@@ -200,7 +206,7 @@ def read_table(out_dir) -> list[dict]:
         row = logged.get(key) or read_point(out_dir, key)
         if row is not None:
             rows.append(row)
-    return rows
+    return SweepTable(rows, out_dir=out_dir)
 
 
 # ---- TOML files and the command line (wired by wse_sim.cli) ---------------------------------
