@@ -11,6 +11,7 @@ from .engine import SimResult, simulate
 from .errors import (
     GpuError,
     GraphError,
+    MissingDependencyError,
     PlacementError,
     SimulationError,
     SparsityError,
@@ -29,10 +30,11 @@ from .sweep import plot_sweep, read_table, sweep
 from .version import __version__
 
 __all__ = [
-    "GPU_PRESETS", "GpuError", "GpuResult", "GpuSpec", "Graph", "GraphError", "Op", "Placement",
-    "PlacementError", "SimResult", "SimulationError", "SparsityError", "SpecError",
-    "WAFER_PRESETS", "WaferSpec", "WseSimError", "WseSimFileError", "__version__",
-    "equivalent_gpus", "export_trace", "from_onnx", "from_torch", "gpu", "gpu_baseline",
-    "load_result", "place", "plot_placement", "plot_sram", "plot_sweep", "read_table", "report",
-    "save_result", "scaling_curve", "simulate", "sparsify", "sweep", "wafer",
+    "GPU_PRESETS", "GpuError", "GpuResult", "GpuSpec", "Graph", "GraphError",
+    "MissingDependencyError", "Op", "Placement", "PlacementError", "SimResult", "SimulationError",
+    "SparsityError", "SpecError", "WAFER_PRESETS", "WaferSpec", "WseSimError", "WseSimFileError",
+    "__version__", "equivalent_gpus", "export_trace", "from_onnx", "from_torch", "gpu",
+    "gpu_baseline", "load_result", "place", "plot_placement", "plot_sram", "plot_sweep",
+    "read_table", "report", "save_result", "scaling_curve", "simulate", "sparsify", "sweep",
+    "wafer",
 ]
