@@ -33,8 +33,8 @@ from _scenario import (
 )
 
 import wse_sim as ws
+from wse_sim.baselines import equivalent_gpus, gpu_baseline
 from wse_sim.errors import WseSimError
-from wse_sim.gpu import equivalent_gpus, gpu_baseline
 from wse_sim.models import get
 
 NAME = "cvae_md_steering"

@@ -1,19 +1,33 @@
-"""Measure BERT-Large and the CVAE in PyTorch on a real GPU, beside the roofline's prediction.
+"""Measure the model zoo in PyTorch on a real GPU, beside the GPU baseline's prediction.
 
-Optional and never needed by the tests. Needs PyTorch with CUDA; without them it prints why and
-exits 0. The models are plain ``torch.nn`` mirrors of ``wse_sim.models`` graphs (no HF
-transformers): BERT-Large with the MLM head on every position (separate q, k, v projections,
-explicit softmax attention, post-LN, decoder tied to the word embedding, cross entropy), and the
-DeepDriveMD CVAE (4 convs of 64 3x3 filters, strides 1 2 1 1, dense 128, latent 10, mirrored
-transposed convs, BCE + KL). One step = forward + backward + Adam update, mixed precision
-(``torch.autocast`` bf16 where the GPU has it, else fp16 with a GradScaler); samples/s are
-timed over steady-state steps after warm-up.
+Optional and never needed by the tests. Needs PyTorch (CUDA for real figures); without it, it
+prints why and exits 0. The models are plain ``torch.nn`` mirrors of ``wse_sim.models`` graphs
+(no HF transformers, no torchvision), and each one's parameter count is checked against its
+graph before it runs:
 
-    python3 benchmarks/measure_gpu.py                       # all three, train
-    python3 benchmarks/measure_gpu.py --models cvae256 --steps 50 --mode infer
-    python3 benchmarks/measure_gpu.py --gpu h100            # preset for the roofline column
+* BERT-Large with the MLM head on every position (separate q, k, v projections, explicit
+  softmax attention or ``--attention fused`` = ``scaled_dot_product_attention``, post-LN,
+  decoder tied to the word embedding, cross entropy), sequence 128 and 512;
+* GPT-2 small (pre-LN, causal attention, LM head tied to the token embedding);
+* ResNet-50 v1.5 (torchvision's layout: stride on the 3x3 conv, batchnorm, no conv bias);
+* the DeepDriveMD CVAE (4 convs of 64 3x3 filters, strides 1 2 1 1, dense 128, latent 10,
+  mirrored transposed convs, BCE + KL). ``cvae-cs2`` is not in the zoo: it is skipped with a
+  note until it is.
 
-Works from a source checkout without installing wse-sim (it maps ``kernels/`` and ``models/`` to
+One step = forward + backward + Adam update; 'mixed' runs under ``torch.autocast`` (bf16 where
+the GPU has it, else fp16 with a GradScaler); 'fp32' runs in fp32 with TF32 matmuls and
+convolutions allowed (what the GPU baseline assumes on A100 and later; the V100 has no TF32).
+Samples/s are timed over steady-state steps after warm-up.
+
+    python3 benchmarks/measure_gpu.py                          # every case, train
+    python3 benchmarks/measure_gpu.py --cases bert128-mixed,resnet50-mixed --steps 50
+    python3 benchmarks/measure_gpu.py --gpu h100                # preset for the model column
+    python3 benchmarks/measure_gpu.py --smoke                   # CPU, batch 1, one step
+
+``--smoke`` checks that every mirror builds, matches its graph's parameter count and trains
+for one step on the CPU (a few minutes on two cores); its samples/s are CPU figures, not
+comparable with the GPU prediction (the ratio column then shows '-'). Works from a source
+checkout without installing wse-sim (it maps ``kernels/`` and ``models/`` to
 ``wse_sim.kernels`` / ``wse_sim.models`` itself when the package is not installed).
 """
 
@@ -27,10 +41,17 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = {  # name -> (wse_sim.models name, builder kwargs, default batch)
-    "bert-large": ("bert-large", {"seq_len": 128}, 64),
-    "cvae28": ("cvae", {"map_size": 28}, 32),
-    "cvae256": ("cvae", {"map_size": 256}, 32),
+CASES = {  # name -> (wse_sim.models name, builder kwargs, precision, default batch)
+    "bert128-mixed": ("bert-large", {"seq_len": 128}, "mixed", 64),
+    "bert128-fp32": ("bert-large", {"seq_len": 128}, "fp32", 32),
+    "bert512-mixed": ("bert-large", {"seq_len": 512}, "mixed", 16),
+    "bert512-fp32": ("bert-large", {"seq_len": 512}, "fp32", 8),
+    "gpt2-small-mixed": ("gpt2-small", {}, "mixed", 8),
+    "resnet50-mixed": ("resnet50", {}, "mixed", 128),
+    "resnet50-fp32": ("resnet50", {}, "fp32", 64),
+    "cvae28-mixed": ("cvae", {"map_size": 28}, "mixed", 256),
+    "cvae256-mixed": ("cvae", {"map_size": 256}, "mixed", 32),
+    "cvae-cs2": (None, {}, "mixed", 0),  # not in the zoo yet: skipped with a note
 }
 
 
@@ -38,7 +59,7 @@ def import_wse_sim():
     """``wse_sim`` installed, or else loaded from this checkout with setuptools' package-dir
     mapping reproduced (``wse_sim.kernels`` -> ``kernels/``, ``wse_sim.models`` -> ``models/``)."""
     try:
-        import wse_sim.gpu
+        import wse_sim.baselines
         import wse_sim.models  # noqa: F401
         return sys.modules["wse_sim"]
     except ImportError:
@@ -55,15 +76,31 @@ def import_wse_sim():
 
 def detect_preset(device_name: str) -> str | None:
     """The wse_sim GPU preset for a CUDA device name, or None."""
-    for key in ("h100", "a100", "v100"):
+    for key in ("b200", "h200", "h100", "a100", "v100"):
         if key in device_name.lower():
             return key
     return None
 
 
 # ---- torch models (built inside functions: torch is optional) -------------------------------
-def build_bert(torch, seq_len: int, vocab: int = 30522, hidden: int = 1024, layers: int = 24,
-               heads: int = 16, ffn: int = 4096, p: float = 0.1):
+def attend(torch, q, k, v, p: float, training: bool, fused: bool, causal: bool):
+    """Softmax attention of ``(b, heads, seq, d)`` tensors: explicit (the graph's ops) or
+    PyTorch's fused ``scaled_dot_product_attention`` (flash / memory-efficient kernels)."""
+    F = torch.nn.functional
+    if fused:
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=p if training else 0.0,
+                                              is_causal=causal)
+    scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+    if causal:
+        n = q.shape[-2]
+        mask = torch.ones(n, n, dtype=torch.bool, device=q.device).triu(1)
+        scores = scores.masked_fill(mask, float("-inf"))
+    return F.dropout(scores.softmax(-1), p, training) @ v
+
+
+def build_bert(torch, seq_len: int, fused: bool = False, vocab: int = 30522,
+               hidden: int = 1024, layers: int = 24, heads: int = 16, ffn: int = 4096,
+               p: float = 0.1):
     nn, F = torch.nn, torch.nn.functional
 
     class Layer(nn.Module):
@@ -80,9 +117,8 @@ def build_bert(torch, seq_len: int, vocab: int = 30522, hidden: int = 1024, laye
         def forward(self, x):
             b = x.shape[0]
             q, k, v = (self.split(f(x), b) for f in (self.q, self.k, self.v))
-            scores = q @ k.transpose(-1, -2) / math.sqrt(hidden // heads)
-            probs = F.dropout(scores.softmax(-1), p, self.training)
-            ctx = (probs @ v).transpose(1, 2).reshape(b, seq_len, hidden)
+            ctx = attend(torch, q, k, v, p, self.training, fused, causal=False)
+            ctx = ctx.transpose(1, 2).reshape(b, seq_len, hidden)
             x = self.attn_ln(x + F.dropout(self.attn_out(ctx), p, self.training))
             h = F.dropout(self.ffn2(F.gelu(self.ffn1(x))), p, self.training)
             return self.ffn_ln(x + h)
@@ -106,7 +142,7 @@ def build_bert(torch, seq_len: int, vocab: int = 30522, hidden: int = 1024, laye
                 x = layer(x)
             h = self.mlm_ln(F.gelu(self.mlm_dense(x)))
             logits = F.linear(h, self.word.weight, self.decoder_bias)  # tied decoder
-            return F.cross_entropy(logits.view(-1, vocab), labels.view(-1))  # fp32 under autocast
+            return F.cross_entropy(logits.view(-1, vocab).float(), labels.view(-1))
 
     def batch(b, device):
         return (torch.randint(0, vocab, (b, seq_len), device=device),
@@ -114,6 +150,97 @@ def build_bert(torch, seq_len: int, vocab: int = 30522, hidden: int = 1024, laye
                 torch.randint(0, vocab, (b, seq_len), device=device))
 
     return Bert(), batch
+
+
+def build_gpt(torch, fused: bool = False, layers: int = 12, d: int = 768, heads: int = 12,
+              ctx: int = 1024, vocab: int = 50257, p: float = 0.1):
+    """GPT-2 small as ``wse_sim.models.get('gpt2-small')``: pre-LN, tied LM head, no bias."""
+    nn, F = torch.nn, torch.nn.functional
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+            self.q, self.k, self.v = (nn.Linear(d, d) for _ in range(3))
+            self.attn_out = nn.Linear(d, d)
+            self.ffn1, self.ffn2 = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+
+        def forward(self, x):
+            b = x.shape[0]
+            h = self.ln1(x)
+            q, k, v = (f(h).view(b, ctx, heads, d // heads).transpose(1, 2)
+                       for f in (self.q, self.k, self.v))
+            a = attend(torch, q, k, v, p, self.training, fused, causal=True)
+            a = self.attn_out(a.transpose(1, 2).reshape(b, ctx, d))
+            x = x + F.dropout(a, p, self.training)
+            h = self.ffn2(F.gelu(self.ffn1(self.ln2(x))))
+            return x + F.dropout(h, p, self.training)
+
+    class Gpt(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.token, self.position = nn.Embedding(vocab, d), nn.Embedding(ctx, d)
+            self.blocks = nn.ModuleList(Block() for _ in range(layers))
+            self.ln_f = nn.LayerNorm(d)
+
+        def forward(self, tokens, labels):
+            pos = torch.arange(ctx, device=tokens.device)
+            x = F.dropout(self.token(tokens) + self.position(pos), p, self.training)
+            for blk in self.blocks:
+                x = blk(x)
+            logits = F.linear(self.ln_f(x), self.token.weight)  # tied, no bias
+            return F.cross_entropy(logits.view(-1, vocab).float(), labels.view(-1))
+
+    def batch(b, device):
+        return (torch.randint(0, vocab, (b, ctx), device=device),
+                torch.randint(0, vocab, (b, ctx), device=device))
+
+    return Gpt(), batch
+
+
+def build_resnet50(torch, image: int = 224, classes: int = 1000):
+    """ResNet-50 v1.5 as ``wse_sim.models.get('resnet50')`` (torchvision's layout)."""
+    nn, F = torch.nn, torch.nn.functional
+
+    def conv_bn(c_in, c_out, k, stride=1):
+        return nn.Sequential(nn.Conv2d(c_in, c_out, k, stride, k // 2, bias=False),
+                             nn.BatchNorm2d(c_out))
+
+    class Bottleneck(nn.Module):
+        def __init__(self, c_in, width, stride):
+            super().__init__()
+            c_out = 4 * width
+            self.a, self.b = conv_bn(c_in, width, 1), conv_bn(width, width, 3, stride)
+            self.c = conv_bn(width, c_out, 1)
+            self.down = conv_bn(c_in, c_out, 1, stride) if stride != 1 or c_in != c_out \
+                else None
+
+        def forward(self, x):
+            h = F.relu(self.b(F.relu(self.a(x))))
+            return F.relu(self.c(h) + (x if self.down is None else self.down(x)))
+
+    class ResNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = conv_bn(3, 64, 7, 2)
+            blocks, c = [], 64
+            for width, n, stride in ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)):
+                for i in range(n):
+                    blocks.append(Bottleneck(c, width, stride if i == 0 else 1))
+                    c = 4 * width
+            self.blocks = nn.Sequential(*blocks)
+            self.fc = nn.Linear(c, classes)
+
+        def forward(self, x, labels):
+            h = F.max_pool2d(F.relu(self.stem(x)), 3, 2, 1)
+            h = self.blocks(h).mean((2, 3))
+            return F.cross_entropy(self.fc(h).float(), labels)
+
+    def batch(b, device):
+        return (torch.randn(b, 3, image, image, device=device),
+                torch.randint(0, classes, (b,), device=device))
+
+    return ResNet(), batch
 
 
 def build_cvae(torch, map_size: int, density: float, filters: int = 64, latent: int = 10,
@@ -158,15 +285,31 @@ def build_cvae(torch, map_size: int, density: float, filters: int = 64, latent: 
     return Cvae(), batch
 
 
+def build(torch, model_name: str, kwargs: dict, fused: bool):
+    """``(torch model, batch maker)`` mirroring ``wse_sim.models.get(model_name, **kwargs)``."""
+    if model_name == "bert-large":
+        return build_bert(torch, kwargs["seq_len"], fused)
+    if model_name == "gpt2-small":
+        return build_gpt(torch, fused)
+    if model_name == "resnet50":
+        return build_resnet50(torch)
+    from wse_sim.models import expected_contact_density
+    size = kwargs["map_size"]
+    return build_cvae(torch, size, expected_contact_density(size))
+
+
 # ---- timing ---------------------------------------------------------------------------------
-def measure(torch, model, make_batch, batch: int, mode: str, steps: int, warmup: int,
-            device: str = "cuda") -> float:
+def measure(torch, model, make_batch, batch: int, mode: str, precision: str, steps: int,
+            warmup: int, device: str = "cuda") -> float:
     """Steady-state samples/s of ``model`` on ``device`` ('cuda'; 'cpu' only smoke-tests)."""
     cuda = device == "cuda"
     model = model.to(device)
+    mixed = precision == "mixed"
+    if cuda:  # fp32 = TF32 tensor cores where the GPU has them, as the baseline assumes
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = not mixed
     bf16 = not cuda or torch.cuda.is_bf16_supported()
     dtype = torch.bfloat16 if bf16 else torch.float16
-    scaler = torch.amp.GradScaler(device, enabled=not bf16)
+    scaler = torch.amp.GradScaler(device, enabled=mixed and not bf16)
     try:
         opt = torch.optim.Adam(model.parameters(), lr=1e-4, fused=cuda)
     except (TypeError, RuntimeError):
@@ -175,11 +318,11 @@ def measure(torch, model, make_batch, batch: int, mode: str, steps: int, warmup:
 
     def step():
         if mode == "infer":
-            with torch.no_grad(), torch.autocast(device, dtype=dtype):
+            with torch.no_grad(), torch.autocast(device, dtype=dtype, enabled=mixed):
                 model(*inputs)
             return
         opt.zero_grad(set_to_none=True)
-        with torch.autocast(device, dtype=dtype):
+        with torch.autocast(device, dtype=dtype, enabled=mixed):
             loss = model(*inputs)
         scaler.scale(loss).backward()
         scaler.step(opt)
@@ -200,59 +343,80 @@ def measure(torch, model, make_batch, batch: int, mode: str, steps: int, warmup:
     return steps * batch / (time.perf_counter() - start)
 
 
+def _num(x: float) -> str:
+    return "nan" if math.isnan(x) else f"{x:,.1f}" if x >= 10 else f"{x:.3g}"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default=",".join(MODELS),
-                        help=f"comma-separated, from {', '.join(MODELS)}")
+    parser.add_argument("--cases", default=",".join(CASES),
+                        help=f"comma-separated, from {', '.join(CASES)}")
     parser.add_argument("--mode", choices=("train", "infer"), default="train")
-    parser.add_argument("--batch", type=int, default=None, help="default: the model's")
+    parser.add_argument("--batch", type=int, default=None, help="default: the case's")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--gpu", default=None, help="wse_sim preset for the roofline column")
+    parser.add_argument("--attention", choices=("unfused", "fused"), default="unfused")
+    parser.add_argument("--gpu", default=None, help="wse_sim preset for the model column")
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda",
                         help="'cpu' only smoke-tests the models (tiny --batch advised)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="CPU, batch 1, one step per case: checks the mirrors run")
     args = parser.parse_args(argv)
-    names = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = [m for m in names if m not in MODELS]
+    if args.smoke:
+        args.device, args.steps, args.warmup = "cpu", 1, 0
+        args.batch = args.batch or 1
+    names = [m.strip() for m in args.cases.split(",") if m.strip()]
+    unknown = [m for m in names if m not in CASES]
     if unknown:
-        parser.error(f"unknown model(s) {unknown}; choose from {', '.join(MODELS)}")
+        parser.error(f"unknown case(s) {unknown}; choose from {', '.join(CASES)}")
     try:
         import torch
     except ImportError:
         print("measure_gpu: PyTorch is not installed; nothing measured (pip install torch).")
         return 0
     if args.device == "cuda" and not torch.cuda.is_available():
-        print("measure_gpu: no CUDA device visible to PyTorch; nothing measured.")
+        print("measure_gpu: no CUDA device visible to PyTorch; nothing measured "
+              "(--smoke runs the models on the CPU).")
         return 0
     ws = import_wse_sim()
-    from wse_sim.gpu import gpu_baseline
-    from wse_sim.models import expected_contact_density, get
+    from wse_sim.baselines import gpu_baseline
+    from wse_sim.errors import WseSimError
+    from wse_sim.models import get
 
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
-    preset = args.gpu or detect_preset(device_name)
-    print(f"device: {device_name}; torch {torch.__version__}; roofline preset: "
-          f"{preset or 'none (pass --gpu)'}; wse_sim {ws.__version__}")
-    print(f"{'model':<12} {'batch':>5} {'measured/s':>12} {'roofline/s':>12} {'ratio':>7}")
+    preset = args.gpu or detect_preset(device_name) or ("v100" if args.smoke else None)
+    print(f"device: {device_name}; torch {torch.__version__}; model preset: "
+          f"{preset or 'none (pass --gpu)'}; attention {args.attention}; "
+          f"wse_sim {ws.__version__}")
+    print(f"{'case':<17} {'batch':>5} {'measured/s':>12} {'model/s':>12} {'ratio':>7}")
     for name in names:
-        model_name, kwargs, default_batch = MODELS[name]
+        model_name, kwargs, precision, default_batch = CASES[name]
+        if model_name is None:
+            print(f"{name:<17} skipped: no '{name}' model in wse_sim.models yet")
+            continue
         batch = args.batch or default_batch
-        if model_name == "bert-large":
-            model, make = build_bert(torch, kwargs["seq_len"])
-        else:
-            size = kwargs["map_size"]
-            model, make = build_cvae(torch, size, expected_contact_density(size))
-        measured = measure(torch, model, make, batch, args.mode, args.steps, args.warmup,
-                           args.device)
+        graph = get(model_name, **kwargs)
+        model, make = build(torch, model_name, kwargs, args.attention == "fused")
+        n_params = sum(t.numel() for t in model.parameters())
+        if n_params != graph.total_params:
+            raise SystemExit(f"measure_gpu: the torch {name} has {n_params:,} parameters, "
+                             f"its graph {graph.total_params:,}; the mirror is wrong")
+        measured = measure(torch, model, make, batch, args.mode, precision, args.steps,
+                           args.warmup, args.device)
         del model
         if args.device == "cuda":
             torch.cuda.empty_cache()
         predicted = math.nan
         if preset:
-            graph = get(model_name, **kwargs)
-            predicted = gpu_baseline(graph, preset, mode=args.mode, precision="mixed",
-                                     batch_per_gpu=batch).samples_per_s_per_gpu
-        print(f"{name:<12} {batch:>5} {measured:>12,.1f} {predicted:>12,.1f} "
-              f"{measured / predicted:>7.2f}")
+            try:
+                predicted = gpu_baseline(graph, preset, mode=args.mode, precision=precision,
+                                         batch_per_gpu=batch, attention=args.attention
+                                         ).samples_per_s_per_gpu
+            except WseSimError as exc:
+                print(f"{name:<17} (no prediction: {exc})")
+        ratio = "-" if args.smoke or math.isnan(predicted) else f"{measured / predicted:.2f}"
+        print(f"{name:<17} {batch:>5} {_num(measured):>12} {_num(predicted):>12} {ratio:>7}",
+              flush=True)
     return 0
 
 

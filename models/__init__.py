@@ -1,8 +1,9 @@
 """The model zoo (installed as ``wse_sim.models``): graph builders by name.
 
 >>> from wse_sim.models import available, get
->>> available()
-['bert-base', 'bert-large', 'cvae', 'gpt2-small', 'gpt2-xl', 'gpt3-xl', 'resnet50']
+>>> available()  # doctest: +NORMALIZE_WHITESPACE
+['bert-base', 'bert-large', 'cvae', 'cvae-cs2', 'gpt2-small', 'gpt2-xl', 'gpt3-xl', 'llama2-13b',
+ 'llama2-7b', 'llama3-70b', 'llama3-8b', 'mistral-7b', 'qwen2-72b', 'resnet50']
 >>> get("bert_base", seq_len=64).meta["seq_len"]
 64
 """
@@ -17,13 +18,16 @@ from wse_sim.errors import GraphError, unknown_name
 from wse_sim.graph import Graph
 
 from .bert import bert, bert_base, bert_large
-from .cvae import cvae
+from .cvae import cvae, cvae_cs2
 from .data import contact_maps, expected_contact_density, token_batch
 from .gpt import gpt, gpt_preset
+from .hf import from_hf_config
+from .llama import LLAMA_PRESETS, LlamaConfig, llama, llama_preset
 from .resnet import resnet50
 
 _MODELS: dict[str, tuple[Callable[..., Graph], str]] = {
     "cvae": (cvae, "DeepDriveMD convolutional VAE on 28x28 residue contact maps"),
+    "cvae-cs2": (cvae_cs2, "the CVAE as ported to the CS-2: 256x256 maps, latent 3, batch 64"),
     "bert-large": (bert_large, "BERT-Large + MLM head, 24 x 1024, seq 128"),
     "bert-base": (bert_base, "BERT-Base + MLM head, 12 x 768, seq 128"),
     "resnet50": (resnet50, "ResNet-50 (torchvision v1.5), 224x224 images"),
@@ -33,6 +37,8 @@ _MODELS: dict[str, tuple[Callable[..., Graph], str]] = {
                 "GPT-2 XL decoder, 48 x 1600, context 1024"),
     "gpt3-xl": (functools.partial(gpt_preset, "gpt3-xl"),
                 "GPT-3 XL decoder, 24 x 2048, context 2048"),
+    **{key: (functools.partial(llama_preset, key), text)
+       for key, (_, text) in LLAMA_PRESETS.items()},
 }
 
 
@@ -87,6 +93,7 @@ def describe(name: str) -> dict:
 
 
 __all__ = [
-    "available", "bert", "bert_base", "bert_large", "builder", "contact_maps", "cvae", "describe",
-    "expected_contact_density", "get", "gpt", "gpt_preset", "resnet50", "token_batch",
+    "LlamaConfig", "available", "bert", "bert_base", "bert_large", "builder", "contact_maps",
+    "cvae", "cvae_cs2", "describe", "expected_contact_density", "from_hf_config", "get", "gpt",
+    "gpt_preset", "llama", "llama_preset", "resnet50", "token_batch",
 ]

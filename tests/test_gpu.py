@@ -13,16 +13,14 @@ from wse_sim.baselines import (
     cluster_samples_per_s,
     equivalent_gpus,
     gpu_baseline,
-    ring_allreduce_s,
     scaling_curve,
 )
-from wse_sim.baselines.collectives import RING_STEP_LATENCY_S
+from wse_sim.baselines.baseline import single_gpu
 from wse_sim.baselines.roofline import (
-    ALLREDUCE_OVERLAP,
+    AUTO_BATCH_TOLERANCE,
     GEMM_EFFICIENCY,
     HBM_EFFICIENCY,
     OPTIMIZER_BYTES_PER_PARAM,
-    single_gpu,
 )
 from wse_sim.errors import GpuError, SpecError, WseSimError
 from wse_sim.graph import Graph, sparsify
@@ -31,6 +29,7 @@ from wse_sim.models import get as get_model
 from wse_sim.spec import gpu
 
 GPUS = ("v100", "a100", "h100")
+ALL_GPUS = ("v100", "a100", "h100", "h200", "b200")  # in order of every datasheet rate
 
 
 def fit_gemm_efficiency(graph, gpu_name, samples_per_s_per_gpu, batch_per_gpu,
@@ -41,8 +40,8 @@ def fit_gemm_efficiency(graph, gpu_name, samples_per_s_per_gpu, batch_per_gpu,
     lo, hi = 1e-3, 1.0
     for _ in range(30):  # bracket 1e-9 wide
         mid = 0.5 * (lo + hi)
-        r = single_gpu(graph, spec, "train", precision, batch_per_gpu, spec.gpus_per_node,
-                       ALLREDUCE_OVERLAP, mid, hbm_efficiency)
+        r = single_gpu(graph, spec, "train", precision, batch_per_gpu, gemm_eff=mid,
+                       hbm_eff=hbm_efficiency)
         lo, hi = (lo, mid) if r.samples_per_s >= samples_per_s_per_gpu else (mid, hi)
     return 0.5 * (lo + hi)
 
@@ -150,11 +149,14 @@ def test_optimizer_streams_master_weights_and_two_moments():
     assert opt.time_s == pytest.approx(expected)
 
 
-def test_matmul_time_is_flops_over_tensor_peak_times_efficiency():
-    r = gpu_baseline(mlp(width=4096, depth=1), "v100", batch_per_gpu=64)
-    fc = row(r, "fc0")
+def test_matmul_that_fills_whole_tiles_and_one_wave_runs_at_peak_times_efficiency():
+    # 1280 x 1024 outputs = 10 x 8 tiles of 128 x 128 = exactly the V100's 80 SMs, one wave
+    g = Graph("one_wave")
+    g.dense("fc", g.input("x", (1280, 4096)), 1024, bias=False)
+    r = gpu_baseline(g, "v100", mode="infer", batch_per_gpu=1)
+    fc = row(r, "fc")
     assert fc.bound == "compute"
-    assert fc.flops == 2 * 64 * 64 * 4096 * 4096
+    assert fc.flops == 2 * 1280 * 4096 * 1024
     assert fc.time_s == pytest.approx(fc.flops / (125e12 * GEMM_EFFICIENCY)
                                       + gpu("v100").kernel_launch_s)
 
@@ -165,8 +167,8 @@ def test_matmul_time_is_flops_over_tensor_peak_times_efficiency():
 def test_faster_gpu_is_never_slower(mode, precision):
     for g in (mlp(), block()):
         thr = [gpu_baseline(g, name, mode=mode, precision=precision,
-                            batch_per_gpu=16).samples_per_s for name in GPUS]
-        assert thr[0] <= thr[1] <= thr[2], (g.name, thr)
+                            batch_per_gpu=16).samples_per_s for name in ALL_GPUS]
+        assert thr == sorted(thr), (g.name, thr)
 
 
 @pytest.mark.parametrize("field", ["fp16_tensor_flops", "fp32_flops", "hbm_bytes_per_s",
@@ -204,10 +206,12 @@ def test_compute_bound_matmul_scales_with_the_precisions_peak():
                             ("fp32", gpu("v100", fp32_flops=31.4e12))):
             r = gpu_baseline(g, spec, precision=precision, batch_per_gpu=64)
             t[precision, label] = row(r, "fc0").time_s - launch
-    assert t["mixed", "tc"] == pytest.approx(t["mixed", "base"] / 2)
-    assert t["mixed", "fp32"] == t["mixed", "base"]
-    assert t["fp32", "fp32"] == pytest.approx(t["fp32", "base"] / 2)
-    assert t["fp32", "tc"] == t["fp32", "base"]
+    # twice the peak at most halves the product (the memory term may then bind), and the other
+    # unit's peak changes nothing
+    for precision, faster, other in (("mixed", "tc", "fp32"), ("fp32", "fp32", "tc")):
+        base = t[precision, "base"]
+        assert base / 2 * (1 - 1e-12) <= t[precision, faster] < 0.55 * base
+        assert t[precision, other] == base
 
 
 # ---- sparsity -------------------------------------------------------------------------------
@@ -255,18 +259,18 @@ def test_batch_that_does_not_fit_is_an_error_naming_it():
         gpu_baseline(g, "v100", batch_per_gpu=100_000)
 
 
-def test_auto_batch_shrinks_to_fit_and_never_exceeds_the_default():
-    g = block(seq=512, d=1024, heads=16)
-    g.meta["batch_default"] = 100_000
+@pytest.mark.parametrize("graph", [lambda: block(seq=512, d=1024, heads=16), mlp])
+def test_auto_batch_maximises_throughput_within_memory(graph):
+    g = graph()
     r = gpu_baseline(g, "v100", batch_per_gpu="auto")
-    assert 1 <= r.batch_per_gpu < 100_000
     assert r.memory_bytes_per_gpu <= gpu("v100").memory_bytes
-    with pytest.raises(GpuError):
-        gpu_baseline(g, "v100", batch_per_gpu=r.batch_per_gpu + 1)
-    bigger = gpu_baseline(g, "a100", batch_per_gpu="auto")
-    assert bigger.batch_per_gpu > r.batch_per_gpu
-    small = mlp()
-    assert gpu_baseline(small, "v100", batch_per_gpu="auto").batch_per_gpu == 64
+    for b in (1, 2, 8, 32, 64, 256, 1024, 4096):
+        try:
+            other = gpu_baseline(g, "v100", batch_per_gpu=b)
+        except GpuError:  # does not fit: auto may not pick it either
+            assert r.batch_per_gpu < b
+            continue
+        assert r.samples_per_s >= (1 - AUTO_BATCH_TOLERANCE) * other.samples_per_s, b
 
 
 def test_model_too_big_for_any_batch_is_an_error():
@@ -293,6 +297,8 @@ def test_unknown_gpu_names_the_value():
     ({"batch_per_gpu": 0}, "batch_per_gpu.*0"),
     ({"batch_per_gpu": "max"}, "batch_per_gpu.*'max'"),
     ({"overlap": 1.5}, "overlap.*1.5"),
+    ({"attention": "flash"}, "attention.*'flash'"),
+    ({"bucket_bytes": 0}, "bucket_bytes.*0"),
 ])
 def test_bad_arguments_raise_gpu_error_naming_the_value(kwargs, text):
     with pytest.raises(GpuError, match=text) as info:
@@ -311,26 +317,16 @@ def test_node_sizes_follow_the_presets():
     assert gpu_baseline(mlp(), "v100", gpus_per_node=4).gpus_per_node == 4
 
 
-def test_ring_allreduce_formula():
-    v100 = gpu("v100")
-    g_bytes = 1e9
-    inside = ring_allreduce_s(g_bytes, 4, 6, v100)
-    assert inside == pytest.approx(2 * 3 / 4 * g_bytes / 150e9 + 6 * RING_STEP_LATENCY_S)
-    across = ring_allreduce_s(g_bytes, 12, 6, v100)  # node injection: 2 x 100 Gb/s EDR
-    assert across == pytest.approx(2 * 11 / 12 * g_bytes / 25e9 + 22 * RING_STEP_LATENCY_S)
-    assert ring_allreduce_s(g_bytes, 1, 6, v100) == 0.0
-
-
 @pytest.mark.parametrize("graph", [mlp, block, comm_heavy])
 @pytest.mark.parametrize("name", GPUS)
-def test_more_gpus_never_lower_throughput_and_efficiency_falls(graph, name):
-    ns = [*range(1, 40), 64, 100, 256, 1000, 4096, 10**5]
+def test_more_gpus_never_lower_throughput(graph, name):
+    ns = [*range(1, 80), 100, 129, 256, 257, 1000, 1025, 4096, 10**5, 10**6]
     curve = scaling_curve(graph(), name, ns, batch_per_gpu=8)
     thr = [t for _, t, _ in curve]
     eff = [e for _, _, e in curve]
     assert [n for n, _, _ in curve] == ns
     assert all(b >= a for a, b in zip(thr[:-1], thr[1:], strict=True))
-    assert all(b <= a + 1e-12 for a, b in zip(eff[:-1], eff[1:], strict=True))
+    assert all(0 < e <= 1 + 1e-12 for e in eff)
     assert eff[0] == 1.0 and eff[-1] < 1.0
 
 
@@ -341,7 +337,9 @@ def test_leaving_the_node_can_idle_gpus_rather_than_slow_down():
     assert r7.samples_per_s == base.with_n_gpus(6).samples_per_s or r7.n_gpus_used == 1
     assert r7.samples_per_s_per_gpu == pytest.approx(r7.samples_per_s / 7)
     big = base.with_n_gpus(10**5)
-    assert big.n_gpus_used == 10**5  # enough GPUs pay for the InfiniBand ring
+    assert 6 < big.n_gpus_used <= 10**5  # enough GPUs pay for the InfiniBand all-reduce
+    assert big.n_gpus_used % 6 == 0  # across nodes a job runs on whole nodes
+    assert big.global_batch == big.n_gpus_used * 8
 
 
 def test_inference_scales_perfectly():
@@ -351,16 +349,19 @@ def test_inference_scales_perfectly():
     assert r.scaling_efficiency == pytest.approx(1.0) and r.allreduce_s == 0.0
 
 
-def test_overlap_hides_part_of_the_allreduce():
+def test_bucketed_overlap_hides_part_of_the_allreduce():
+    g = mlp(width=2048, depth=6)  # 6 x 8 MB of fp16 gradients: several 25 MiB buckets
     kw = dict(batch_per_gpu=8, n_gpus=64)
-    none = gpu_baseline(block(), "v100", overlap=0.0, **kw)
-    half = gpu_baseline(block(), "v100", overlap=0.5, **kw)
-    full = gpu_baseline(block(), "v100", overlap=1.0, **kw)
-    assert none.exposed_allreduce_s == pytest.approx(none.allreduce_s)
-    assert half.exposed_allreduce_s == pytest.approx(
-        half.allreduce_s - min(0.5 * half.allreduce_s, half.backward_time_s))
-    assert none.samples_per_s <= half.samples_per_s <= full.samples_per_s
-    assert ALLREDUCE_OVERLAP == gpu_baseline(block(), "v100", **kw).overlap
+    after = gpu_baseline(g, "v100", overlap=False, **kw)
+    during = gpu_baseline(g, "v100", **kw)
+    assert during.overlap and len(during.buckets) > 1
+    assert sum(b for _, b in during.buckets) == pytest.approx(during.grad_bytes)
+    assert after.exposed_allreduce_s == pytest.approx(after.allreduce_s)
+    assert 0 <= during.exposed_allreduce_s < during.allreduce_s
+    assert after.samples_per_s <= during.samples_per_s
+    # buckets are ready in backward order, none after the backward pass ends
+    ready = [t for t, _ in during.buckets]
+    assert ready == sorted(ready) and ready[-1] <= during.backward_time_s * (1 + 1e-12)
 
 
 def test_with_n_gpus_matches_a_fresh_baseline():
@@ -409,11 +410,12 @@ def test_equivalent_gpus_accepts_results_and_names():
         equivalent_gpus(target, "a100")
 
 
-def test_equivalent_gpus_is_infinite_when_scaling_saturates():
+def test_equivalent_gpus_is_infinite_only_past_the_largest_cluster():
     base = gpu_baseline(block(), "v100", batch_per_gpu=16)
-    # a ring's 2(N-1) latency steps cap throughput near batch / (2 alpha)
-    ceiling = 16 / (2 * RING_STEP_LATENCY_S)
-    assert equivalent_gpus(2 * ceiling, base) == math.inf
+    # a flat ring's 2(N-1) latency steps used to cap this near batch / (2 x 5 us) = 1.6 M/s;
+    # the tree's log N latency lets a large enough cluster pass it
+    n = equivalent_gpus(3.2e6, base)
+    assert isinstance(n, int) and base.throughput(n) >= 3.2e6
     assert equivalent_gpus(math.inf, base) == math.inf
     assert equivalent_gpus(1e6, base, max_gpus=10) == math.inf
 

@@ -6,6 +6,7 @@ The pipeline: a :class:`Graph` from ``wse_sim.models`` -> :func:`place` -> :func
 only re-exports the public API; ``docs/architecture.md`` maps the packages.
 """
 
+from . import models
 from .baselines import GpuResult, equivalent_gpus, gpu_baseline, scaling_curve
 from .engine import SimResult, simulate
 from .errors import (
@@ -22,7 +23,7 @@ from .errors import (
 from .graph import Graph, Op, sparsify
 from .importers import from_onnx, from_torch
 from .io import load_result, save_result
-from .placer import Placement, place
+from .placer import Placement, gemv, place
 from .report import plot_placement, plot_sram, report
 from .report.trace import export_trace
 from .spec import GPU_PRESETS, WAFER_PRESETS, GpuSpec, WaferSpec, gpu, wafer
@@ -33,8 +34,8 @@ __all__ = [
     "GPU_PRESETS", "GpuError", "GpuResult", "GpuSpec", "Graph", "GraphError",
     "MissingDependencyError", "Op", "Placement", "PlacementError", "SimResult", "SimulationError",
     "SparsityError", "SpecError", "WAFER_PRESETS", "WaferSpec", "WseSimError", "WseSimFileError",
-    "__version__", "equivalent_gpus", "export_trace", "from_onnx", "from_torch", "gpu",
-    "gpu_baseline", "load_result", "place", "plot_placement", "plot_sram", "plot_sweep",
+    "__version__", "equivalent_gpus", "export_trace", "from_onnx", "from_torch", "gemv", "gpu",
+    "gpu_baseline", "load_result", "models", "place", "plot_placement", "plot_sram", "plot_sweep",
     "read_table", "report", "save_result", "scaling_curve", "simulate", "sparsify", "sweep",
     "wafer",
 ]

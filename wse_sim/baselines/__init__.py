@@ -1,13 +1,16 @@
-"""The GPU baseline: a per-op roofline on a GPU datasheet, data-parallel scaling with the
-gradient all-reduce, and GPU equivalence (how many GPUs the wafer is worth)."""
+"""The GPU baseline: a shape-aware per-op roofline on a GPU datasheet, data-parallel scaling
+with an NCCL-like bucketed gradient all-reduce, and GPU equivalence (how many GPUs the wafer is
+worth)."""
 
 from .baseline import gpu_baseline, scaling_curve
-from .collectives import ring_allreduce_s
+from .collectives import AllReduceCost, allreduce, ring_allreduce_s, tree_allreduce_s
 from .equivalence import equivalent_gpus, gpu_summary
+from .llm import GpuLlmResult, gpu_llm
 from .result import GpuResult, OpTime
 from .roofline import GEMM_EFFICIENCY, HBM_EFFICIENCY
 from .scaling import MAX_GPUS, cluster_samples_per_s
 
-__all__ = ["GEMM_EFFICIENCY", "HBM_EFFICIENCY", "MAX_GPUS", "GpuResult", "OpTime",
-           "cluster_samples_per_s", "equivalent_gpus", "gpu_baseline", "gpu_summary",
-           "ring_allreduce_s", "scaling_curve"]
+__all__ = ["GEMM_EFFICIENCY", "HBM_EFFICIENCY", "MAX_GPUS", "AllReduceCost", "GpuLlmResult",
+           "GpuResult", "OpTime", "allreduce", "cluster_samples_per_s", "equivalent_gpus",
+           "gpu_baseline", "gpu_llm", "gpu_summary", "ring_allreduce_s", "scaling_curve",
+           "tree_allreduce_s"]

@@ -44,13 +44,15 @@ def equivalent_gpus(target, gpu: str | GpuSpec | GpuResult = "v100", graph: Grap
 
 
 def gpu_summary(result, gpu="v100", graph=None, *, batch_per_gpu="auto", precision="mixed",
-                gpus_per_node=None) -> dict:
+                gpus_per_node=None, attention="unfused") -> dict:
     """The ``gpu`` block of a saved result: the wafer against ``gpu`` (a name or a GpuResult).
 
     Keys: ``name``, ``samples_per_s_per_gpu`` (one GPU alone), ``equivalent_gpus`` (int, or
     ``None`` when no data-parallel cluster reaches the wafer; ``note`` then says so),
-    ``cluster_samples_per_s`` (throughput of that many GPUs), ``gpus_per_node``,
-    ``batch_per_gpu`` and ``precision``; when no cluster suffices, also
+    ``cluster_samples_per_s`` (throughput of that many GPUs), ``global_batch`` (the samples
+    per step of that cluster: the batch the comparison is made at), ``allreduce`` (the
+    library's algorithm and protocol for the largest gradient bucket there),
+    ``gpus_per_node``, ``batch_per_gpu`` and ``precision``; when no cluster suffices, also
     ``cluster_ceiling_samples_per_s`` (what the largest cluster searched reaches). ``graph``
     defaults to ``result.placement.graph``.
     """
@@ -61,16 +63,22 @@ def gpu_summary(result, gpu="v100", graph=None, *, batch_per_gpu="auto", precisi
             graph = result.placement.graph
         if graph is None:
             raise GpuError("a GPU comparison by name needs the model graph; pass "
-                                  "graph=... or a GpuResult from gpu_baseline()")
+                           "graph=... or a GpuResult from gpu_baseline()")
         one = gpu_baseline(graph, gpu, mode=result.mode, batch_per_gpu=batch_per_gpu,
-                           precision=precision, gpus_per_node=gpus_per_node)
+                           precision=precision, gpus_per_node=gpus_per_node,
+                           attention=attention)
     n = equivalent_gpus(result.samples_per_s, one)
+    found = math.isfinite(n)
+    cluster = one.with_n_gpus(int(n)) if found else None
     out = {"name": one.gpu, "samples_per_s_per_gpu": float(one.single_gpu_samples_per_s),
-           "equivalent_gpus": int(n) if math.isfinite(n) else None,
-           "cluster_samples_per_s": float(one.throughput(int(n))) if math.isfinite(n) else None,
+           "equivalent_gpus": int(n) if found else None,
+           "cluster_samples_per_s": float(cluster.samples_per_s) if found else None,
+           "global_batch": int(cluster.global_batch) if found else None,
+           "allreduce": (f"{cluster.allreduce_algorithm}/{cluster.allreduce_protocol}"
+                         if found else None),
            "gpus_per_node": int(one.gpus_per_node), "batch_per_gpu": int(one.batch_per_gpu),
            "precision": one.precision}
-    if not math.isfinite(n):
+    if not found:
         ceiling = float(one.throughput(MAX_GPUS))
         out["cluster_ceiling_samples_per_s"] = ceiling
         out["note"] = (f"equivalent_gpus is null: no data-parallel cluster of {one.gpu} GPUs "

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from ..jsonable import jsonable
 from ..spec import GpuSpec
 from .args import check_count
-from .scaling import cluster_samples_per_s, fewest_gpus
+from .scaling import allreduce_choice, cluster_samples_per_s, fewest_gpus
 
 
 @dataclass(frozen=True)
@@ -36,20 +36,27 @@ class GpuResult:
     """What :func:`gpu_baseline` predicts for a cluster of ``n_gpus`` data-parallel GPUs.
 
     Times are per optimizer step (``batch_per_gpu`` samples on each GPU). ``compute_time_s`` is
-    one GPU's step alone; ``step_time_s`` adds the exposed all-reduce. ``n_gpus_used`` is
-    ``n_gpus`` unless spreading over more nodes is slower than using fewer GPUs, in which case
-    the job runs on the fewer (see :func:`cluster_samples_per_s`). ``to_dict()`` is strict JSON:
-    a non-finite float is written as null (the one rule, :func:`wse_sim.jsonable.jsonable`).
+    one GPU's step alone; ``step_time_s`` adds the exposed all-reduce (the part of the bucketed
+    gradient all-reduce that runs past the backward pass; all of it when ``overlap`` is False).
+    ``n_gpus_used`` is the cluster size the job runs on: ``n_gpus`` or, where that is slower,
+    fewer (see :func:`cluster_samples_per_s`); ``global_batch`` = ``n_gpus_used`` x
+    ``batch_per_gpu``. ``allreduce_algorithm`` / ``allreduce_protocol`` are the library's
+    choice ('ring' or 'tree'; 'LL', 'LL128' or 'Simple') for the largest bucket ('none' on one
+    GPU or at inference). ``buckets`` holds ``(ready_s, bytes)`` per gradient bucket.
+    ``to_dict()`` is strict JSON: a non-finite float is written as null (the one rule,
+    :func:`wse_sim.jsonable.jsonable`).
     """
 
     gpu: str
     model: str
     mode: str
     precision: str
+    attention: str
     batch_per_gpu: int
     n_gpus: int
     gpus_per_node: int
     n_gpus_used: int
+    global_batch: int
     ops: tuple[OpTime, ...] = field(repr=False)
     forward_time_s: float
     backward_time_s: float
@@ -57,6 +64,8 @@ class GpuResult:
     compute_time_s: float
     allreduce_s: float
     exposed_allreduce_s: float
+    allreduce_algorithm: str
+    allreduce_protocol: str
     step_time_s: float
     samples_per_s: float
     samples_per_s_per_gpu: float
@@ -64,8 +73,11 @@ class GpuResult:
     memory_bytes_per_gpu: float
     memory_capacity_bytes: float
     grad_bytes: float
-    overlap: float
+    overlap: bool
+    bucket_bytes: float
+    buckets: tuple[tuple[float, float], ...] = field(repr=False)
     spec: GpuSpec = field(repr=False)
+    _curve_cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def single_gpu_samples_per_s(self) -> float:
@@ -83,8 +95,10 @@ class GpuResult:
             check_count("gpus_per_node", gpus_per_node)
         base = dataclasses.replace(self, n_gpus=n, gpus_per_node=per_node)
         thr, used, ar_s, exposed_s = cluster_samples_per_s(base, n)
+        algo, proto = allreduce_choice(base, used)
         return dataclasses.replace(
-            base, n_gpus_used=used, allreduce_s=ar_s, exposed_allreduce_s=exposed_s,
+            base, n_gpus_used=used, global_batch=used * self.batch_per_gpu, allreduce_s=ar_s,
+            exposed_allreduce_s=exposed_s, allreduce_algorithm=algo, allreduce_protocol=proto,
             step_time_s=self.compute_time_s + exposed_s, samples_per_s=thr,
             samples_per_s_per_gpu=thr / n,
             scaling_efficiency=thr / (n * self.single_gpu_samples_per_s))
@@ -101,9 +115,10 @@ class GpuResult:
     def to_dict(self, ops: bool = True) -> dict:
         """JSON-ready fields (``ops=False`` leaves out the per-op table)."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-             if f.name not in ("ops", "spec")}
+             if f.name not in ("ops", "spec", "buckets", "_curve_cache")}
         d["spec"] = self.spec.to_dict()
         d["single_gpu_samples_per_s"] = self.single_gpu_samples_per_s
+        d["buckets"] = [{"ready_s": r, "bytes": b} for r, b in self.buckets]
         if ops:
             d["ops"] = [r.to_dict() for r in self.ops]
         return jsonable(d)

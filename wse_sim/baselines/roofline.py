@@ -1,14 +1,22 @@
 """The per-op GPU roofline: one GPU's step time for a graph, op by op.
 
-One GPU runs every op of a :class:`~wse_sim.graph.Graph` as its own kernel(s). A kernel's time is
+One GPU runs every op of a :class:`~wse_sim.graph.Graph` as its own kernel(s). A kernel's time
+is ``max(compute, memory) + launch``:
 
-    max(FLOPs / (peak x GEMM_EFFICIENCY), bytes / (HBM bandwidth x HBM_EFFICIENCY)) + launch
+* matrix products (dense, conv, conv-transpose, batched matmul) are GEMMs whose compute term
+  comes from the GPU's SM count and CTA tiles (tile and wave quantization, split-K; see
+  :mod:`.gemm`): 16-bit tensor cores in mixed precision; in fp32, TF32 tensor cores where the
+  GPU has them (A100 and later, as TensorFlow and cuDNN convolutions do by default and NVIDIA's
+  published "TF32" figures use) and CUDA cores on the V100;
+* every kernel's memory term is its compulsory HBM traffic (operands read, result written)
+  over ``HBM_EFFICIENCY`` x datasheet bandwidth; every other op (elementwise, softmax, norms,
+  embedding gathers, copies, the loss) has no compute term;
+* attention is ``'unfused'`` (the graph's ops: scores product, softmax, dropout, context
+  product, each through HBM) or ``'fused'`` (flash-style: one kernel per pass that keeps the
+  scores on chip; the backward recomputes them, 5 products instead of 2).
 
-where the FLOP term applies to matrix products (dense, conv, conv-transpose, batched matmul) only;
-every other op (elementwise, softmax, norms, embedding gathers, copies, the loss) is memory-bound.
 Training adds the backward pass (input and weight gradients) and an Adam-style update streamed
-over fp32 master weights and two moments. N GPUs run data parallel with a ring all-reduce of the
-gradients, part of which hides behind the backward pass.
+over fp32 master weights and two moments.
 
 >>> import wse_sim as ws
 >>> g = ws.Graph("mlp"); x = g.input("x", (1024,))
@@ -18,26 +26,14 @@ gradients, part of which hides behind the backward pass.
 >>> r.n_gpus, r.batch_per_gpu, r.samples_per_s > 0
 (1, 256, True)
 
-Calibration (the only fitted number). ``docs/hardware.md`` gives one GPU training figure:
-BERT-Large, sequence 128, mixed precision, one V100-32GB, batch 64: 171.5 sequences/s, i.e. a
-step of 64 / 171.5 = 373.2 ms. On the graph of ``wse_sim.models.get('bert-large',
-seq_len=128)`` this module finds, per step of 64 sequences on a V100 (125 TFLOP/s fp16
-tensor, 900 GB/s HBM):
-
-* 438 compute-bound products (the dense layers and the tied MLM decoder, forward, input and
-  weight gradients): 64 x 256.7 GFLOP = 16.43 TFLOP -> 131.4 ms at 100 % of 125 TFLOP/s;
-* everything else is memory-bound near the fitted efficiency (elementwise, softmax, layernorm,
-  embeddings, head transposes, loss, and the attention batched matmuls, whose d_head = 64 makes
-  them memory-bound at seq 128): 47.4 GB -> 65.8 ms at HBM_EFFICIENCY x 900 GB/s;
-* the optimizer: 335.2 M params x 28 B = 9.39 GB -> 13.0 ms;
-* kernel launches: 1,227 x 5 us = 6.1 ms.
-
-So step = 131.4 ms / e + 85.0 ms = 373.2 ms, which gives e = 131.4 / 288.2 = 0.456
-(``tests/test_gpu.py`` solves the same equation by bisection over the full model).
-HBM_EFFICIENCY is not fitted: one figure cannot fix two factors, so it is assumed (what
-framework elementwise kernels typically reach of datasheet bandwidth). The fitted e sits below
-what cuBLAS reaches on large products alone because it also absorbs what the roofline leaves
-out (the LAMB optimizer's extra passes, loss scaling, unfused bias adds, host overhead).
+Calibration (the only fitted number, ``GEMM_EFFICIENCY``): ``docs/hardware.md`` gives one GPU
+training figure, BERT-Large, sequence 128, mixed precision, one V100-32GB, batch 64: 171.5
+sequences/s, a step of 64 / 171.5 = 373.2 ms. With everything else fixed (datasheet figures and
+the named assumptions below), the step time falls monotonically in the efficiency, and
+bisection (``fit_gemm_efficiency`` in ``tests/test_gpu.py``) puts it at the value below. It
+absorbs what the model leaves out (the LAMB optimizer's extra passes, loss scaling, unfused bias
+adds, host overhead) as well as cuBLAS's shortfall from the SM peak on full tiles, so it sits
+below what a large product alone reaches.
 """
 
 from __future__ import annotations
@@ -50,19 +46,19 @@ from ..errors import GpuError
 from ..graph import Graph, Op
 from ..spec import GpuSpec
 from .args import check_count
-from .result import GpuResult, OpTime
+from .gemm import gemm_times
+from .result import OpTime
 
 # ---- the one fitted factor --------------------------------------------------------------------
-GEMM_EFFICIENCY = 0.456
-"""Fraction of peak FLOP/s that matrix products (dense, conv, conv-transpose, attention batched
-matmuls; tensor cores in mixed precision, CUDA cores in fp32) reach. FITTED to the one published
-figure: V100 BERT-Large seq 128 mixed precision 171.5 seq/s at batch 64 (NVIDIA
-DeepLearningExamples, PyTorch BERT README; docs/hardware.md). Arithmetic in the
-module docstring. Used unchanged for every model, precision, sequence length and GPU."""
+GEMM_EFFICIENCY = 0.463
+"""Fraction of an SM's peak a full-rate GEMM tile reaches (tensor cores in mixed precision,
+TF32 tensor cores or CUDA cores in fp32). FITTED to the one published figure: V100 BERT-Large
+seq 128 mixed precision 171.5 seq/s at batch 64 (NVIDIA DeepLearningExamples, PyTorch BERT
+README; docs/hardware.md), by bisection over the full model (unfused attention). Used
+unchanged for every model, precision, shape and GPU."""
 
 # ---- assumed constants (not fitted; no workload figure was used to choose them) -----------------
 HBM_EFFICIENCY = 0.8  # fraction of datasheet HBM bandwidth framework kernels reach, assumed
-ALLREDUCE_OVERLAP = 0.5  # default fraction of the all-reduce hidden behind backward, assumed
 MEMORY_RESERVE_BYTES = 1e9  # CUDA context, library workspaces, allocator slack, assumed
 DEFAULT_BATCH = 32  # batch when neither the caller nor graph.meta['batch_default'] gives one
 OPTIMIZER_BYTES_PER_PARAM = 28  # Adam: read grad + r/w master w, m, v (+ fp16 copy); both modes
@@ -73,19 +69,105 @@ GRAD_BYTES = {"mixed": 2, "fp32": 4}  # all-reduced gradient bytes per parameter
 # precision all-reduces fp16 gradients (as apex/AMP BERT training does), fp32 all-reduces fp32
 DROPOUT_MASK_BYTES = 1  # a stored dropout mask, bytes per element
 SPARSE_24_WEIGHT_FRACTION = 0.5 + 0.0625  # 2:4 fp16 weights: half the values + 2-bit indices
+FUSED_ATTENTION_KERNELS = {"fwd": 1, "bwd_input": 3}  # FlashAttention-2: forward; backward =
+# preprocess (rowsum dO*O), main, dQ conversion; assumed from Dao, "FlashAttention-2", 2023
+FUSED_ATTENTION_TILE = 128  # query/key block of a fused kernel (causal blocks above the
+# diagonal are skipped), assumed (FlashAttention-2's 128-row blocks)
+AUTO_BATCH_TOLERANCE = 0.01  # 'auto' takes the smallest batch within 1% of the best, assumed
+AUTO_BATCH_MAX = 1 << 16  # 'auto' searches batches up to this (and what fits), assumed
 
 MODES = ("train", "infer")
 PRECISIONS = ("mixed", "fp32")
+ATTENTION = ("unfused", "fused")
 GEMM_KINDS = frozenset({"dense", "conv2d", "conv_transpose2d", "matmul"})
 WEIGHT_GEMM_KINDS = frozenset({"dense", "conv2d", "conv_transpose2d"})  # 2:4 eligible
 FREE_KINDS = frozenset({"input", "reshape"})  # views: no kernel
 NO_SAVED_FNS = frozenset({"add", "sub", "scale", "dropout"})  # backward reads no saved input
 
 
+# ---- attention groups ---------------------------------------------------------------------------
+def attention_groups(graph: Graph) -> dict[str, tuple[str, ...]]:
+    """``{context op: (scores, softmax, [dropout,] context)}`` for every attention the graph
+    spells as ``matmul(q, k^T) -> softmax -> [dropout] -> matmul(., v)`` (the form the model
+    zoo builds), which a fused kernel runs as one."""
+    out = {}
+    for op in graph.ops():
+        if op.kind != "matmul" or not op.attrs.get("transpose_b"):
+            continue
+        chain = [op.name]
+        nxt = graph.successors(op.name)
+        if len(nxt) != 1 or graph.op(nxt[0]).kind != "softmax":
+            continue
+        chain.append(nxt[0])
+        nxt = graph.successors(nxt[0])
+        if len(nxt) == 1 and graph.op(nxt[0]).attrs.get("fn") == "dropout":
+            chain.append(nxt[0])
+            nxt = graph.successors(nxt[0])
+        if len(nxt) == 1 and graph.op(nxt[0]).kind == "matmul" \
+                and graph.op(nxt[0]).inputs[0] == chain[-1]:
+            chain.append(nxt[0])
+            out[nxt[0]] = tuple(chain)
+    return out
+
+
+def _fused_attention_rows(graph: Graph, chain: tuple[str, ...], training: bool) -> list[tuple]:
+    """Phase rows of one fused attention (see :func:`_phases` for the row layout)."""
+    scores, context = graph.op(chain[0]), graph.op(chain[-1])
+    heads, sq, d, sk = (scores.attrs[x] for x in ("batch", "m", "k", "n"))
+    dv = context.attrs["n"]
+    blocks = math.ceil(sq / FUSED_ATTENTION_TILE)
+    causal = scores.attrs.get("causal", False) and sq == sk
+    keep = (blocks + 1) / (2 * blocks) if causal else 1.0  # blocks on or below the diagonal
+    qkvo = heads * (sq * d + sk * d + sk * dv + sq * dv)  # elements: Q, K, V read, O written
+    L = ("b", heads * keep)  # products per sample: one per head (fewer where causal)
+    fwd_shapes = ((L, sq, sk, d), (L, sq, dv, sk))  # S = Q K^T, O = P V
+    fwd_flops = 2 * keep * (scores.macs_fwd + context.macs_fwd)
+    rows = [("fwd", fwd_flops, qkvo, 0, 0, FUSED_ATTENTION_KERNELS["fwd"], True, False,
+             fwd_shapes)]
+    if training:  # recompute S; dP = dO V^T; dV = P^T dO; dQ = dS K; dK = dS^T Q
+        bwd_shapes = ((L, sq, sk, d), (L, sq, sk, dv), (L, sk, dv, sq), (L, sq, d, sk),
+                      (L, sk, d, sq))
+        bwd_flops = 2 * keep * heads * sum(math.prod(x[1:]) for x in bwd_shapes)
+        rows.append(("bwd_input", bwd_flops, 2 * qkvo, 0, 0,
+                     FUSED_ATTENTION_KERNELS["bwd_input"], True, False, bwd_shapes))
+    return rows
+
+
+# ---- kernels of one op --------------------------------------------------------------------------
+def _gemm_shapes(op: Op, phase: str) -> tuple[tuple, ...]:
+    """Per-sample GEMM views ``(count, M, N, K)`` of a product in ``phase``; the batch scales
+    the dimension that holds samples (see :func:`_scale_shapes`)."""
+    kind = op.kind
+    if kind == "dense":
+        r, k, n = op.attrs["rows"], op.in_shapes[0][-1], op.out_shape[-1]
+        return {"fwd": ((1, ("b", r), n, k),), "bwd_input": ((1, ("b", r), k, n),),
+                "bwd_weight": ((1, k, n, ("b", r)),)}[phase]
+    if kind == "matmul":
+        L, m, k, n = (op.attrs[x] for x in ("batch", "m", "k", "n"))
+        return {"fwd": ((("b", L), m, n, k),),
+                "bwd_input": ((("b", L), m, k, n), (("b", L), k, n, m))}[phase]
+    c_in, h, w = op.in_shapes[0]
+    c_out, ho, wo = op.out_shape
+    kk = op.attrs["kernel"] ** 2
+    macs = op.macs_fwd
+    if kind == "conv2d":  # implicit GEMM over output pixels; dgrad over input pixels
+        return {"fwd": ((1, ("b", ho * wo), c_out, c_in * kk),),
+                "bwd_input": ((1, ("b", h * w), c_in, macs / (h * w * c_in)),),
+                "bwd_weight": ((1, c_out, c_in * kk, ("b", ho * wo)),)}[phase]
+    return {"fwd": ((1, ("b", ho * wo), c_out, macs / (ho * wo * c_out)),),  # transposed conv
+            "bwd_input": ((1, ("b", h * w), c_in, c_out * kk),),
+            "bwd_weight": ((1, c_in, c_out * kk, ("b", h * w)),)}[phase]
+
+
+def _scale_shapes(shapes, batch: int) -> list[tuple[float, float, float, float]]:
+    return [tuple(float(batch * x[1]) if isinstance(x, tuple) else float(x) for x in s)
+            for s in shapes]
+
+
 def _phases(op: Op, graph: Graph, training: bool) -> list[tuple]:
     """Kernels of ``op``: ``(phase, flops_per_sample, act_elems_per_sample, mask_bytes_per_sample,
-    weight_elems, kernels, gemm, sparse_fwd)``; activation elements are read + written, per
-    sample; weight elements are read once per step."""
+    weight_elems, kernels, gemm, sparse_fwd, gemm_shapes)``; activation elements are read +
+    written, per sample; weight elements are read once per step."""
     kind, n_in, n_out, w = op.kind, op.in_elems, op.out_elems, op.weight_count
     if kind in FREE_KINDS or (kind == "loss" and not training):
         return []
@@ -97,43 +179,54 @@ def _phases(op: Op, graph: Graph, training: bool) -> list[tuple]:
     if kind in GEMM_KINDS:
         weighted = kind in WEIGHT_GEMM_KINDS
         sparse = (weighted and op.sparsity_pattern == "n:m" and op.weight_density <= 0.5 + 1e-9)
-        rows = [("fwd", 2 * op.macs_fwd, n_in + n_out, 0, w, 1, True, sparse)]
+        rows = [("fwd", 2 * op.macs_fwd, n_in + n_out, 0, w, 1, True, sparse,
+                 _gemm_shapes(op, "fwd"))]
         if needs_grad and op.macs_bwd_input:
             n_gemm = 1 if weighted else 2  # matmul: a gradient GEMM for each operand
             rows.append(("bwd_input", 2 * op.macs_bwd_input, n_gemm * (n_in + n_out), 0, w,
-                         n_gemm, True, False))
+                         n_gemm, True, False, _gemm_shapes(op, "bwd_input")))
         if training and op.macs_bwd_weight:
             rows.append(("bwd_weight", 2 * op.macs_bwd_weight, n_in + n_out, 0, w, 1, True,
-                         False))
+                         False, _gemm_shapes(op, "bwd_weight")))
         return rows
     if kind == "embedding":
-        rows = [("fwd", 0, 2 * n_out, 0, 0, 1, False, False)]  # gather rows, write them out
+        rows = [("fwd", 0, 2 * n_out, 0, 0, 1, False, False, ())]  # gather rows, write them
         if training and op.params:  # scatter-add into a dense gradient table, zeroed first
-            rows.append(("bwd_weight", 0, 2 * n_out, 0, w, 1, False, False))
+            rows.append(("bwd_weight", 0, 2 * n_out, 0, w, 1, False, False, ()))
         return rows
     # memory-bound: read inputs, write output; backward reads grad-out (and the saved tensors
     # unless the gradient needs none) and writes grad-in
-    rows = [("fwd", op.vector_ops, n_in + n_out, mask, op.params, 1, False, False)]
+    rows = [("fwd", op.vector_ops, n_in + n_out, mask, op.params, 1, False, False, ())]
     if needs_grad:
         saved = 0 if (kind == "transpose" or fn in NO_SAVED_FNS) else n_in
         rows.append(("bwd_input", 2 * op.vector_ops, saved + n_in + n_out, mask, op.params, 1,
-                     False, False))
+                     False, False, ()))
     return rows
 
 
-def _op_table(graph: Graph, spec: GpuSpec, training: bool, precision: str, batch: int,
-              gemm_eff: float, hbm_eff: float) -> tuple[OpTime, ...]:
-    """Per-op roofline rows for one GPU's step of ``batch`` samples (vectorized over rows)."""
-    names, kinds, phases, spec_rows = [], [], [], []
+def kernel_rows(graph: Graph, training: bool, attention: str = "unfused") -> list[tuple]:
+    """``(op name, kind, row)`` for every kernel of one step, in graph order (a fused
+    attention's rows stand where its context product was, named after it, kind 'attention')."""
+    groups = attention_groups(graph) if attention == "fused" else {}
+    members = {name for chain in groups.values() for name in chain}
+    out = []
     for op in graph.ops():
-        for row in _phases(op, graph, training):
-            names.append(op.name)
-            kinds.append(op.kind)
-            phases.append(row[0])
-            spec_rows.append(row[1:])
-    rows: list[OpTime] = []
-    if spec_rows:
-        a = np.array(spec_rows, dtype=np.float64)  # (rows, 7)
+        if op.name in groups:
+            out += [(op.name, "attention", r)
+                    for r in _fused_attention_rows(graph, groups[op.name], training)]
+        elif op.name not in members:
+            out += [(op.name, op.kind, r) for r in _phases(op, graph, training)]
+    return out
+
+
+def _op_table(graph: Graph, spec: GpuSpec, training: bool, precision: str, batch: int,
+              gemm_eff: float, hbm_eff: float, attention: str, rows_cache=None):
+    """Per-op roofline rows for one GPU's step of ``batch`` samples (vectorized over rows)."""
+    krows = rows_cache if rows_cache is not None else kernel_rows(graph, training, attention)
+    rows: list = []
+    if krows:
+        spec_rows = [r[2] for r in krows]
+        a = np.array([r[1:8] for r in spec_rows], dtype=np.float64)  # (rows, 7)
         flops_ps, act_ps, mask_ps, w_elems, kernels = a[:, 0], a[:, 1], a[:, 2], a[:, 3], a[:, 4]
         gemm, sparse = a[:, 5] > 0, a[:, 6] > 0
         b = ACT_BYTES[precision]
@@ -141,16 +234,40 @@ def _op_table(graph: Graph, spec: GpuSpec, training: bool, precision: str, batch
         w_bytes = w_elems * b * np.where(fast, SPARSE_24_WEIGHT_FRACTION, 1.0)
         nbytes = batch * (act_ps * b + mask_ps) + w_bytes
         flops = batch * flops_ps
-        dense_peak = spec.fp16_tensor_flops if precision == "mixed" else spec.fp32_flops
-        peak = np.where(fast, spec.fp16_tensor_sparse_flops, dense_peak)
-        compute_s = np.where(gemm, flops / (peak * gemm_eff), 0.0)
-        memory_s = nbytes / (spec.hbm_bytes_per_s * hbm_eff)
+        hbm = spec.hbm_bytes_per_s * hbm_eff
+        memory_s = nbytes / hbm
+        compute_s = np.zeros(len(krows))
+        if precision == "mixed":
+            dense_peak, tensor = spec.fp16_tensor_flops, True
+        elif spec.tf32_tensor_flops > 0:
+            dense_peak, tensor = spec.tf32_tensor_flops, True
+        else:
+            dense_peak, tensor = spec.fp32_flops, False
+        gi = np.flatnonzero(gemm)
+        if gi.size:  # one entry per GEMM; a row's GEMMs share its bytes evenly
+            owner, shapes = [], []
+            for i in gi:
+                sh = _scale_shapes(spec_rows[i][8], batch)
+                owner += [i] * len(sh)
+                shapes += sh
+            owner = np.array(owner)
+            share = np.bincount(owner, minlength=len(krows))[owner]
+            s = np.array(shapes, dtype=np.float64)
+            peak = np.where(fast[owner], spec.fp16_tensor_sparse_flops, dense_peak)
+            c, m, _ = gemm_times(s[:, 0], s[:, 1], s[:, 2], s[:, 3], nbytes[owner] / share,
+                                 peak, spec.sms, gemm_eff, tensor, hbm)
+            # sparse 2:4 products: the sparse peak already halves the work per tile
+            np.add.at(compute_s, owner, c)
+            mem_g = np.zeros(len(krows))
+            np.add.at(mem_g, owner, m)
+            memory_s = np.where(gemm, mem_g, memory_s)
         launch_s = kernels * spec.kernel_launch_s
         roof_s = np.maximum(compute_s, memory_s)
         bound = np.where(launch_s > roof_s, "launch",
                          np.where(gemm & (compute_s >= memory_s), "compute", "memory"))
-        rows = [OpTime(n, k, p, float(f), float(by), float(t), str(bd)) for n, k, p, f, by, t, bd
-                in zip(names, kinds, phases, flops, nbytes, roof_s + launch_s, bound, strict=True)]
+        rows = [OpTime(n, k, p[0], float(f), float(by), float(t), str(bd))
+                for (n, k, p), f, by, t, bd
+                in zip(krows, flops, nbytes, roof_s + launch_s, bound, strict=True)]
     if training:  # Adam-style update: ~10 FLOPs per parameter, streamed once
         opt_bytes = float(graph.total_params * OPTIMIZER_BYTES_PER_PARAM)
         mem_s = opt_bytes / (spec.hbm_bytes_per_s * hbm_eff)
@@ -160,12 +277,18 @@ def _op_table(graph: Graph, spec: GpuSpec, training: bool, precision: str, batch
     return tuple(rows)
 
 
-def _memory_bytes(graph: Graph, training: bool, precision: str) -> tuple[float, float]:
+# ---- memory and the batch -------------------------------------------------------------------
+def memory_bytes(graph: Graph, training: bool, precision: str,
+                 attention: str = "unfused") -> tuple[float, float]:
     """``(static_bytes, bytes_per_sample)`` a GPU holds: weights (and optimizer state) plus the
-    activations a sample keeps (all stashed for backward in training; the largest live pair of
-    input and output at inference)."""
+    activations a sample keeps (all stashed for backward in training, less the scores, probs
+    and dropout masks a fused attention never writes; the largest live pair of input and
+    output at inference)."""
     b = ACT_BYTES[precision]
-    ops = [op for op in graph.ops() if op.kind not in FREE_KINDS]
+    skip = set()
+    if attention == "fused":
+        skip = {n for chain in attention_groups(graph).values() for n in chain[:-1]}
+    ops = [op for op in graph.ops() if op.kind not in FREE_KINDS and op.name not in skip]
     if training:
         static = graph.total_params * STATE_BYTES_PER_PARAM
         per_sample = sum(op.out_elems * b + (DROPOUT_MASK_BYTES * op.out_elems
@@ -177,53 +300,47 @@ def _memory_bytes(graph: Graph, training: bool, precision: str) -> tuple[float, 
     return static + MEMORY_RESERVE_BYTES, float(per_sample)
 
 
-def _fit_batch(graph: Graph, spec: GpuSpec, training: bool, precision: str,
-               batch) -> tuple[int, float]:
-    """The batch to run (checked against memory) and the bytes it needs on one GPU."""
-    static, per_sample = _memory_bytes(graph, training, precision)
-    cap = spec.memory_bytes
-    fits = math.inf if per_sample == 0 else math.floor((cap - static) / per_sample)
-    gb = 1e-9
-    if batch is None or batch == "auto":
-        wanted = int(graph.meta.get("batch_default") or DEFAULT_BATCH)
-        if fits < 1:
-            raise GpuError(
-                f"{graph.name} does not fit on {spec.name} ({cap * gb:.1f} GB) even at batch 1: "
-                f"weights{' and optimizer state' if training else ''} {static * gb:.1f} GB "
-                f"(with {MEMORY_RESERVE_BYTES * gb:.1f} GB reserve) + {per_sample * gb:.2f} GB "
-                f"activations per sample; use a GPU with more memory or a smaller model")
-        chosen = wanted if batch is None else int(min(wanted, fits))
+def batch_fits(graph: Graph, spec: GpuSpec, training: bool, precision: str,
+               attention: str) -> tuple[float, float, float]:
+    """``(largest batch that fits, static bytes, bytes per sample)``; the batch may be < 1."""
+    static, per_sample = memory_bytes(graph, training, precision, attention)
+    fits = math.inf if per_sample == 0 else math.floor((spec.memory_bytes - static) / per_sample)
+    return fits, static, per_sample
+
+
+def check_batch(graph: Graph, spec: GpuSpec, training: bool, precision: str, batch,
+                attention: str) -> tuple[int, float]:
+    """The explicit or default batch, checked against memory, and the bytes it needs."""
+    fits, static, per_sample = batch_fits(graph, spec, training, precision, attention)
+    cap, gb = spec.memory_bytes, 1e-9
+    if fits < 1:
+        raise GpuError(
+            f"{graph.name} does not fit on {spec.name} ({cap * gb:.1f} GB) even at batch 1: "
+            f"weights{' and optimizer state' if training else ''} {static * gb:.1f} GB "
+            f"(with {MEMORY_RESERVE_BYTES * gb:.1f} GB reserve) + {per_sample * gb:.2f} GB "
+            f"activations per sample; use a GPU with more memory or a smaller model")
+    if batch is None:
+        chosen = int(graph.meta.get("batch_default") or DEFAULT_BATCH)
     else:
         chosen = check_count("batch_per_gpu", batch)
     need = static + chosen * per_sample
     if need > cap:
-        hint = f"use batch_per_gpu<={int(fits)} or 'auto'" if fits >= 1 else \
-            "it does not fit even at batch 1"
         raise GpuError(
             f"batch_per_gpu={chosen} of {graph.name} needs {need * gb:.1f} GB on {spec.name} "
             f"({cap * gb:.1f} GB): {static * gb:.1f} GB weights/state/reserve + {chosen} x "
-            f"{per_sample * gb:.3f} GB activations; {hint}")
+            f"{per_sample * gb:.3f} GB activations; use batch_per_gpu<={int(fits)} or 'auto'")
     return chosen, need
 
 
-def single_gpu(graph, spec, mode, precision, batch, per_node, overlap, gemm_eff,
-                hbm_eff) -> GpuResult:
-    training = mode == "train"
-    batch, need = _fit_batch(graph, spec, training, precision, batch)
-    ops = _op_table(graph, spec, training, precision, batch, gemm_eff, hbm_eff)
-    sums = {p: sum(r.time_s for r in ops if r.phase.startswith(p))
-            for p in ("fwd", "bwd", "optimizer")}
-    compute_s = sums["fwd"] + sums["bwd"] + sums["optimizer"]
-    if compute_s <= 0:
-        raise GpuError(f"graph {graph.name!r} has no op that runs on a GPU (only inputs/views)")
-    thr = batch / compute_s
-    return GpuResult(
-        gpu=spec.name, model=graph.name, mode=mode, precision=precision, batch_per_gpu=batch,
-        n_gpus=1, gpus_per_node=per_node, n_gpus_used=1, ops=ops,
-        forward_time_s=sums["fwd"], backward_time_s=sums["bwd"],
-        optimizer_time_s=sums["optimizer"], compute_time_s=compute_s, allreduce_s=0.0,
-        exposed_allreduce_s=0.0, step_time_s=compute_s, samples_per_s=thr,
-        samples_per_s_per_gpu=thr, scaling_efficiency=1.0, memory_bytes_per_gpu=need,
-        memory_capacity_bytes=spec.memory_bytes,
-        grad_bytes=float(graph.total_params * GRAD_BYTES[precision]) if training else 0.0,
-        overlap=overlap, spec=spec)
+def auto_batch_candidates(fits: float) -> list[int]:
+    """Batches 'auto' tries: powers of two and their 1.5x midpoints up to what fits (capped at
+    :data:`AUTO_BATCH_MAX`), and the largest that fits."""
+    top = int(min(fits, AUTO_BATCH_MAX))
+    out = {top}
+    p = 1
+    while p <= top:
+        out.add(p)
+        if p >= 2 and p * 3 // 2 <= top:
+            out.add(p * 3 // 2)
+        p *= 2
+    return sorted(out)

@@ -16,6 +16,7 @@ from ..report import report, summary_rows
 from ..spec import GPU_PRESETS
 from .args import Parser, model_arguments, print_json, progress_bar, wafer_overrides
 from .importing import add_run_options, graph_from_args, write_trace
+from .llm import cmd_run_llm
 
 DEFAULT_MODEL = "cvae"
 DEFAULT_WAFER = "wse2"
@@ -129,6 +130,8 @@ def human_summary(result, gpu: dict, timings: dict) -> str:
 
 
 def cmd_run(args) -> int:
+    if args.mode in ("decode", "prefill"):  # LLM inference: its own pipeline and report (llm.py)
+        return cmd_run_llm(args)
     check_run_args(args)
     show = not args.no_progress
     with progress_bar(show) as advance:
@@ -158,8 +161,13 @@ def add_run_arguments(p: Parser) -> None:
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a wafer field, repeatable, e.g. rows=64, "
                         "sram_bytes_per_core=98304 (bytes), clock_hz=1.1e9 (Hz)")
-    p.add_argument("--mode", choices=("train", "infer"), default="train",
-                   help="training (forward + backward + update) or inference (default: train)")
+    p.add_argument("--mode", choices=("train", "infer", "decode", "prefill"), default="train",
+                   help="training (forward + backward + update) or inference (default: train);"
+                        " decode / prefill: LLM serving with a KV cache (--context, --wafers)")
+    p.add_argument("--context", type=int, default=4096, metavar="L",
+                   help="decode/prefill: KV-cache / prompt length in tokens (default: 4096)")
+    p.add_argument("--wafers", default="1", metavar="N",
+                   help="decode/prefill: wafers in the pipeline, or 'auto' (default: 1)")
     p.add_argument("--batch", type=int, default=None, metavar="N",
                    help="samples per optimizer step per replica (default: the model's)")
     p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, metavar="N",

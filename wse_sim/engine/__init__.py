@@ -1,7 +1,9 @@
 """The engine: ``simulate()`` turns a Placement into a :class:`SimResult` (pipelined or weight
 streaming, with energy)."""
 
+from .decode import LayerCost, LlmResult, simulate_llm
 from .result import BOUNDS, SimResult, StageRow
 from .simulate import ACTIVATIONS, simulate
 
-__all__ = ["ACTIVATIONS", "BOUNDS", "SimResult", "StageRow", "simulate"]
+__all__ = ["ACTIVATIONS", "BOUNDS", "LayerCost", "LlmResult", "SimResult", "StageRow", "simulate",
+           "simulate_llm"]

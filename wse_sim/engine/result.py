@@ -10,12 +10,15 @@ from ..errors import GpuError
 from ..placer import Placement
 from . import table as _table
 
-BOUNDS = ("compute", "fabric", "memory", "offwafer")
+BOUNDS = ("compute", "fabric", "memory", "offwafer", "ramp", "ingress")
 
 
-def bound_kind(compute: float, fabric: float, memory: float, stream: float = 0.0) -> str:
-    """Which of a stage's per-sample times is the largest (ties: the first in ``BOUNDS``)."""
-    return BOUNDS[int(np.argmax((compute, fabric, memory, stream)))]
+def bound_kind(compute: float, fabric: float, memory: float, stream: float = 0.0,
+               ramp: float = 0.0, ingress: float = 0.0) -> str:
+    """Which of a stage's per-sample times is the largest (ties: the first in ``BOUNDS``):
+    its cores' compute, its busiest link, its SRAM port, off-wafer weight streaming, its
+    cores' ramps, or the host feeding it over the off-wafer link."""
+    return BOUNDS[int(np.argmax((compute, fabric, memory, stream, ramp, ingress)))]
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,8 @@ class StageRow:
     stream_cycles: float
     stage_cycles: float
     bound: str
+    ramp_cycles: float = 0.0  # the busiest core's ramp, wavelets in or out / ramp width
+    update_cycles: float = 0.0  # the optimizer step on the stage's fullest core, per step
 
     def to_dict(self) -> dict:
         return {"stage": self.stage, "heavy": self.heavy, "ops": list(self.ops),
@@ -40,7 +45,8 @@ class StageRow:
                 "compute_cycles_mean": self.compute_cycles_mean,
                 "link_cycles_max": self.link_cycles_max, "memory_cycles": self.memory_cycles,
                 "stream_cycles": self.stream_cycles, "stage_cycles": self.stage_cycles,
-                "bound": self.bound}
+                "bound": self.bound, "ramp_cycles": self.ramp_cycles,
+                "update_cycles": self.update_cycles}
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,10 +79,17 @@ class SimResult:
     sram_bytes: np.ndarray = field(repr=False)
     stage_id: np.ndarray = field(repr=False)
     link_loads: np.ndarray = field(repr=False)
-    timeline_start: np.ndarray = field(repr=False)  # cycles, (n_shown_samples, n_stages)
-    timeline_finish: np.ndarray = field(repr=False)
+    timeline_start: np.ndarray = field(repr=False)  # cycles, (n_shown_samples, n_stages):
+    timeline_finish: np.ndarray = field(repr=False)  # each stage's forward of each sample
     clock_hz: float = 0.0
     placement: Placement | None = field(repr=False, default=None)
+    schedule: str = "inference"  # 'sync' or 'async' training, or 'inference'
+    bubble_fraction: float = 0.0  # sync: share of the step the pipeline fills and drains
+    weight_staleness_steps: float = 0.0  # async: optimizer steps between use and update
+    # training: each stage's backward of each shown sample, cycles (n_shown, n_stages)
+    timeline_bwd_start: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 0)))
+    timeline_bwd_finish: np.ndarray = field(repr=False,
+                                            default_factory=lambda: np.zeros((0, 0)))
 
     @property
     def bottleneck(self) -> dict:
@@ -106,13 +119,15 @@ class SimResult:
             "model", "wafer", "mode", "execution", "samples_per_s", "step_time_s", "latency_s",
             "cores_used", "utilization", "replicas", "sram_peak_fraction",
             "energy_j_per_sample", "power_w", "wavelet_hops_per_sample", "macs_per_sample",
-            "sim_wall_s", "clock_hz")}
+            "sim_wall_s", "clock_hz", "schedule", "bubble_fraction",
+            "weight_staleness_steps")}
         d["bottleneck"] = self.bottleneck
         d["stages"] = [s.to_dict() for s in self.stages]
         d["settings"] = dict(self.settings)
         if arrays:
             for k in ("busy_fraction", "sram_bytes", "stage_id", "link_loads",
-                      "timeline_start", "timeline_finish"):
+                      "timeline_start", "timeline_finish", "timeline_bwd_start",
+                      "timeline_bwd_finish"):
                 d[k] = getattr(self, k).tolist()
         return d
 
@@ -122,7 +137,10 @@ def build_result(placement: Placement, *, mode: str, execution: str, rows: list[
                  energy_j_per_sample: float, wavelet_hops_per_sample: float,
                  macs_per_sample: float, sim_wall_s: float, settings: dict,
                  busy_fraction: np.ndarray, link_loads: np.ndarray,
-                 timeline_start: np.ndarray, timeline_finish: np.ndarray) -> SimResult:
+                 timeline_start: np.ndarray, timeline_finish: np.ndarray,
+                 schedule: str = "inference", bubble_fraction: float = 0.0,
+                 weight_staleness_steps: float = 0.0, timeline_bwd_start=None,
+                 timeline_bwd_finish=None) -> SimResult:
     """The one place a :class:`SimResult` is made: the bottleneck is the stage with the most
     cycles per sample, and power is energy per sample times throughput."""
     b = int(np.argmax([r.stage_cycles for r in rows]))
@@ -139,5 +157,11 @@ def build_result(placement: Placement, *, mode: str, execution: str, rows: list[
         macs_per_sample=macs_per_sample, sim_wall_s=sim_wall_s, settings=settings,
         busy_fraction=busy_fraction, sram_bytes=placement.sram_bytes,
         stage_id=placement.stage_id, link_loads=link_loads, timeline_start=timeline_start,
-        timeline_finish=timeline_finish, clock_hz=spec.clock_hz, placement=placement)
+        timeline_finish=timeline_finish, clock_hz=spec.clock_hz, placement=placement,
+        schedule=schedule, bubble_fraction=float(bubble_fraction),
+        weight_staleness_steps=float(weight_staleness_steps),
+        timeline_bwd_start=np.zeros((0, 0)) if timeline_bwd_start is None
+        else timeline_bwd_start,
+        timeline_bwd_finish=np.zeros((0, 0)) if timeline_bwd_finish is None
+        else timeline_bwd_finish)
 

@@ -9,6 +9,7 @@ the throughput, less their gradient all-reduce; weight-streaming placements run 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -16,6 +17,9 @@ import numpy as np
 from ..errors import SimulationError
 from ..functional import InputsFn, measured_densities
 from ..placer import Placement
+from ..placer.llm import LLM_MODES, LlmPlan
+from ..spec import SCHEDULES
+from .decode import simulate_llm
 from .pipelined import run_pipelined
 from .result import SimResult
 from .sampling import SAMPLE_DRAWS, sample_stages
@@ -27,7 +31,8 @@ ACTIVATIONS = ("synthetic", "functional")
 def simulate(placement: Placement, mode: str | None = None, batch: int | None = None,
              samples: int = 64, activations: str = "synthetic", seed: int = 0,
              drain_per_step: bool = False, densities: dict | None = None,
-             inputs: InputsFn | None = None, progress=None) -> SimResult:
+             inputs: InputsFn | None = None, schedule: str | None = None,
+             progress=None, context: int | None = None) -> SimResult:
     """Simulate ``placement`` and return a :class:`SimResult`.
 
     Parameters
@@ -45,12 +50,21 @@ def simulate(placement: Placement, mode: str | None = None, batch: int | None = 
     inputs : with ``activations='functional'``, a callable ``(graph, n_samples, seed) ->
         {input op name: array (n_samples, *shape)}``, e.g.
         :func:`wse_sim.models.data.default_inputs` (contact maps, token ids).
-    drain_per_step : the pipeline empties at every optimizer step (adds its fill time per step).
+    schedule : training schedule, 'sync' (drain around each optimizer step) or 'async' (never
+        drain; report the weights' staleness); default: the placement's ``physics.schedule``.
+    drain_per_step : inference: the pipeline empties at every step (adds its fill time).
     progress : optional callable(done, total) for progress bars.
     """
+    if mode in LLM_MODES or isinstance(placement, LlmPlan):  # LLM inference (engine/decode.py)
+        return simulate_llm(placement, mode, context=context, batch=batch)
     t0 = time.perf_counter()
     mode = _check_args(placement, mode, batch, samples, activations, inputs)
     batch = placement.batch if batch is None else batch
+    if schedule is not None:
+        if schedule not in SCHEDULES:
+            raise SimulationError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+        placement = dataclasses.replace(
+            placement, physics=placement.physics.replace(schedule=schedule))
     dens = _stage_densities(placement, densities, activations, inputs, samples, seed)
     rng = np.random.default_rng(seed)
     ss = sample_stages(placement, dens, samples, mode == "train", batch, rng, progress)

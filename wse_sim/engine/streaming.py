@@ -20,8 +20,9 @@ def run_streaming(placement: Placement, ss: StageSamples, *, mode: str, batch: i
     training = mode == "train"
     spec = placement.wafer
     bw_cycle = spec.offwafer_bytes_per_s / spec.clock_hz  # bytes per cycle off the wafer
-    stage_t = np.maximum(np.maximum(ss.compute, ss.link / spec.link_wavelets_per_cycle),
-                         ss.memory)
+    t = ss.total
+    stage_t = np.maximum(np.maximum(t.compute, t.link / spec.link_wavelets_per_cycle),
+                         np.maximum(t.memory, t.ramp))
     per_sample = stage_t.mean(axis=0)
     rows, total = [], 0.0
     micro = placement.micro_batch
@@ -36,20 +37,23 @@ def run_streaming(placement: Placement, ss: StageSamples, *, mode: str, batch: i
         stream = traffic / bw_cycle
         layer = max(batch * per_sample[s], stream)
         total += layer
-        cm, fm, mm = ss.compute[:, s].mean(), ss.link[:, s].mean(), ss.memory[:, s].mean()
+        cm, fm, mm = t.compute[:, s].mean(), t.link[:, s].mean(), t.memory[:, s].mean()
+        rm = t.ramp[:, s].mean()
         rows.append(StageRow(s, st.heavy, st.ops, st.cores, float(cm),
                              float(ss.core_cycles[s].mean()), float(fm), float(mm),
                              float(stream / batch), float(layer / batch),
-                             bound_kind(cm, fm, mm, stream / batch)))
+                             bound_kind(cm, fm, mm, stream / batch, rm), float(rm)))
     step_s = total / spec.clock_hz
     sps = batch / step_s
     busy = sum(ss.core_cycles[s] * batch for s in range(len(rows))) / total
     # every layer's own multicasts and reductions cross the whole mesh, one layer at a time
-    loads, hops = link_loads(placement.stages, ss.mean_costs, (), placement.tile_shape,
+    loads, hops = link_loads(placement.stages, t.mean_costs, (), placement.tile_shape,
                              training)
     cum = np.cumsum([0.0] + [r.stage_cycles for r in rows])
     shown = min(SHOWN_SAMPLES, samples)
-    settings.update(period_cycles=total / batch, allreduce_cycles_per_step=0.0)
+    settings.update(period_cycles=total / batch, allreduce_cycles_per_step=0.0,
+                    schedule="layer-by-layer" if training else "inference",
+                    physics=placement.physics.to_dict())
     return build_result(
         placement, mode=mode, execution="weight_streaming", rows=rows, samples_per_s=sps,
         step_time_s=step_s, latency_s=step_s, replicas=1,
@@ -58,5 +62,6 @@ def run_streaming(placement: Placement, ss: StageSamples, *, mode: str, batch: i
         wavelet_hops_per_sample=hops, macs_per_sample=ss.macs_per_sample,
         sim_wall_s=sim_wall_s(), settings=settings,
         busy_fraction=np.minimum(np.broadcast_to(busy, placement.stage_id.shape), 1.0),
-        link_loads=loads, timeline_start=np.broadcast_to(cum[:-1], (shown, len(rows))).copy(),
+        link_loads=loads, schedule="layer-by-layer" if training else "inference",
+        timeline_start=np.broadcast_to(cum[:-1], (shown, len(rows))).copy(),
         timeline_finish=np.broadcast_to(cum[1:], (shown, len(rows))).copy())

@@ -5,5 +5,6 @@ its width: a lower bound on time, and fast).
 """
 
 from .flow import link_loads
+from .ingress import add_host_io
 
-__all__ = ["link_loads"]
+__all__ = ["add_host_io", "link_loads"]

@@ -108,6 +108,9 @@ def _matmul(op: Op, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _norm(op: Op, x: np.ndarray) -> np.ndarray:
     """Layernorm over the last axis, or training-mode batchnorm over all axes but channels."""
     axes = (x.ndim - 1,) if op.kind == "layernorm" else tuple(i for i in range(x.ndim) if i != 1)
+    if op.attrs.get("norm") == "rms":  # RMSNorm (LLaMA): no mean subtraction
+        ms = np.mean(x * x, axis=axes, keepdims=True)
+        return (x / np.sqrt(ms + np.float32(_EPS))).astype(np.float32)
     mu = x.mean(axis=axes, keepdims=True)
     var = x.var(axis=axes, keepdims=True)
     return ((x - mu) / np.sqrt(var + np.float32(_EPS))).astype(np.float32)
@@ -141,6 +144,27 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     return t
 
 
+def _rope(op: Op, x: np.ndarray) -> np.ndarray:
+    """Rotary position embedding of ``x (B, ..., seq, d_head)`` (d_head even).
+
+    Dimension pair ``(i, i + d_head/2)`` at position ``t`` is rotated by the angle
+    ``t * theta**(-2i/d_head)`` (the "rotate half" layout of RoFormer, Su et al. 2021,
+    arXiv 2104.09864), so each pair, and hence each row, keeps its norm. ``theta`` is
+    ``attrs['theta']``, else RoFormer's 10000.
+    """
+    seq, d = x.shape[-2], x.shape[-1]
+    if d % 2:
+        raise SimulationError(f"op {op.name!r}: rope needs an even last dimension, got {d}; "
+                              "give the heads an even head_dim")
+    half = d // 2
+    theta = float(op.attrs.get("theta", 10000.0))
+    inv_freq = theta ** (-np.arange(half, dtype=np.float64) * 2.0 / d)
+    angle = np.arange(seq, dtype=np.float64)[:, None] * inv_freq[None, :]  # (seq, half)
+    cos, sin = np.cos(angle).astype(np.float32), np.sin(angle).astype(np.float32)
+    a, b = x[..., :half], x[..., half:]
+    return np.concatenate([a * cos - b * sin, b * cos + a * sin], axis=-1).astype(np.float32)
+
+
 def _elementwise(op: Op, args: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
     """The op's ``attrs['fn']`` on its input(s); dropout (training mode) and reparam use ``rng``."""
     fn = op.attrs.get("fn")
@@ -151,6 +175,10 @@ def _elementwise(op: Op, args: list[np.ndarray], rng: np.random.Generator) -> np
         return _gelu(x)
     if fn == "sigmoid":
         return np.float32(0.5) * (1 + np.tanh(np.float32(0.5) * x))  # no overflow
+    if fn == "silu":
+        return x * (np.float32(0.5) * (1 + np.tanh(np.float32(0.5) * x)))
+    if fn == "rope":
+        return _rope(op, x)
     if fn in ("tanh", "exp"):
         return getattr(np, fn)(x)
     if fn == "scale":

@@ -21,6 +21,7 @@ ELEMENTWISE_FNS = {
     # vector ops per output element (for cost); unary fns take 1 input, binary 2
     "relu": 1, "gelu": 8, "sigmoid": 4, "tanh": 4, "exp": 2, "dropout": 2, "scale": 1,
     "add": 1, "mul": 1, "sub": 1, "reparam": 3,
+    "silu": 5, "rope": 3,  # silu = x * sigmoid(x); rope = x cos + rotate_half(x) sin
 }
 BINARY_FNS = frozenset({"add", "mul", "sub", "reparam"})
 OP_KINDS = frozenset(HEAVY_KINDS | {"input", "pool", "layernorm", "batchnorm", "softmax",

@@ -40,6 +40,7 @@ RESULT_FILE = "result.json"
 ARRAYS_FILE = "arrays.npz"
 ARRAY_KEYS = ("busy_fraction", "sram_bytes", "stage_id", "link_loads", "timeline_start",
               "timeline_finish")
+OPTIONAL_ARRAYS = ("timeline_bwd_start", "timeline_bwd_finish")  # training schedules only
 FORMAT_VERSION = 1
 _SCALARS = ("model", "wafer", "mode", "execution", "samples_per_s", "step_time_s", "latency_s",
             "cores_used", "utilization", "replicas", "sram_peak_fraction",
@@ -82,7 +83,7 @@ def save_result(result: SimResult, directory, gpu: dict | None = None,
         tmp.write_text(json.dumps(result_record(result, gpu, layout), indent=1) + "\n",
                        encoding="utf-8")
         tmp.replace(path)
-        arrays = {k: np.asarray(getattr(result, k)) for k in ARRAY_KEYS}
+        arrays = {k: np.asarray(getattr(result, k)) for k in (*ARRAY_KEYS, *OPTIONAL_ARRAYS)}
         # float32 halves the file; the maps are for drawing, the scalars stay in the JSON
         for k in ("busy_fraction", "link_loads"):
             arrays[k] = arrays[k].astype(np.float32)
@@ -121,6 +122,7 @@ def load_run(path) -> SavedRun:
     try:
         with np.load(apath, allow_pickle=False) as z:
             arrays = {k: z[k] for k in ARRAY_KEYS}
+            arrays.update({k: z[k] for k in OPTIONAL_ARRAYS if k in z.files})
     except (OSError, ValueError, KeyError) as e:
         raise WseSimFileError(f"{str(apath)!r} is not a readable arrays file ({e}); it needs "
                               f"{', '.join(ARRAY_KEYS)}") from e
@@ -145,7 +147,8 @@ def _result_from(d: dict, arrays: dict) -> SimResult:
     stages = tuple(StageRow(int(s["stage"]), str(s["heavy"]), tuple(s["ops"]), int(s["cores"]),
                             _num(s["compute_cycles_max"]), _num(s["compute_cycles_mean"]),
                             _num(s["link_cycles_max"]), _num(s["memory_cycles"]),
-                            _num(s["stream_cycles"]), _num(s["stage_cycles"]), str(s["bound"]))
+                            _num(s["stream_cycles"]), _num(s["stage_cycles"]), str(s["bound"]),
+                            _num(s.get("ramp_cycles"), 0.0), _num(s.get("update_cycles"), 0.0))
                    for s in d["stages"])
     b = d["bottleneck"]
     return SimResult(
@@ -163,4 +166,9 @@ def _result_from(d: dict, arrays: dict) -> SimResult:
         sram_bytes=arrays["sram_bytes"], stage_id=arrays["stage_id"],
         link_loads=arrays["link_loads"].astype(np.float64),
         timeline_start=arrays["timeline_start"], timeline_finish=arrays["timeline_finish"],
-        clock_hz=_num(d["clock_hz"], 0.0), placement=None)
+        clock_hz=_num(d["clock_hz"], 0.0), placement=None,
+        schedule=str(d.get("schedule", "inference")),
+        bubble_fraction=_num(d.get("bubble_fraction"), 0.0),
+        weight_staleness_steps=_num(d.get("weight_staleness_steps"), 0.0),
+        timeline_bwd_start=arrays.get("timeline_bwd_start", np.zeros((0, 0))),
+        timeline_bwd_finish=arrays.get("timeline_bwd_finish", np.zeros((0, 0))))

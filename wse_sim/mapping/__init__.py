@@ -10,6 +10,7 @@ from .costs import (
     CoreCosts,
     internal_bounds,
     region_costs,
+    update_cycles,
 )
 from .split import Split, choose_split
 from .sram import sram_per_core
@@ -18,5 +19,5 @@ from .view import MAX_COUNTED_ROWS, View, passes, view_of, weight_row_counts
 __all__ = ["MAX_COUNTED_ROWS", "MAX_DRAWN_GROUPS", "OPTIMIZER_BYTES_PER_WEIGHT",
            "OPTIMIZER_READ_BYTES", "OPTIMIZER_VECTOR_OPS", "OPTIMIZER_WRITE_BYTES", "CoreCosts",
            "Split", "View", "band_sums", "choose_split", "expected_x_counts", "internal_bounds",
-           "passes", "region_costs", "sample_x_counts", "sram_per_core", "view_of",
-           "weight_row_counts"]
+           "passes", "region_costs", "sample_x_counts", "sram_per_core", "update_cycles",
+           "view_of", "weight_row_counts"]

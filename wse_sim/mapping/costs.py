@@ -36,6 +36,7 @@ class CoreCosts:
     col_wavelets: np.ndarray  # (a, b)->(b,) per group: load on each column's reduce links
     bwd_row_wavelets: np.ndarray  # (a,) dx partial sums travelling back along rows
     bwd_col_wavelets: np.ndarray  # (groups, b) gradients multicast back up the columns
+    ramp_cycles: np.ndarray  # (a, b) cycles the core's ramp needs: wavelets in or out / width
 
 
 class _BandMemo:
@@ -100,7 +101,8 @@ def group_blocks(view: View, rtn: np.ndarray, x_counts: np.ndarray, split: Split
 
 def region_costs(view: View, rtn: np.ndarray, x_counts: np.ndarray, split: Split,
                  spec: WaferSpec, *, dtype: str, training: bool, first: bool,
-                 extra_vector_ops: float, batch: int, nnz_total: int) -> CoreCosts:
+                 extra_vector_ops: float, batch: int, nnz_total: int,
+                 optimizer: bool = True, ramp: bool = True) -> CoreCosts:
     """Per-sample per-core costs of a stage from its weight row counts and activation counts.
 
     Parameters
@@ -110,6 +112,11 @@ def region_costs(view: View, rtn: np.ndarray, x_counts: np.ndarray, split: Split
     first : the op reads graph input (no input gradient is computed)
     extra_vector_ops : arithmetic of the cheap ops riding on this stage, per sample
     nnz_total : non-zero weights of the op (for the optimizer step)
+    optimizer : spread the optimizer step over the ``batch`` samples (the placer's estimate);
+        False leaves it out, for a schedule that runs it once per step
+        (:func:`update_cycles`)
+    ramp : charge each core's ramp (wavelets in and out, ``spec.ramp_wavelets_per_cycle``) and
+        the SRAM traffic of accumulating received partial sums and stashing activations
     """
     a, b, groups = split.a, split.b, split.groups
     lanes = spec.fmac_per_cycle(dtype)
@@ -141,7 +148,24 @@ def region_costs(view: View, rtn: np.ndarray, x_counts: np.ndarray, split: Split
     else:
         read_b = (n_pass * per_mac) * macs
     write_b = (n_pass * vbytes) * macs
-    if training and view.stored_weights and nnz_total:
+    ramp_c = np.zeros((a, b))
+    if ramp:
+        # every core sends its column's partial sums on (the sink sends them to the next
+        # stage); in training also its dx partials along the row. Forwarding a multicast is the
+        # router's job and costs the ramp nothing; receiving one does (w_in).
+        w_out = np.repeat(col_wave, grows, axis=0)
+        if training and not first:
+            w_out = w_out + bwd_row[:, None] / b
+        ramp_c = np.maximum(w_in, w_out) / spec.ramp_wavelets_per_cycle
+        # a received partial sum is added into the accumulator: read it, write it back
+        acc = psum_in * (2.0 if training else 1.0)
+        read_b = read_b + acc * vbytes
+        write_b = write_b + acc * vbytes
+        if training:  # the stashed input: written in forward, read back in backward (per core)
+            stash = (row_wave * vbytes / b)[:, None]
+            read_b = read_b + stash
+            write_b = write_b + stash
+    if optimizer and training and view.stored_weights and nnz_total:
         nnz_core = nnz_total / (a * b / groups)
         cycles += nnz_core * OPTIMIZER_VECTOR_OPS / lanes / batch
         read_b += nnz_core * OPTIMIZER_READ_BYTES / batch
@@ -150,21 +174,37 @@ def region_costs(view: View, rtn: np.ndarray, x_counts: np.ndarray, split: Split
                      write_bytes=write_b, row_wavelets=row_wave,
                      col_wavelets=col_wave, bwd_row_wavelets=bwd_row if training and not first
                      else np.zeros(a), bwd_col_wavelets=col_wave if training
-                     else np.zeros((groups, b)))
+                     else np.zeros((groups, b)), ramp_cycles=ramp_c)
 
 
-def internal_bounds(cost: CoreCosts, spec: WaferSpec) -> tuple[float, float, float]:
-    """``(compute_cycles, link_wavelets, memory_cycles)`` per sample of a stage on its own:
-    its slowest core, the busiest of its internal multicast and reduction links (forward and
-    backward; wavelets, before the link width), and its busiest SRAM port.
+def update_cycles(view: View, split: Split, spec: WaferSpec, *, dtype: str,
+                  nnz_total: int) -> float:
+    """Cycles the optimizer step takes on the stage's fullest core, once per step: the Adam
+    arithmetic on its stored weights or the SRAM traffic of master weights and moments,
+    whichever is longer (every core of the region updates its own tile at once)."""
+    if not view.stored_weights or not nnz_total:
+        return 0.0
+    nnz_core = nnz_total / (split.a * split.b / split.groups)
+    compute = nnz_core * OPTIMIZER_VECTOR_OPS / spec.fmac_per_cycle(dtype)
+    memory = max(nnz_core * OPTIMIZER_READ_BYTES / spec.sram_read_bytes_per_cycle,
+                 nnz_core * OPTIMIZER_WRITE_BYTES / spec.sram_write_bytes_per_cycle)
+    return float(max(compute, memory))
+
+
+def internal_bounds(cost: CoreCosts, spec: WaferSpec) -> tuple[float, float, float, float]:
+    """``(compute_cycles, ramp_cycles, link_wavelets, memory_cycles)`` per sample of a stage on
+    its own: its slowest core, its busiest ramp, the busiest of its internal multicast and
+    reduction links (forward and backward; wavelets, before the link width), and its busiest
+    SRAM port.
 
     The one rule for a stage's bound: the placer and the engine both take a stage's time per
-    sample as the largest of compute, link load / link width (with the inter-stage routes
-    added) and memory.
+    sample as the largest of compute, ramp, link load / link width (with the inter-stage
+    routes added) and memory.
     """
     link = max(float(cost.row_wavelets.max(initial=0)), float(cost.col_wavelets.max(initial=0)),
                float(cost.bwd_row_wavelets.max(initial=0)),
                float(cost.bwd_col_wavelets.max(initial=0)))
     memory = max(float(cost.read_bytes.max()) / spec.sram_read_bytes_per_cycle,
                  float(cost.write_bytes.max()) / spec.sram_write_bytes_per_cycle)
-    return float(cost.compute_cycles.max()), link, memory
+    return (float(cost.compute_cycles.max()), float(cost.ramp_cycles.max(initial=0)), link,
+            memory)

@@ -8,14 +8,16 @@ import dataclasses
 import numpy as np
 
 from ..kernels.routes import routes_through
-from ..spec import WaferSpec
+from ..spec import Physics, WaferSpec
+from ..spec.physics import ALL_ON
 from .evaluate import StageEval
 from .placement import Placement, Stage
 from .stages import StageSet
 
 
 def assemble(sset: StageSet, wafer: WaferSpec, rects, evals: list[StageEval], origins, tile,
-             training: bool, batch: int, seed: int, balance: float) -> Placement:
+             training: bool, batch: int, seed: int, balance: float,
+             physics: Physics = ALL_ON) -> Placement:
     """The pipelined :class:`Placement` of ``len(origins)`` replicas of one tile."""
     stage_id = np.full((wafer.rows, wafer.cols), -1, dtype=np.int32)
     sram = np.full((wafer.rows, wafer.cols), -1, dtype=np.int64)
@@ -28,7 +30,8 @@ def assemble(sset: StageSet, wafer: WaferSpec, rects, evals: list[StageEval], or
         tile_sram[r0:r0 + h, c0:c0 + w] = np.ceil(e.split.to_physical(e.sram))
         out_stages.append(Stage(i, names[0], names, rects[i], e.split,
                                 float(sset.in_density[i]), bool(sset.first[i]),
-                                int(sset.in_flight[i]), float(e.cycles), float(e.sram.max())))
+                                int(sset.in_flight[i]), float(e.cycles), float(e.sram.max()),
+                                fifo_samples(e, wafer, physics)))
         out_data.append(dataclasses.replace(sset.data[i], rtn=e.rtn))
     for (oy, ox) in origins:
         stage_id[oy:oy + tile[0], ox:ox + tile[1]] = tile_id
@@ -43,7 +46,41 @@ def assemble(sset: StageSet, wafer: WaferSpec, rects, evals: list[StageEval], or
         max_colors_per_router=int(colors.max()),
         routers_over_color_budget=int(np.count_nonzero(colors > wafer.colors)),
         sram_peak_fraction=float(sram.max() / wafer.sram_bytes_per_core),
-        data=tuple(out_data))
+        data=tuple(out_data), physics=physics)
+
+
+MAX_FIFO_SAMPLES = 64  # deeper FIFOs change nothing the pipeline recurrence can see
+
+
+def fifo_samples(e: StageEval, wafer: WaferSpec, physics: Physics) -> int:
+    """Samples a stage's input FIFO holds: the io buffer plus the SRAM left after weights,
+    stash and code on its fullest core, over the input wavelets (4 bytes each) a core of its
+    busiest row receives per sample. With ``physics.fifo`` off: ``wafer.buffer_depth``."""
+    if not physics.fifo:
+        return int(wafer.buffer_depth)
+    per_sample = float(e.cost.row_wavelets.max(initial=0)) * wafer.wavelet_bits / 8
+    room = wafer.sram_bytes_per_core - float(e.sram.max()) + wafer.io_buffer_bytes
+    if per_sample <= 0:
+        return MAX_FIFO_SAMPLES
+    return int(min(MAX_FIFO_SAMPLES, max(1, room // per_sample)))
+
+
+def color_report(plan: Placement) -> str:
+    """The message of a placement that needs more colors than a router has."""
+    colors = route_summary(plan.stages, plan.flows, plan.tile_shape, plan.training)[1]
+    r, c = np.unravel_index(int(np.argmax(colors)), colors.shape)
+    through = []
+    for f in plan.flows:
+        a, b = stage_ports(plan.stages[f.src])[1], stage_ports(plan.stages[f.dst])[0]
+        on_x = r == a[0] and min(a[1], b[1]) <= c <= max(a[1], b[1])  # X leg along row a
+        on_y = c == b[1] and min(a[0], b[0]) <= r <= max(a[0], b[0])  # Y leg along column b
+        if on_x or on_y:
+            through.append(f"{plan.stages[f.src].heavy}->{plan.stages[f.dst].heavy}")
+    return (f"{plan.graph.name!r} on {plan.wafer.name!r}: router ({r}, {c}) of the replica tile "
+            f"needs {int(colors[r, c])} colors but the wafer has colors={plan.wafer.colors}; "
+            f"routes through it: {', '.join(through[:12]) or 'its own region traffic'}"
+            f"{' ...' if len(through) > 12 else ''}. Fix: fewer replicas, a larger wafer, or "
+            "physics=Physics(colors=False) to ignore the budget")
 
 
 def stage_ports(stage: Stage) -> tuple[np.ndarray, np.ndarray]:

@@ -19,7 +19,8 @@ from ..mapping import (
     sram_per_core,
     weight_row_counts,
 )
-from ..spec import WaferSpec
+from ..spec import Physics, WaferSpec
+from ..spec.physics import ALL_ON
 from .placement import Stage
 from .sizing import StageModel
 from .stages import StageSet, stage_signature
@@ -38,26 +39,33 @@ class StageEval:
 
 def evaluate_stages(sset: StageSet, rects, in_flight: np.ndarray, spec: WaferSpec,
                     training: bool, batch: int, model: StageModel, resident: bool = True,
-                    rtn_cache: dict | None = None) -> list[StageEval]:
+                    rtn_cache: dict | None = None, physics: Physics = ALL_ON,
+                    splits: list[Split] | None = None) -> list[StageEval]:
     """Split choice, predicted cycles and SRAM of every stage on its rectangle.
 
     Stages that are the same op on the same rectangle shape (the repeated layers of a
     transformer) are evaluated once. ``rtn_cache`` keeps weight counts across rounds (they
-    depend on the op and the column count only: drawn once per place()).
+    depend on the op and the column count only: drawn once per place()). ``splits`` fixes each
+    stage's split (re-evaluating a placement on another wafer) instead of choosing it.
     """
     out = []
     memo: dict = {}
     for i, sd in enumerate(sset.data):
         _, _, h, w = rects[i]
         density, first = float(sset.in_density[i]), bool(sset.first[i])
-        key = (h, w, stage_signature(sd), density, first, int(in_flight[i]))
+        key = (h, w, stage_signature(sd), density, first, int(in_flight[i]),
+               None if splits is None else splits[i])
         if key in memo:
             out.append(memo[key])
             continue
-        split = choose_split(sd.op, sd.view, h, w, spec, in_density=density,
-                             training=training, weight_bytes=model.fixed_bytes[i],
-                             stash_bytes=model.stash_bytes[i] * in_flight[i],
-                             avail_bytes=model.per_core_bytes)
+        if splits is not None:
+            split = splits[i]
+        else:
+            split = choose_split(sd.op, sd.view, h, w, spec, in_density=density,
+                                 training=training, first=first,
+                                 weight_bytes=model.fixed_bytes[i],
+                                 stash_bytes=model.stash_bytes[i] * in_flight[i],
+                                 avail_bytes=model.per_core_bytes)
         rkey = (stage_signature(sd), split.b)
         if rtn_cache is not None and rkey in rtn_cache:
             rtn = rtn_cache[rkey]
@@ -68,11 +76,12 @@ def evaluate_stages(sset: StageSet, rects, in_flight: np.ndarray, spec: WaferSpe
         xc = expected_x_counts(sd.view, density, split.groups)
         cost = region_costs(sd.view, rtn, xc, split, spec, dtype=sd.op.dtype,
                             training=training, first=first,
-                            extra_vector_ops=sd.extra_vector_ops, batch=batch, nnz_total=sd.nnz)
+                            extra_vector_ops=sd.extra_vector_ops, batch=batch, nnz_total=sd.nnz,
+                            ramp=physics.ramp)
         sram = sram_per_core(sd.op, sd.view, rtn, xc, split, spec, training=training,
                              in_flight=int(in_flight[i]), resident=resident)
-        compute, link, memory = internal_bounds(cost, spec)
-        memo[key] = StageEval(split, rtn, max(compute, link / spec.link_wavelets_per_cycle,
+        compute, ramp, link, memory = internal_bounds(cost, spec)
+        memo[key] = StageEval(split, rtn, max(compute, ramp, link / spec.link_wavelets_per_cycle,
                                               memory), sram, cost)
         out.append(memo[key])
     return out

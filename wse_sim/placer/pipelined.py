@@ -11,8 +11,9 @@ import numpy as np
 
 from ..errors import PlacementError
 from ..graph import DTYPE_BYTES
-from ..spec import WaferSpec
-from .assemble import assemble
+from ..spec import Physics, WaferSpec
+from ..spec.physics import ALL_ON
+from .assemble import assemble, color_report
 from .evaluate import StageEval, balance_of, evaluate_stages, routed_link_cycles
 from .layout import bisect_layout
 from .placement import Placement
@@ -37,24 +38,68 @@ class Fit:
 
 
 def place_pipelined(sset: StageSet, model: StageModel, wafer: WaferSpec, training: bool,
-                    replicas: int | str, batch: int, seed: int) -> Placement | None:
-    """The fastest pipelined placement found, or None when no replica count fits."""
+                    replicas: int | str, batch: int, seed: int, physics: Physics = ALL_ON,
+                    candidates: tuple[Placement, ...] = ()) -> Placement | None:
+    """The fastest pipelined placement found, or None when no replica count fits.
+
+    ``candidates`` are placements made for another wafer (the preset this one was derived
+    from, or the previous point of a what-if); each is re-evaluated here with its rectangles
+    and splits unchanged and kept if it predicts faster. A fixed placement never gets slower
+    with more of a resource, so keeping the best makes the placer's answer monotone too.
+    With ``physics.colors`` a placement that routes more colors through a router than the
+    spec has is not kept; when none is left, :class:`PlacementError` names the router.
+    """
     if replicas == "auto":
         best_r = _predicted_best_replicas(sset, model, wafer, batch)
         tries = sorted({best_r} | {best_r // 2 ** i for i in range(1, 21) if best_r // 2 ** i},
                        reverse=True)
     else:
         tries = [int(replicas)]
-    best_plan, best_rate = None, -1.0
+    best_plan, best_rate, over_budget = None, -1.0, None
     for r in tries:  # the predicted best count first, then fewer while that predicts faster
-        plan = fit_replica(sset, model, wafer, training, batch, seed, r)
+        plan = fit_replica(sset, model, wafer, training, batch, seed, r, physics)
         if plan is None:
+            continue
+        if physics.colors and plan.routers_over_color_budget:
+            over_budget = over_budget or plan
             continue
         rate = predicted_rate(plan, training)
         if best_plan is not None and rate <= best_rate:
             break
         best_plan, best_rate = plan, rate
+    for cand in candidates:
+        plan = refit(cand, sset, model, wafer, physics)
+        if plan is None or (physics.colors and plan.routers_over_color_budget):
+            continue
+        rate = predicted_rate(plan, training)
+        if rate > best_rate:
+            best_plan, best_rate = plan, rate
+    if best_plan is None and over_budget is not None:
+        raise PlacementError(color_report(over_budget))
     return best_plan
+
+
+def refit(plan: Placement, sset: StageSet, model: StageModel, wafer: WaferSpec,
+          physics: Physics) -> Placement | None:
+    """``plan``'s rectangles, splits and replica tiles re-evaluated on ``wafer``; None when they
+    do not lie on its mesh or their SRAM does not fit there."""
+    th, tw = plan.tile_shape
+    if plan.mode != "pipelined" or len(plan.stages) != len(sset) or any(
+            oy + th > wafer.rows or ox + tw > wafer.cols for oy, ox in plan.replica_origins):
+        return None
+    rects = [st.rect for st in plan.stages]
+    splits = [st.split for st in plan.stages]
+    ev = evaluate_stages(sset, rects, sset.in_flight, wafer, plan.training, plan.batch, model,
+                         physics=physics, splits=splits)
+    if max(float(e.sram.max()) for e in ev) > wafer.sram_bytes_per_core:
+        return None
+    t = np.maximum([e.cycles for e in ev], routed_link_cycles(
+        rects, ev, sset.flows, plan.tile_shape, wafer, plan.training))
+    ev = [dataclasses.replace(e, cycles=float(ti)) for e, ti in zip(ev, t, strict=True)]
+    out = assemble(sset, wafer, rects, ev, plan.replica_origins, plan.tile_shape,
+                   plan.training, plan.batch, plan.seed, plan.balance, physics)
+    return dataclasses.replace(out, balance_all=float(t.max() / t.mean()),
+                               memory_sized_stages=plan.memory_sized_stages)
 
 
 def _predicted_best_replicas(sset: StageSet, model: StageModel, wafer: WaferSpec,
@@ -97,21 +142,21 @@ def predicted_rate(plan: Placement, training: bool) -> float:
 
 
 def fit_replica(sset: StageSet, model: StageModel, wafer: WaferSpec, training: bool,
-                batch: int, seed: int, r: int) -> Placement | None:
+                batch: int, seed: int, r: int, physics: Physics = ALL_ON) -> Placement | None:
     """Size, lay out and check one replica tile for ``r`` replicas; None when SRAM won't fit."""
     tile, origins = replica_tiles(wafer.rows, wafer.cols, r)
-    fit = _repair_rounds(sset, model, wafer, training, batch, tile)
+    fit = _repair_rounds(sset, model, wafer, training, batch, tile, physics)
     if fit is None:
         return None
     plan = assemble(sset, wafer, fit.rects, fit.evals, origins, tile, training, batch, seed,
-                    fit.balance)
+                    fit.balance, physics)
     t = np.array([e.cycles for e in fit.evals])
     return dataclasses.replace(plan, balance_all=float(t.max() / t.mean()),
                                memory_sized_stages=int(fit.sized_by_memory.sum()))
 
 
 def _repair_rounds(sset: StageSet, model: StageModel, wafer: WaferSpec, training: bool,
-                   batch: int, tile: tuple[int, int]) -> Fit | None:
+                   batch: int, tile: tuple[int, int], physics: Physics) -> Fit | None:
     """Fit rounds grow stages whose SRAM overflows; balance rounds then rescale each stage's
     time model by measured / predicted time. Returns the best round, or None."""
     S = len(sset)
@@ -127,7 +172,7 @@ def _repair_rounds(sset: StageSet, model: StageModel, wafer: WaferSpec, training
         n, _ = allocate_cores(model, mins, total)
         rects = bisect_layout(n, (0, 0, tile[0], tile[1]))
         ev = evaluate_stages(sset, rects, sset.in_flight, wafer, training, batch, model,
-                             rtn_cache=rtn_cache)
+                             rtn_cache=rtn_cache, physics=physics)
         over = np.array([e.sram.max() for e in ev]) / wafer.sram_bytes_per_core
         # a stage's time includes its busiest link with the traffic between stages routed
         t = np.maximum([e.cycles for e in ev],

@@ -6,7 +6,9 @@ import numpy as np
 
 from ..errors import PlacementError, SimulationError
 from ..graph import Graph
-from ..spec import WaferSpec
+from ..spec import WAFER_PRESETS, Physics, WaferSpec
+from ..spec.physics import ALL_ON
+from .llm import LLM_MODES, place_llm
 from .pipelined import place_pipelined
 from .placement import Placement
 from .sizing import StageModel, min_cores_for_sram, stage_model
@@ -17,7 +19,9 @@ MODES = ("auto", "pipelined", "weight_streaming")
 
 
 def place(graph: Graph, wafer: WaferSpec, mode: str = "auto", training: bool = True,
-          replicas: int | str = "auto", batch: int | None = None, seed: int = 0) -> Placement:
+          replicas: int | str = "auto", batch: int | None = None, seed: int = 0,
+          physics: Physics | None = None, candidates: tuple[Placement, ...] | None = None,
+          context: int = 2048, wafers: int | str = 1) -> Placement:
     """Map ``graph`` onto ``wafer``.
 
     Stages (one heavy op plus the cheap ops that follow it) each get a rectangle sized so the
@@ -34,6 +38,11 @@ def place(graph: Graph, wafer: WaferSpec, mode: str = "auto", training: bool = T
         throughput; an int forces it.
     batch : samples per optimizer step per replica (default: the model's ``batch_default``).
     seed : seeds the weight masks' tile counts (through each op's ``mask_seed``) and ties.
+    physics : which mechanisms to model (:class:`~wse_sim.spec.Physics`; all on by default).
+    candidates : placements made for other wafers to re-evaluate here and keep if faster.
+        ``None`` (default) tries the placement of this wafer's preset when this wafer is a
+        what-if of it (same name, other fields) whose mesh holds the preset's, so more of a
+        resource never predicts slower than the preset does.
 
     >>> import wse_sim as ws
     >>> from wse_sim.models import get
@@ -41,6 +50,8 @@ def place(graph: Graph, wafer: WaferSpec, mode: str = "auto", training: bool = T
     >>> plan.mode, plan.utilization > 0.9
     ('pipelined', True)
     """
+    if mode in LLM_MODES:  # LLM inference (placer/llm.py): an LlmPlan for context, wafers
+        return place_llm(graph, wafer, mode, context, 1 if batch is None else batch, wafers)
     if mode not in MODES:
         raise SimulationError(f"unknown placement mode {mode!r}; use one of {', '.join(MODES)}")
     batch = int(batch if batch is not None else graph.meta.get("batch_default", 32))
@@ -48,6 +59,9 @@ def place(graph: Graph, wafer: WaferSpec, mode: str = "auto", training: bool = T
         raise SimulationError(f"batch must be >= 1, got {batch}")
     if not (replicas == "auto" or (isinstance(replicas, int) and replicas >= 1)):
         raise SimulationError(f"replicas must be 'auto' or an int >= 1, got {replicas!r}")
+    physics = ALL_ON if physics is None else physics
+    if not isinstance(physics, Physics):
+        raise SimulationError(f"physics must be a wse_sim.spec.Physics, got {physics!r}")
     sset = stage_set(graph, training)
     S = len(sset)
     if S > wafer.cores:
@@ -59,12 +73,30 @@ def place(graph: Graph, wafer: WaferSpec, mode: str = "auto", training: bool = T
     if mode != "weight_streaming":
         mins = min_cores_for_sram(model, sset.in_flight, np.ones(S))
         if mins.sum() <= wafer.cores:
-            plan = place_pipelined(sset, model, wafer, training, replicas, batch, seed)
+            if candidates is None:
+                candidates = _preset_candidate(graph, wafer, mode, training, replicas, batch,
+                                               seed, physics)
+            plan = place_pipelined(sset, model, wafer, training, replicas, batch, seed,
+                                   physics, tuple(candidates))
             if plan is not None:
                 return plan
         if mode == "pipelined":
             raise _does_not_fit(sset, model, wafer, mins)
-    return place_streaming(sset, model, wafer, training, batch, seed)
+    return place_streaming(sset, model, wafer, training, batch, seed, physics)
+
+
+def _preset_candidate(graph, wafer, mode, training, replicas, batch, seed,
+                      physics) -> tuple[Placement, ...]:
+    """The placement of the preset ``wafer`` is a what-if of, when its mesh fits ``wafer``."""
+    base = WAFER_PRESETS.get(wafer.name)
+    if base is None or base == wafer or base.rows > wafer.rows or base.cols > wafer.cols:
+        return ()
+    try:
+        plan = place(graph, base, mode=mode, training=training, replicas=replicas,
+                     batch=batch, seed=seed, physics=physics, candidates=())
+    except PlacementError:
+        return ()
+    return (plan,) if plan.mode == "pipelined" else ()
 
 
 def _does_not_fit(sset: StageSet, model: StageModel, wafer: WaferSpec,

@@ -10,7 +10,8 @@ import numpy as np
 
 from ..graph import Graph, Op
 from ..mapping import Split, View
-from ..spec import WaferSpec
+from ..spec import Physics, WaferSpec
+from ..spec.physics import ALL_ON
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Stage:
     in_flight: int  # samples stashed between forward and backward (training)
     est_cycles: float  # predicted time per sample (expected activations)
     sram_max_bytes: float
+    fifo_samples: int = 1  # samples its input FIFO holds (from the SRAM left; docs/modeling.md)
 
     @property
     def cores(self) -> int:
@@ -38,7 +40,7 @@ class Stage:
                 "orientation": "k_on_rows" if self.split.k_on_rows else "k_on_cols",
                 "row_groups": self.split.groups, "in_density": self.in_density,
                 "in_flight": self.in_flight, "est_cycles": self.est_cycles,
-                "sram_max_bytes": self.sram_max_bytes}
+                "sram_max_bytes": self.sram_max_bytes, "fifo_samples": self.fifo_samples}
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class Placement:
     micro_batch: int = 0  # weight streaming: samples whose activations stay on the wafer
     balance_all: float = 1.0  # slowest / mean over every stage, memory-sized ones included
     memory_sized_stages: int = 0  # stages given more cores than their time needs, for SRAM
+    physics: Physics = ALL_ON  # the mechanisms this placement was made with
 
     @property
     def cores_used(self) -> int:
@@ -106,4 +109,5 @@ class Placement:
                 "wavelet_hops_per_sample": self.wavelet_hops_per_sample,
                 "max_colors_per_router": self.max_colors_per_router,
                 "routers_over_color_budget": self.routers_over_color_budget,
-                "sram_peak_fraction": self.sram_peak_fraction}
+                "sram_peak_fraction": self.sram_peak_fraction,
+                "physics": self.physics.to_dict()}

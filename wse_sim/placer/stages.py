@@ -135,3 +135,25 @@ def _stage_inputs(graph: Graph, stages: list[list[str]]):
         in_density.append(graph.op(op.inputs[0]).out_density if op.inputs else 1.0)
         first.append(_reads_graph_input(graph, op) if op.inputs else True)
     return data, np.array(in_density), np.array(first, dtype=bool)
+
+
+def host_io(graph: Graph, stage_ops) -> tuple[np.ndarray, np.ndarray]:
+    """Wavelets per sample each stage receives from the host (graph inputs, through any
+    reshape) and sends back (graph outputs; a loss sends one scalar): two float64 (S,).
+
+    ``stage_ops[i]`` are stage i's op names. An input read by several stages is sent to each.
+    """
+    where = {name: i for i, ops in enumerate(stage_ops) for name in ops}
+    n = len(stage_ops)
+    into, out = np.zeros(n), np.zeros(n)
+    for op in graph.ops():
+        s = where.get(op.name, -1)
+        if s < 0:
+            continue
+        for src in op.inputs:
+            if where.get(src, -1) < 0:
+                p = graph.op(src)
+                into[s] += p.out_elems * p.out_density
+        if not graph.successors(op.name):
+            out[s] += 1.0 if op.kind == "loss" else op.out_elems * op.out_density
+    return into, out

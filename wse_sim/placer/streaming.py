@@ -11,7 +11,8 @@ import dataclasses
 
 import numpy as np
 
-from ..spec import WaferSpec
+from ..spec import Physics, WaferSpec
+from ..spec.physics import ALL_ON
 from .evaluate import evaluate_stages
 from .placement import Placement, Stage
 from .sizing import StageModel
@@ -19,7 +20,7 @@ from .stages import StageSet
 
 
 def place_streaming(sset: StageSet, model: StageModel, wafer: WaferSpec, training: bool,
-                    batch: int, seed: int) -> Placement:
+                    batch: int, seed: int, physics: Physics = ALL_ON) -> Placement:
     """Every stage on the whole mesh; SRAM = the largest layer's working set + stashed
     activations of the micro-batch held on the wafer."""
     S = len(sset)
@@ -27,7 +28,7 @@ def place_streaming(sset: StageSet, model: StageModel, wafer: WaferSpec, trainin
     rects = [rect] * S
     # a layer holds a streamed weight chunk and its working tiles; stashes are counted below
     ev = evaluate_stages(sset, rects, np.zeros(S), wafer, training, batch, model,
-                         resident=False)
+                         resident=False, physics=physics)
     layer_peak = max(float(e.sram.max()) for e in ev)
     stash_per_sample = float(model.stash_bytes.sum()) / wafer.cores if training else 0.0
     free = wafer.sram_bytes_per_core - layer_peak
@@ -53,4 +54,4 @@ def place_streaming(sset: StageSet, model: StageModel, wafer: WaferSpec, trainin
         utilization=1.0, wavelet_hops_per_sample=0.0,
         max_colors_per_router=4 if training else 2, routers_over_color_budget=0,
         sram_peak_fraction=float(sram_core.max() / wafer.sram_bytes_per_core),
-        data=tuple(out_data), micro_batch=micro)
+        data=tuple(out_data), micro_batch=micro, physics=physics)

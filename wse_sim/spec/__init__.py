@@ -2,8 +2,9 @@
 and their presets (data files with a source for every figure)."""
 
 from .gpu import GpuSpec
+from .physics import SCHEDULES, Physics
 from .presets import GPU_PRESETS, WAFER_PRESETS, gpu, preset_sources, wafer
 from .wafer import WaferSpec
 
-__all__ = ["GPU_PRESETS", "WAFER_PRESETS", "GpuSpec", "WaferSpec", "gpu", "preset_sources",
-           "wafer"]
+__all__ = ["GPU_PRESETS", "SCHEDULES", "WAFER_PRESETS", "GpuSpec", "Physics", "WaferSpec", "gpu",
+           "preset_sources", "wafer"]

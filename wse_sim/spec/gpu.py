@@ -26,6 +26,8 @@ class GpuSpec:
     tdp_w: float
     gpus_per_node: int
     internode_bytes_per_s_per_node: float  # InfiniBand injection bandwidth of one node
+    sms: int = 80  # streaming multiprocessors (waves of GEMM tiles), the V100's by default
+    tf32_tensor_flops: float = 0.0  # dense TF32 tensor-core peak; 0 = none (fp32 on CUDA cores)
     kernel_launch_s: float = 5e-6  # per-kernel launch + tail, assumed (typical CUDA figure)
     supports_2to4: bool = False
     extra: dict = field(default_factory=dict, compare=False)
@@ -35,8 +37,12 @@ class GpuSpec:
             v = getattr(self, f.name)
             if f.name in ("name", "supports_2to4", "extra"):
                 continue
+            if f.name == "tf32_tensor_flops" and v == 0:
+                continue  # no TF32 tensor cores
             if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0:
                 raise SpecError(f"GpuSpec.{f.name} must be a positive number, got {v!r}")
+        if isinstance(self.sms, float) and not self.sms.is_integer():
+            raise SpecError(f"GpuSpec.sms must be a whole number of SMs, got {self.sms!r}")
 
     def replace(self, **changes) -> GpuSpec:
         known = {f.name for f in dataclasses.fields(self)}

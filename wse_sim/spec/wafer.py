@@ -37,6 +37,7 @@ class WaferSpec:
     mesh_ports: int = 4  # N, S, E, W (the ramp to the core is a 5th port), stated
     hop_latency_cycles: float = 1.0  # 1 cycle per straight hop, stated
     ramp_latency_cycles: float = 2.0  # core <-> router, each way; HPDC 2024 model, medium
+    ramp_wavelets_per_cycle: float = 1.0  # a core's ramp moves 1 wavelet/cycle each way, stated
     turn_latency_cycles: float = 0.0  # hardware XY routes turn for free; software turns cost more
     colors: int = 24  # routable colors (static route ids), stated (SDK)
     wavelet_overhead_cycles: float = 1.0  # per received wavelet task dispatch, assumed
@@ -46,6 +47,10 @@ class WaferSpec:
     stream_chunk_bytes: int = 4096  # weight streaming: double-buffered weight chunk, assumed
     buffer_depth: int = 4  # samples a stage can queue before it stalls its producer, assumed
     offwafer_bytes_per_s: float = 150e9  # 1.2 Tb/s MemoryX/SwarmX class I/O, assumed
+    # One-way latency of a wafer-to-wafer hop through the systems' Ethernet I/O (NIC + switch +
+    # NIC), assumed: 100 GbE switches are ~1 us port to port and each NIC adds ~0.5 us. Only
+    # multi-wafer LLM inference uses it; the bandwidth is offwafer_bytes_per_s.
+    interwafer_latency_s: float = 2e-6
     # Energy per operation is not published. These defaults reproduce the ~22.8 kW measured on a
     # CS-2 under full load (16.1 kW measured idle + ~6.7 kW dynamic at peak FMAC, SRAM and fabric
     # rates); they are calibrated to power, never to a workload's throughput.
@@ -65,6 +70,7 @@ class WaferSpec:
                     f"set {name}=<int >= 1>"
                 )
         for name in ("clock_hz", "clock_max_hz", "link_wavelets_per_cycle",
+                     "ramp_wavelets_per_cycle",
                      "sram_read_bytes_per_cycle", "sram_write_bytes_per_cycle",
                      "offwafer_bytes_per_s"):
             value = getattr(self, name)
@@ -75,7 +81,7 @@ class WaferSpec:
                 )
         for name in ("hop_latency_cycles", "ramp_latency_cycles", "turn_latency_cycles",
                      "wavelet_overhead_cycles", "task_overhead_cycles", "code_reserve_bytes",
-                     "io_buffer_bytes", "stream_chunk_bytes",
+                     "io_buffer_bytes", "stream_chunk_bytes", "interwafer_latency_s",
                      "energy_pj_per_fmac", "energy_pj_per_wavelet_hop",
                      "energy_pj_per_sram_byte", "static_power_w", "cores_marketed"):
             value = getattr(self, name)

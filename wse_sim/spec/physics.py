@@ -1,0 +1,59 @@
+"""Which mechanisms the placer and the engine model: all on by default; each can be turned
+off alone to see what it costs (the ablation table of ``docs/validation.md``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from ..errors import SpecError
+
+SCHEDULES = ("sync", "async")
+
+
+@dataclass(frozen=True)
+class Physics:
+    """Mechanism switches (see ``docs/modeling.md``).
+
+    schedule : training schedule. 'sync': the pipeline fills and drains around each optimizer
+        step (exact gradients, a bubble per batch); 'async': no drain, weights updated while
+        older samples are in flight (their staleness in steps is reported). Sync is the
+        default: no public source says the vendor's layer-pipelined mode trains
+        asynchronously (``docs/hardware.md``, training schedule).
+    ingress : samples enter from the host through the wafer's west I/O edge, and outputs leave
+        through the east edge, routed over the fabric and bounded by the off-wafer bandwidth.
+    ramp : a core's ramp moves at most ``ramp_wavelets_per_cycle`` wavelets each way, and
+        accumulating partial sums and stashing activations use its SRAM port.
+    colors : a placement may not route more colors through a router than the spec has.
+    fifo : each stage's input FIFO holds as many samples as the SRAM left on its fullest core
+        allows (else ``WaferSpec.buffer_depth`` samples for every stage).
+    """
+
+    schedule: str = "sync"
+    ingress: bool = True
+    ramp: bool = True
+    colors: bool = True
+    fifo: bool = True
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise SpecError(f"Physics.schedule must be one of {SCHEDULES}, got "
+                            f"{self.schedule!r}")
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name != "schedule" and not isinstance(v, bool):
+                raise SpecError(f"Physics.{f.name} must be True or False, got {v!r}")
+
+    def replace(self, **changes) -> Physics:
+        """A copy with switches changed; unknown names raise :class:`SpecError`."""
+        known = {f.name for f in dataclasses.fields(self)}
+        bad = set(changes) - known
+        if bad:
+            raise SpecError(f"unknown Physics switch(es) {sorted(bad)}; known: {sorted(known)}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+ALL_ON = Physics()
