@@ -10,7 +10,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from wse_sim.cli import table
+from wse_sim.cli.args import table
 
 QUICK_BUDGET_S = 100.0
 

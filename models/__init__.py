@@ -11,11 +11,11 @@
 from __future__ import annotations
 
 import functools
-import inspect
 from collections.abc import Callable
 
 from wse_sim.errors import GraphError, unknown_name
 from wse_sim.graph import Graph
+from wse_sim.validate import check_model_args
 
 from .bert import bert, bert_base, bert_large
 from .cvae import cvae, cvae_cs2
@@ -53,13 +53,13 @@ def builder(name: str):
 
 
 def _canonical(name) -> str:
-    key = name.strip().lower().replace("_", "-") if isinstance(name, str) else name
+    key = name.strip().lower().replace("_", "-") if isinstance(name, str) else None
     if key not in _MODELS:
         raise GraphError(unknown_name("model", name, _MODELS))
     return key
 
 
-def get(name: str, **kwargs) -> Graph:
+def get(name: str, /, **kwargs) -> Graph:
     """Build model ``name`` (see :func:`available`; '_' and '-' are interchangeable).
 
     ``kwargs`` go to the builder (e.g. ``seq_len`` for BERT and GPT, ``map_size`` for the
@@ -68,12 +68,8 @@ def get(name: str, **kwargs) -> Graph:
     """
     key = _canonical(name)
     builder = _MODELS[key][0]
-    accepted = list(inspect.signature(builder).parameters)
-    for kw in kwargs:
-        if kw not in accepted:
-            raise GraphError(f"model {key!r} has no argument {kw!r}; it takes: "
-                             f"{', '.join(accepted) or 'no arguments'}")
-    return builder(**kwargs)
+    # names, types and ranges of the arguments, from the builder's signature: wse_sim.validate
+    return builder(**check_model_args(key, builder, kwargs, GraphError))
 
 
 @functools.cache

@@ -20,7 +20,7 @@ SOURCES = {"wse_sim": ROOT / "wse_sim", "wse_sim.kernels": ROOT / "kernels",
            "wse_sim.models": ROOT / "models"}
 
 # layer -> the layers it may import (besides itself). The base modules import nothing of ours.
-BASE = {"errors", "jsonable", "version", "fingerprint", "validate"}
+BASE = {"errors", "jsonable", "version", "fingerprint", "validate", "atomic", "resources"}
 ALLOWED = {
     "kernels": set(),
     "spec": {"kernels"},

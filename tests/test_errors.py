@@ -13,6 +13,7 @@ from wse_sim.errors import (
     GraphError,
     MissingDependencyError,
     PlacementError,
+    ResourceError,
     SimulationError,
     SparsityError,
     SpecError,
@@ -23,7 +24,7 @@ from wse_sim.errors import (
 from wse_sim.graph import Graph
 
 SUBCLASSES = [SpecError, GraphError, SparsityError, PlacementError, SimulationError, GpuError,
-              WseSimFileError, MissingDependencyError]
+              ResourceError, WseSimFileError, MissingDependencyError]
 
 
 def module_exceptions() -> list[type]:

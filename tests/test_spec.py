@@ -191,7 +191,7 @@ def test_derived_figures_follow_the_fields(name):
 
 def test_derived_figures_track_overrides():
     s = wafer("tiny", rows=2, cols=3, sram_bytes_per_core=64 * 1024, clock_hz=2e9,
-              fmac_per_cycle_fp16=8, link_wavelets_per_cycle=2.0)
+              clock_max_hz=2e9, fmac_per_cycle_fp16=8, link_wavelets_per_cycle=2.0)
     assert s.cores == 6
     assert s.total_sram_bytes == 6 * 65_536
     assert s.peak_flops("fp16") == pytest.approx(2 * 6 * 8 * 2e9)

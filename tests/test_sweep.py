@@ -21,7 +21,14 @@ from wse_sim.cli.sweep import add_sweep_arguments, run_sweep_command
 from wse_sim.errors import SimulationError, SpecError, WseSimError
 from wse_sim.sweep import load_space, read_table, sweep, without_timings
 from wse_sim.sweep.executors import run_point
-from wse_sim.sweep.space import OUTPUTS, TIMING_FIELDS, check_space, expand_space, point_key
+from wse_sim.sweep.space import (
+    OUTPUTS,
+    PROVENANCE,
+    TIMING_FIELDS,
+    check_space,
+    expand_space,
+    point_key,
+)
 from wse_sim.sweep.store import (
     JSONL_NAME,
     cut_torn_tail,
@@ -74,7 +81,7 @@ def test_local_sweep_matches_one_by_one(local_run, reference):
     assert all(r["status"] == "ok" and r["samples_per_s"] > 0 for r in table)
     first = list(table[0])
     assert first[:first.index("key")] == list(check_space(SPACE))
-    assert first[first.index("key"):] == [*OUTPUTS, *TIMING_FIELDS]
+    assert first[first.index("key"):] == [*OUTPUTS, *PROVENANCE, *TIMING_FIELDS]
     # files: one JSONL line and one point file per point, the CSV, and read_table
     lines = (out / JSONL_NAME).read_text().splitlines()
     assert sorted(json.loads(x)["key"] for x in lines) == sorted(r["key"] for r in table)
@@ -140,6 +147,71 @@ def test_kill_and_resume(tmp_path, local_run):
     keys = [json.loads(x)["key"] for x in lines]  # every line parses: the torn tail is gone
     assert sorted(keys) == sorted(r["key"] for r in table) and len(set(keys)) == 12
     assert det(table) == det(local_run[1])
+
+
+TORN_SCRIPT = """
+import sys
+import wse_sim as ws
+from wse_sim.models import get
+from wse_sim.sweep import sweep
+out = sys.argv[1]
+small = {"model": ["cvae"], "wafer": ["tiny"], "samples": [4], "seed": [0, 1]}
+large = {**small, "seed": [0, 1, 2]}
+results = [ws.simulate(ws.place(get("cvae"), ws.wafer("tiny"), seed=s), samples=4 + 4 * s)
+           for s in (0, 1)]
+ws.report(results[0], out + "/report")  # the old complete files
+sweep(large, out + "/sweep", executor="serial", progress=False)
+print("ready", flush=True)
+i = 0
+while True:  # rewrite every file, alternating contents, until killed
+    ws.report(results[i % 2], out + "/report", gpu="v100")
+    sweep(small if i % 2 else large, out + "/sweep", executor="serial", progress=False)
+    i += 1
+"""
+
+
+def _complete_png(path: Path) -> bool:
+    data = path.read_bytes()
+    return data.startswith(b"\x89PNG") and data.endswith(b"IEND\xaeB`\x82")
+
+
+@pytest.mark.parametrize("delay_s", [0.9])
+def test_kill_during_report_and_csv_leaves_complete_files(tmp_path, delay_s):
+    """SIGKILL while report() rewrites its folder and a sweep rewrites results.csv: every file
+    is the old or the new complete one (atomic writes), never a torn one."""
+    from wse_sim.errors import WseSimFileError
+    from wse_sim.io import load_run
+
+    script = tmp_path / "torn.py"
+    script.write_text(TORN_SCRIPT)
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path)], start_new_session=True,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready", "the writer died before it started"
+        time.sleep(delay_s)
+        assert proc.poll() is None, "the writer ended before it could be killed"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    rep = tmp_path / "report"
+    pngs = sorted(rep.glob("*.png"))
+    assert len(pngs) >= 6 and all(_complete_png(p) for p in pngs)
+    assert (rep / "report.md").read_text().rstrip().endswith("|")  # the per-stage table's end
+    record = json.loads((rep / "result.json").read_text())  # complete JSON
+    try:
+        run = load_run(rep)  # a matching pair, or one JSON/arrays pair caught mid-switch
+        assert run.result.samples_per_s > 0
+    except WseSimFileError as exc:
+        assert "is not the arrays file written with" in str(exc)
+    assert record["schema"] == 2
+    import csv
+
+    with open(tmp_path / "sweep" / "results.csv", newline="") as f:
+        csv_rows = list(csv.reader(f))
+    assert len(csv_rows) in (3, 4)  # header + the 2-point or the 3-point table, whole
+    assert all(len(r) == len(csv_rows[0]) and r[-1] for r in csv_rows)
+    manifest = json.loads((tmp_path / "sweep" / "sweep.json").read_text())
+    assert len(manifest["keys"]) in (2, 3)
 
 
 def test_failing_points_are_recorded_and_the_sweep_goes_on(tmp_path):

@@ -14,6 +14,7 @@ from .errors import (
     GraphError,
     MissingDependencyError,
     PlacementError,
+    ResourceError,
     SimulationError,
     SparsityError,
     SpecError,
@@ -32,10 +33,10 @@ from .version import __version__
 
 __all__ = [
     "GPU_PRESETS", "GpuError", "GpuResult", "GpuSpec", "Graph", "GraphError",
-    "MissingDependencyError", "Op", "Placement", "PlacementError", "SimResult", "SimulationError",
-    "SparsityError", "SpecError", "WAFER_PRESETS", "WaferSpec", "WseSimError", "WseSimFileError",
-    "__version__", "equivalent_gpus", "export_trace", "from_onnx", "from_torch", "gemv", "gpu",
-    "gpu_baseline", "load_result", "models", "place", "plot_placement", "plot_sram", "plot_sweep",
-    "read_table", "report", "save_result", "scaling_curve", "simulate", "sparsify", "sweep",
-    "wafer",
+    "MissingDependencyError", "Op", "Placement", "PlacementError", "ResourceError", "SimResult",
+    "SimulationError", "SparsityError", "SpecError", "WAFER_PRESETS", "WaferSpec", "WseSimError",
+    "WseSimFileError", "__version__", "equivalent_gpus", "export_trace", "from_onnx", "from_torch",
+    "gemv", "gpu", "gpu_baseline", "load_result", "models", "place", "plot_placement", "plot_sram",
+    "plot_sweep", "read_table", "report", "save_result", "scaling_curve", "simulate", "sparsify",
+    "sweep", "wafer",
 ]

@@ -44,6 +44,11 @@ class MissingDependencyError(WseSimError, ImportError):
     """An optional package a feature needs is not installed (the message names the install)."""
 
 
+class ResourceError(WseSimError, MemoryError):
+    """A request needs more memory or work than allowed (``max_memory_bytes``, ``max_points``);
+    raised before anything is allocated."""
+
+
 def unknown_name(kind: str, name: object, known) -> str:
     """Message for an unknown preset/model/field name, listing the known ones."""
     return f"unknown {kind} {name!r}; known {kind}s: {', '.join(sorted(known))}"

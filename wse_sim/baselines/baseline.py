@@ -6,6 +6,7 @@ from ..errors import GpuError
 from ..graph import Graph
 from ..spec import GpuSpec
 from ..spec import gpu as gpu_spec
+from ..validate import check_gpu_args
 from .args import check_choice, check_count
 from .result import GpuResult
 from .roofline import (
@@ -52,9 +53,10 @@ def gpu_baseline(graph: Graph, gpu: str | GpuSpec = "v100", mode: str = "train",
     Raises :class:`~wse_sim.errors.GpuError` for bad arguments or a batch that does not fit,
     :class:`~wse_sim.errors.SpecError` for an unknown GPU name.
     """
-    spec = gpu_spec(gpu)
     if not isinstance(graph, Graph):
         raise GpuError(f"graph must be a wse_sim Graph, got {type(graph).__name__}")
+    check_gpu_args(gpu, batch_per_gpu, n_gpus, gpus_per_node, gpu_cls=GpuSpec)  # validate
+    spec = gpu_spec(gpu)
     check_choice("mode", mode, MODES)
     check_choice("precision", precision, PRECISIONS)
     check_choice("attention", attention, ATTENTION)

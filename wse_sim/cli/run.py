@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 
@@ -14,6 +13,7 @@ from ..errors import SimulationError, SparsityError, WseSimError
 from ..models.data import default_inputs
 from ..report import report, summary_rows
 from ..spec import GPU_PRESETS
+from ..validate import MAX_COUNT, integer, number, path, seed
 from .args import Parser, model_arguments, print_json, progress_bar, wafer_overrides
 from .importing import add_run_options, graph_from_args, write_trace
 from .llm import cmd_run_llm
@@ -49,16 +49,19 @@ examples:
 
 
 def check_run_args(args) -> None:
-    s = args.weight_sparsity
-    if not (0.0 <= s < 1.0) or math.isnan(s):
-        raise SparsityError(f"--weight-sparsity must be in [0, 1), got {s:g}; e.g. 0.5 prunes "
-                            "half the weights")
+    """The flags' ranges, by the rules of wse_sim.validate (one line each on error)."""
+    number("--weight-sparsity", args.weight_sparsity, 0, 1, error=SparsityError,
+           fix="e.g. 0.5 prunes half the weights")
+    if args.weight_sparsity >= 1:
+        raise SparsityError(f"--weight-sparsity must be in [0, 1), got {args.weight_sparsity:g};"
+                            " e.g. 0.5 prunes half the weights")
     for name in ("batch", "samples"):
-        v = getattr(args, name)
-        if v is not None and v < 1:
-            raise SimulationError(f"--{name} must be >= 1, got {v}")
-    if args.seed < 0:
-        raise SimulationError(f"--seed must be >= 0, got {args.seed}")
+        integer(f"--{name}", getattr(args, name), 1, MAX_COUNT, error=SimulationError,
+                none_ok=name == "batch")
+    seed("--seed", args.seed, error=SimulationError)
+    for name in ("report",):
+        if getattr(args, name) is not None:
+            path(f"--{name}", getattr(args, name))
 
 
 def execute_run(args, advance) -> tuple:

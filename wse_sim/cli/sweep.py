@@ -9,7 +9,7 @@ from ..errors import WseSimError
 from ..sweep import load_space, plot_sweep, sweep
 from ..sweep.executors import EXECUTORS
 from ..sweep.run import check_plots
-from ..sweep.space import check_space
+from ..sweep.space import MAX_POINTS, check_space
 from ..sweep.store import CSV_NAME
 from .args import PROG, Parser
 
@@ -31,6 +31,11 @@ def add_sweep_arguments(parser) -> None:
                         help="worker processes (default: all cores)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--no-plots", action="store_true", help="skip the [[plot]] entries")
+    parser.add_argument("--reuse-stale", action="store_true",
+                        help="keep rows that other code (another source fingerprint) computed "
+                             "for the same settings, marked stale, instead of recomputing them")
+    parser.add_argument("--max-points", type=int, default=MAX_POINTS, metavar="N",
+                        help=f"refuse a space of more points (default: {MAX_POINTS:,})")
 
 
 def run_sweep_command(args) -> int:
@@ -42,7 +47,9 @@ def run_sweep_command(args) -> int:
         if draw:
             check_plots(plots, checked)
         table = sweep(checked, args.out, executor=args.executor, scheduler=args.scheduler,
-                      workers=args.workers, progress=not getattr(args, "no_progress", False))
+                      workers=args.workers, progress=not getattr(args, "no_progress", False),
+                      reuse_stale=getattr(args, "reuse_stale", False),
+                      max_points=getattr(args, "max_points", MAX_POINTS))
         written = []
         if draw:
             for plot in plots:
@@ -51,7 +58,7 @@ def run_sweep_command(args) -> int:
                 plot_sweep(table, path=Path(args.out) / name, **kw)
                 written.append(name)
     except WseSimError as exc:
-        print(f"wse-sim sweep: error: {exc}", file=sys.stderr)
+        print(f"{PROG} sweep: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     print(f"{table.summary()}; table: {Path(args.out) / CSV_NAME}")
     for name in written:

@@ -18,7 +18,9 @@ from ..errors import SimulationError
 from ..functional import InputsFn, measured_densities
 from ..placer import Placement
 from ..placer.llm import LLM_MODES, LlmPlan
+from ..resources import check_simulate
 from ..spec import SCHEDULES
+from ..validate import check_simulate_args
 from .decode import simulate_llm
 from .pipelined import run_pipelined
 from .result import SimResult
@@ -58,6 +60,10 @@ def simulate(placement: Placement, mode: str | None = None, batch: int | None = 
     if mode in LLM_MODES or isinstance(placement, LlmPlan):  # LLM inference (engine/decode.py)
         return simulate_llm(placement, mode, context=context, batch=batch)
     t0 = time.perf_counter()
+    # argument types and ranges, and the memory the arrays take: wse_sim.validate/resources
+    check_simulate_args(placement, mode, batch, samples, activations, seed, drain_per_step,
+                        densities, inputs, progress, placement_cls=Placement)
+    check_simulate(placement, samples)
     mode = _check_args(placement, mode, batch, samples, activations, inputs)
     batch = placement.batch if batch is None else batch
     if schedule is not None:

@@ -19,7 +19,9 @@ from collections.abc import Iterable, Sequence
 
 import networkx as nx
 
-from ..errors import GraphError, SparsityError
+from ..errors import GraphError
+from ..validate import show
+from .checks import _check_op, _density, _dims, _positive_int
 from .op import (
     BINARY_FNS,
     DTYPE_BYTES,
@@ -28,18 +30,6 @@ from .op import (
     RELU_OUTPUT_DENSITY,
     Op,
 )
-
-
-def _positive_int(op: str, what: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise GraphError(f"op {op!r}: {what} must be a positive integer, got {value!r}")
-    return value
-
-
-def _density(op: str, what: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise SparsityError(f"op {op!r}: {what} must be in [0, 1], got {value!r}")
-    return float(value)
 
 
 def _conv_out(n: int, k: int, s: int, p: int) -> int:
@@ -54,6 +44,9 @@ class Graph:
     """
 
     def __init__(self, name: str, dtype: str = "fp16") -> None:
+        if not isinstance(name, str) or not isinstance(dtype, str):
+            raise GraphError(f"Graph(name, dtype) needs strings, got name={show(name)}, "
+                             f"dtype={show(dtype)}; e.g. Graph('mlp', 'fp16')")
         if dtype not in DTYPE_BYTES:
             raise GraphError(f"unknown dtype {dtype!r}; use one of {sorted(DTYPE_BYTES)}")
         self.name = name
@@ -63,7 +56,7 @@ class Graph:
 
     # ---- construction ---------------------------------------------------------------------
     def _shape(self, name: str) -> tuple[int, ...]:
-        if name not in self._g:
+        if not isinstance(name, str) or name not in self._g:
             raise GraphError(f"{self.name}: unknown input op {name!r}; add it before using it")
         return self._g.nodes[name]["op"].out_shape
 
@@ -72,6 +65,7 @@ class Graph:
 
     def add(self, op: Op) -> str:
         """Add a fully specified op whose inputs already exist; return its name."""
+        _check_op(op, self.name)
         if op.kind not in OP_KINDS:
             raise GraphError(f"op {op.name!r}: unknown kind {op.kind!r}; known: "
                              f"{', '.join(sorted(OP_KINDS))}")
@@ -94,10 +88,11 @@ class Graph:
     def input(self, name: str, shape: Sequence[int], density: float = 1.0,
               dtype: str | None = None) -> str:
         """A graph input of per-sample ``shape``; ``density`` = expected non-zero fraction."""
+        shape = _dims(name, "input shape", shape)
         if len(shape) == 0:
             raise GraphError(f"op {name!r}: input shape must have at least one dimension, "
                              f"got {tuple(shape)}; use (1,) for a scalar")
-        if dtype is not None and dtype not in DTYPE_BYTES:
+        if dtype is not None and (not isinstance(dtype, str) or dtype not in DTYPE_BYTES):
             raise GraphError(f"op {name!r}: unknown dtype {dtype!r}; use one of "
                              f"{sorted(DTYPE_BYTES)}")
         for d in shape:
@@ -116,7 +111,7 @@ class Graph:
         n_in = shape[-1]
         rows = math.prod(shape[:-1])
         if tied_to is not None:
-            tied = self._g.nodes[tied_to]["op"] if tied_to in self._g else None
+            tied = self._g.nodes[tied_to]["op"] if tied_to in self else None
             if tied is None or tied.kind != "embedding" or tied.weight_shape != (n_out, n_in):
                 raise GraphError(f"op {name!r}: tied_to={tied_to!r} must be an embedding of "
                                  f"shape ({n_out}, {n_in})")
@@ -153,7 +148,7 @@ class Graph:
         c_out = _positive_int(name, "out_channels", out_channels)
         k = _positive_int(name, "kernel", kernel)
         s = _positive_int(name, "stride", stride)
-        if padding == "same":
+        if isinstance(padding, str) and padding == "same":
             p = k // 2
         elif isinstance(padding, int) and not isinstance(padding, bool) and padding >= 0:
             p = padding
@@ -182,7 +177,7 @@ class Graph:
         c_out = _positive_int(name, "out_channels", out_channels)
         k = _positive_int(name, "kernel", kernel)
         s = _positive_int(name, "stride", stride)
-        if padding == "same":
+        if isinstance(padding, str) and padding == "same":
             # choose p, output_padding so that h_out = h * s: (h-1)s - 2p + k + op = h s
             total = k - s
             p = max(total, 0) // 2 + max(total, 0) % 2
@@ -208,6 +203,9 @@ class Graph:
              padding: int = 0, kind: str = "max") -> str:
         """Max or average pooling; ``kind='global_avg'`` reduces (c, h, w) to (c,)."""
         shape = self._shape(x)
+        if not isinstance(kind, str):
+            raise GraphError(f"op {name!r}: pool kind must be 'max', 'avg' or 'global_avg', "
+                             f"got {show(kind)}")
         if len(shape) != 3:
             raise GraphError(f"op {name!r}: pool needs a (channels, height, width) input, "
                              f"got shape {shape}")
@@ -262,7 +260,7 @@ class Graph:
 
         ``p`` is the drop probability of ``dropout``.
         """
-        if fn not in ELEMENTWISE_FNS:
+        if not isinstance(fn, str) or fn not in ELEMENTWISE_FNS:
             raise GraphError(f"op {name!r}: unknown elementwise fn {fn!r}; known: "
                              f"{', '.join(sorted(ELEMENTWISE_FNS))}")
         arity = 2 if fn in BINARY_FNS else 1
@@ -306,7 +304,7 @@ class Graph:
     def reshape(self, name: str, x: str, shape: Sequence[int]) -> str:
         """Same elements, new per-sample shape (no compute)."""
         src = self._shape(x)
-        shape = tuple(shape)
+        shape = _dims(name, "reshape shape", shape)
         for d in shape:
             _positive_int(name, "reshape dimension", d)
         if math.prod(shape) != math.prod(src):
@@ -317,6 +315,7 @@ class Graph:
     def transpose(self, name: str, x: str, perm: Sequence[int]) -> str:
         """Permute dimensions (no compute)."""
         src = self._shape(x)
+        perm = _dims(name, "perm", perm)
         if sorted(perm) != list(range(len(src))):
             raise GraphError(f"op {name!r}: perm {tuple(perm)} is not a permutation of the "
                              f"{len(src)} dims of shape {src}")
@@ -340,10 +339,10 @@ class Graph:
         return self._g.number_of_nodes()
 
     def __contains__(self, name: str) -> bool:
-        return name in self._g
+        return isinstance(name, str) and name in self._g
 
     def op(self, name: str) -> Op:
-        if name not in self._g:
+        if name not in self:
             raise GraphError(f"{self.name}: no op named {name!r}")
         return self._g.nodes[name]["op"]
 
@@ -358,6 +357,7 @@ class Graph:
         return [op for op in self.ops() if op.heavy]
 
     def successors(self, name: str) -> list[str]:
+        self.op(name)  # a GraphError naming an unknown op, not networkx's
         return list(self._g.successors(name))
 
     def validate(self) -> None:
@@ -418,14 +418,21 @@ class Graph:
         for key in ("name", "kind", "inputs", "in_shapes", "out_shape"):
             if key in changes:
                 raise GraphError(f"replace_op cannot change {key!r} of op {name!r}")
+        unknown = set(changes) - {f.name for f in dataclasses.fields(Op)}
+        if unknown:
+            raise GraphError(f"replace_op: Op has no fields {sorted(unknown)}")
         self._g.nodes[name]["op"] = dataclasses.replace(self.op(name), **changes)
 
     @classmethod
     def from_ops(cls, name: str, ops: Iterable[Op], dtype: str = "fp16") -> Graph:
         """Build a graph from complete ops (e.g. an importer's output); checks it is a DAG."""
         g = cls(name, dtype)
+        if isinstance(ops, (str, bytes, Op)) or not isinstance(ops, Iterable):
+            raise GraphError(f"Graph.from_ops({name!r}, ops): ops must be an iterable of Op, got "
+                             f"{show(ops)} ({type(ops).__name__})")
         ops = list(ops)
         for op in ops:
+            _check_op(op, name)
             if op.kind not in OP_KINDS:
                 raise GraphError(f"op {op.name!r}: unknown kind {op.kind!r}")
             if op.name in g._g:

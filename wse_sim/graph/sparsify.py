@@ -8,6 +8,8 @@ from collections.abc import Iterable
 import numpy as np
 
 from ..errors import GraphError, SparsityError
+from ..validate import fraction, instance, show
+from ..validate import seed as _seed
 from .graph import Graph
 from .masks import apply_masks, check_masks
 from .op import MASK_PATTERN, PATTERNS, SPARSIFIED_BY_DEFAULT, WEIGHTED_KINDS
@@ -39,7 +41,15 @@ def sparsify(graph: Graph, weight_sparsity: float | None = None, pattern: str = 
     >>> sparse.op("layer0.ffn1").weight_density
     0.25
     """
-    if masks is None and pattern == MASK_PATTERN:
+    # one rule per argument: wse_sim.validate
+    instance("sparsify: graph", graph, Graph, error=SparsityError,
+             fix="pass a graph such as wse_sim.models.get('bert-base')")
+    seed = _seed("sparsify: seed", seed, error=SparsityError)
+    if ops is not None and (isinstance(ops, (str, bytes)) or not isinstance(ops, Iterable)
+                            or not all(isinstance(o, str) for o in ops)):
+        raise SparsityError(f"sparsify: ops must be a list of op names or None, got "
+                            f"{show(ops)}")
+    if masks is None and isinstance(pattern, str) and pattern == MASK_PATTERN:
         raise SparsityError("pattern 'mask' is a real mask, not one to draw: pass "
                             "masks={op name: array} or masks='pruned.npz', or use one of "
                             f"{', '.join(PATTERNS[1:])}")
@@ -63,11 +73,9 @@ def sparsify(graph: Graph, weight_sparsity: float | None = None, pattern: str = 
 
 def _synthetic(graph: Graph, weight_sparsity: float, pattern: str, seed: int,
                ops: Iterable[str] | None, exclude=()) -> Graph:
-    if isinstance(weight_sparsity, bool) or not isinstance(weight_sparsity, (int, float)) \
-            or not 0 <= weight_sparsity <= 1:
-        raise SparsityError(f"weight_sparsity must be in [0, 1], got {weight_sparsity!r}; "
-                            "use e.g. 0.5 for half the weights pruned")
-    if pattern not in PATTERNS[1:]:
+    fraction("sparsify: weight_sparsity", weight_sparsity, error=SparsityError,
+             fix="use e.g. 0.5 for half the weights pruned")
+    if not isinstance(pattern, str) or pattern not in PATTERNS[1:]:
         raise SparsityError(f"unknown sparsity pattern {pattern!r}; use one of "
                             f"{', '.join(PATTERNS[1:])} (real masks: masks=...)")
     if pattern == "n:m" and weight_sparsity not in (0, 0.5):

@@ -6,8 +6,10 @@ import numpy as np
 
 from ..errors import PlacementError, SimulationError
 from ..graph import Graph
+from ..resources import check_place
 from ..spec import WAFER_PRESETS, Physics, WaferSpec
 from ..spec.physics import ALL_ON
+from ..validate import check_place_args
 from .llm import LLM_MODES, place_llm
 from .pipelined import place_pipelined
 from .placement import Placement
@@ -52,6 +54,11 @@ def place(graph: Graph, wafer: WaferSpec, mode: str = "auto", training: bool = T
     """
     if mode in LLM_MODES:  # LLM inference (placer/llm.py): an LlmPlan for context, wafers
         return place_llm(graph, wafer, mode, context, 1 if batch is None else batch, wafers)
+    # argument types, ranges and the memory the per-core arrays take: wse_sim.validate/resources
+    training, replicas, batch, seed = check_place_args(
+        graph, wafer, mode, training, replicas, batch, seed, modes=MODES, graph_cls=Graph,
+        wafer_cls=WaferSpec)
+    check_place(graph, wafer)
     if mode not in MODES:
         raise SimulationError(f"unknown placement mode {mode!r}; use one of {', '.join(MODES)}")
     batch = int(batch if batch is not None else graph.meta.get("batch_default", 32))

@@ -13,8 +13,10 @@ from ..spec import WaferSpec
 
 def replica_tiles(rows: int, cols: int, r: int) -> tuple[tuple[int, int], list[tuple[int, int]]]:
     """Split the mesh into ``r`` equal tiles (ry x rx grid); return tile shape and origins."""
+    if r > rows * cols:  # a tile needs a core; and ry <= rows, rx = r / ry <= cols bound the loop
+        raise PlacementError(f"cannot cut a {rows} x {cols} wafer into {r} replicas")
     best = None
-    for ry in range(1, r + 1):
+    for ry in range(max(1, -(-r // cols)), min(r, rows) + 1):
         if r % ry:
             continue
         rx = r // ry

@@ -22,9 +22,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..atomic import atomic_write_text
 from ..baselines import gpu_summary
+from ..engine import SimResult
 from ..errors import WseSimError, WseSimFileError
 from ..io import SavedRun, load_run, save_result
+from ..validate import path as as_path
+from ..validate import show
 from .charts import plot_gpu, plot_stage_cycles, plot_timeline
 from .maps import plot_link_loads, plot_placement, plot_sram, plot_utilization
 from .markdown import report_markdown
@@ -42,8 +46,12 @@ def report(result, out_dir, gpu=None) -> Path:
     before any image is drawn.
     """
     layout = None
+    out = as_path("report: out_dir", out_dir)
     if isinstance(result, (str, Path)):
         result = load_run(result)
+    if not isinstance(result, (SimResult, SavedRun)):
+        raise WseSimFileError(f"report: result must be a SimResult, a SavedRun or the path of a "
+                              f"saved result.json, got {show(result)} ({type(result).__name__})")
     if isinstance(result, SavedRun):
         gpu = result.gpu if gpu is None else gpu
         layout, result = result.layout, result.result
@@ -55,7 +63,6 @@ def report(result, out_dir, gpu=None) -> Path:
         except WseSimError as exc:
             gpu = {"name": str(gpu), "samples_per_s_per_gpu": None, "equivalent_gpus": None,
                    "note": f"no GPU baseline: {exc}"}
-    out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise WseSimFileError(f"report folder {str(out)!r} is a file; choose a folder")
     save_result(result, out, gpu=gpu, layout=layout)
@@ -70,5 +77,5 @@ def report(result, out_dir, gpu=None) -> Path:
                       ("gpu", lambda p: plot_gpu(result, gpu, p))):
         images[key] = draw(out / IMAGES[key][0])
     md = out / "report.md"
-    md.write_text(report_markdown(result, gpu, images), encoding="utf-8")
+    atomic_write_text(md, report_markdown(result, gpu, images))
     return md

@@ -3,10 +3,13 @@ canvas: no display needed)."""
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
 import numpy as np
+
+from ..atomic import atomic_write_bytes
 
 DPI = 100
 MAP_FIGSIZE = (8.0, 6.4)  # inches -> 800 x 640 px
@@ -103,8 +106,9 @@ def wide_figure(figsize=WIDE_FIGSIZE, bottom: float = 0.12, left: float = 0.07):
 def save(fig, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, format="png")  # no bbox_inches: the pixel size stays fixed
-    return path
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=DPI, format="png")  # no bbox_inches: the pixel size stays fixed
+    return atomic_write_bytes(path, buf.getvalue())  # old or new image, never a torn one
 
 
 def draw_map(values: np.ndarray, shape: tuple[int, int], title: str, cbar_label: str, path,

@@ -10,8 +10,10 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from ..errors import SpecError, unknown_name
+from ..validate import check_gpu, checked_init, normalise
 
 
+@checked_init(SpecError, "use wse_sim.gpu('v100', **overrides) for a preset")
 @dataclass(frozen=True)
 class GpuSpec:
     """A GPU for the baseline: datasheet peaks plus its typical cluster node."""
@@ -33,16 +35,8 @@ class GpuSpec:
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if f.name in ("name", "supports_2to4", "extra"):
-                continue
-            if f.name == "tf32_tensor_flops" and v == 0:
-                continue  # no TF32 tensor cores
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0:
-                raise SpecError(f"GpuSpec.{f.name} must be a positive number, got {v!r}")
-        if isinstance(self.sms, float) and not self.sms.is_integer():
-            raise SpecError(f"GpuSpec.sms must be a whole number of SMs, got {self.sms!r}")
+        # one rule per field, as data: wse_sim.validate.GPU_RULES
+        normalise(self, check_gpu(self))
 
     def replace(self, **changes) -> GpuSpec:
         known = {f.name for f in dataclasses.fields(self)}

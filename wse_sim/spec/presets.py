@@ -64,6 +64,8 @@ GPU_PRESETS: dict[str, GpuSpec] = _gpu_presets()
 
 def preset_sources(name: str) -> dict[str, str]:
     """``{field: source}`` of wafer or GPU preset ``name`` (as written in the preset file)."""
+    if not isinstance(name, str):
+        raise SpecError(unknown_name("preset", name, {**WAFER_PRESETS, **GPU_PRESETS}))
     for file in ("wafers.toml", "gpus.toml"):
         table = _read(file)
         if name in table:

@@ -12,8 +12,10 @@ import dataclasses
 from dataclasses import dataclass
 
 from ..errors import SpecError, unknown_name
+from ..validate import check_wafer, checked_init, normalise
 
 
+@checked_init(SpecError, "use wse_sim.wafer('wse2', **overrides) for a preset")
 @dataclass(frozen=True)
 class WaferSpec:
     """A wafer-scale engine: a ``rows x cols`` mesh of cores, each with its own SRAM.
@@ -60,41 +62,8 @@ class WaferSpec:
     static_power_w: float = 16_100.0  # measured idle power of a CS-2 (stencil run), stated
 
     def __post_init__(self) -> None:
-        for name in ("rows", "cols", "sram_bytes_per_core", "fmac_per_cycle_fp16",
-                     "fmac_per_cycle_fp32", "colors", "buffer_depth", "mesh_ports",
-                     "wavelet_bits"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise SpecError(
-                    f"WaferSpec.{name} must be a positive integer, got {value!r}; "
-                    f"set {name}=<int >= 1>"
-                )
-        for name in ("clock_hz", "clock_max_hz", "link_wavelets_per_cycle",
-                     "ramp_wavelets_per_cycle",
-                     "sram_read_bytes_per_cycle", "sram_write_bytes_per_cycle",
-                     "offwafer_bytes_per_s"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
-                raise SpecError(
-                    f"WaferSpec.{name} must be a positive number, got {value!r}; "
-                    f"set {name}=<number > 0>"
-                )
-        for name in ("hop_latency_cycles", "ramp_latency_cycles", "turn_latency_cycles",
-                     "wavelet_overhead_cycles", "task_overhead_cycles", "code_reserve_bytes",
-                     "io_buffer_bytes", "stream_chunk_bytes", "interwafer_latency_s",
-                     "energy_pj_per_fmac", "energy_pj_per_wavelet_hop",
-                     "energy_pj_per_sram_byte", "static_power_w", "cores_marketed"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-                raise SpecError(
-                    f"WaferSpec.{name} must be a number >= 0, got {value!r}; "
-                    f"set {name}=<number >= 0>"
-                )
-        if self.code_reserve_bytes >= self.sram_bytes_per_core:
-            raise SpecError(
-                f"WaferSpec.code_reserve_bytes={self.code_reserve_bytes} leaves no SRAM of "
-                f"sram_bytes_per_core={self.sram_bytes_per_core}; lower the reserve or raise SRAM"
-            )
+        # one rule per field, as data: wse_sim.validate.WAFER_RULES
+        normalise(self, check_wafer(self))
 
     # ---- derived figures -------------------------------------------------------------------
     @property

@@ -18,10 +18,11 @@ from .. import models
 from ..baselines import gpu_summary
 from ..engine import simulate
 from ..errors import SimulationError, WseSimError
+from ..fingerprint import fingerprint
 from ..graph import sparsify
 from ..placer import place
 from ..spec import wafer
-from .space import OUTPUTS, TIMING_FIELDS, point_key, split_point
+from .space import OUTPUTS, PROVENANCE, ROW_SCHEMA, TIMING_FIELDS, point_key, split_point
 
 EXECUTORS = ("local", "dask", "serial")
 """'local': a process pool on this machine (default); 'dask': a dask.distributed cluster;
@@ -55,10 +56,12 @@ def run_point(point: dict, key: str | None = None) -> dict:
     mine = point_key(point)
     if key is not None and key != mine:
         raise SimulationError(f"point key mismatch: caller {key}, worker {mine}; the worker "
-                              "runs another wse-sim version than the caller")
+                              f"runs other wse-sim code (fingerprint {fingerprint()}) than the "
+                              "caller; install the same source tree on every worker")
     settings, overrides, model_args = split_point(point)
-    row = {**point, **dict.fromkeys(OUTPUTS), **dict.fromkeys(TIMING_FIELDS)}
-    row.update(key=mine, status="ok")
+    row = {**point, **dict.fromkeys(OUTPUTS), **dict.fromkeys(PROVENANCE),
+           **dict.fromkeys(TIMING_FIELDS)}
+    row.update(key=mine, status="ok", schema=ROW_SCHEMA, fingerprint=fingerprint(), stale=False)
     try:
         spec = wafer(settings["wafer"], **overrides)
         graph = models.get(settings["model"], **model_args)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from ..errors import SpecError
+from ..atomic import atomic_write_bytes
+from ..errors import SpecError, WseSimFileError
+from ..validate import flag, show
+from ..validate import path as check_path
 
 UNITS = {
     "samples_per_s": "samples/s", "energy_j_per_sample": "J/sample", "power_w": "W",
@@ -44,7 +48,8 @@ def _series(rows, x: str, y: str, groups: list[str]) -> dict[tuple, list[tuple]]
     out: dict[tuple, list[tuple]] = {}
     for row in rows:
         yv = _number(row.get(y))
-        if yv is not None:
+        xv = row.get(x)
+        if yv is not None and (isinstance(xv, str) or _number(xv) is not None):
             out.setdefault(tuple(row.get(g) for g in groups), []).append((row.get(x), yv))
     return out
 
@@ -64,7 +69,7 @@ def plot_sweep(table: Sequence[Mapping], x: str, y: str, hue: str | None = None,
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    rows = list(table)
+    rows = _check_plot_args(table, x, y, hue, path, title, logx, logy)
     if not rows:
         raise SpecError("plot_sweep: the table is empty")
     inputs = _input_columns(rows)
@@ -78,6 +83,8 @@ def plot_sweep(table: Sequence[Mapping], x: str, y: str, hue: str | None = None,
     groups = ([hue] if hue else []) + varying
     series = _series(ok, x, y, groups)
     categories = list(dict.fromkeys(r.get(x) for r in rows if isinstance(r.get(x), str)))
+    if categories:  # a column of names: numbers mixed in have no place on that axis
+        series = {k: [p for p in v if isinstance(p[0], str)] for k, v in series.items()}
 
     fig = Figure(figsize=(7, 4.5))
     FigureCanvasAgg(fig)
@@ -107,6 +114,31 @@ def plot_sweep(table: Sequence[Mapping], x: str, y: str, hue: str | None = None,
     fig.tight_layout()
     if path is not None:
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=120)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            buf = io.BytesIO()
+            fig.savefig(buf, dpi=120, format="png")
+            atomic_write_bytes(path, buf.getvalue())
+        except OSError as e:
+            raise WseSimFileError(f"plot_sweep: cannot write {str(path)!r}: {e.strerror or e}"
+                                  ) from None
     return fig
+
+
+def _check_plot_args(table, x, y, hue, path, title, logx, logy) -> list:
+    """The rows of ``table`` (a list of dicts), with every argument's type checked."""
+    if isinstance(table, (str, bytes, Mapping)) or not isinstance(table, Iterable):
+        raise SpecError(f"plot_sweep: table must be a list of rows (dicts), e.g. what sweep() "
+                        f"or read_table() returns, got {show(table)} ({type(table).__name__})")
+    rows = list(table)
+    if not all(isinstance(r, Mapping) for r in rows):
+        raise SpecError("plot_sweep: every row of the table must be a dict")
+    for role, value, none_ok in (("x", x, False), ("y", y, False), ("hue", hue, True),
+                                 ("title", title, True)):
+        if not (isinstance(value, str) or (none_ok and value is None)):
+            raise SpecError(f"plot_sweep: {role} must be a column name (str), got {show(value)}")
+    flag("plot_sweep: logx", logx)
+    flag("plot_sweep: logy", logy)
+    if path is not None:
+        check_path("plot_sweep: path", path)
+    return rows

@@ -23,12 +23,15 @@ import hashlib
 import inspect
 import itertools
 import json
+import math
 from collections.abc import Mapping
 
 from .. import models
-from ..errors import SpecError
+from ..errors import ResourceError, SpecError
+from ..fingerprint import fingerprint as code_fingerprint
 from ..graph import PATTERNS
 from ..spec import GPU_PRESETS, WAFER_PRESETS, WaferSpec
+from ..validate import show
 from ..version import __version__
 
 SETTINGS: dict[str, object] = {
@@ -54,6 +57,18 @@ TIMING_FIELDS = ("sim_wall_s", "place_wall_s", "point_wall_s", "point_cpu_s")
 """Timing columns, seconds: wall time of simulate(), of place() and of the whole point, and the
 CPU time of the whole point (below its wall time when the machine is oversubscribed). Last in a
 row, and left out of row equality: they are the only fields that vary between runs."""
+
+PROVENANCE = ("schema", "fingerprint", "stale")
+"""Columns saying which code made a row: the row ``schema`` (:data:`ROW_SCHEMA`), the
+simulator's ``fingerprint`` (:mod:`wse_sim.fingerprint`) and ``stale`` (True only for a row
+computed by other code and kept on purpose, ``reuse_stale=True``). After the outputs."""
+
+ROW_SCHEMA = 2
+"""Version of a sweep row's layout. 1: rows without ``schema`` (keyed by package version
+only); 2: rows with :data:`PROVENANCE`, keyed by settings and code fingerprint."""
+
+MAX_POINTS = 100_000
+"""A sweep refuses a space of more points unless told otherwise (``max_points``)."""
 
 _MODES = ("train", "infer")
 _PLACEMENTS = ("auto", "pipelined", "weight_streaming")
@@ -160,8 +175,8 @@ def check_space(space: Mapping) -> dict[str, list]:
         if not isinstance(key, str):
             raise SpecError(f"sweep space keys must be strings, got {key!r}")
         if not isinstance(values, (list, tuple)):
-            raise SpecError(f"sweep space: {key} must be a list of values, got {values!r}; "
-                            f"write {key} = [{json.dumps(values)}]")
+            raise SpecError(f"sweep space: {key} must be a list of values, got {show(values)}; "
+                            f"write {key} = [{show(values)}]")
         if len(values) == 0:
             raise SpecError(f"sweep space: {key} is an empty list; give at least one value")
     models = [_check_setting("model", m) for m in space.get("model", [SETTINGS["model"]])]
@@ -190,10 +205,37 @@ def check_space(space: Mapping) -> dict[str, list]:
     return out
 
 
-def expand_space(space: Mapping) -> list[dict]:
+def count_points(checked: Mapping) -> int:
+    """Points of a checked space (the product of its list lengths), without expanding it."""
+    return math.prod(len(v) for v in checked.values())
+
+
+def check_size(checked: Mapping, max_points: int | None = MAX_POINTS) -> int:
+    """The point count of a checked space; :class:`ResourceError` above ``max_points``
+    (None: no limit)."""
+    n = count_points(checked)
+    if max_points is not None:
+        max_points = check_int_arg("max_points", max_points)
+        if n > max_points:
+            sizes = " x ".join(f"{len(v)} {k}" for k, v in checked.items() if len(v) > 1)
+            raise ResourceError(f"sweep space has {n:,} points ({sizes}), above max_points="
+                                f"{max_points:,}; shrink the space, split it into several "
+                                "sweeps, or raise max_points (--max-points N) on purpose")
+    return n
+
+
+def check_int_arg(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SpecError(f"{name} must be an integer >= 1 or None, got {value!r}")
+    return value
+
+
+def expand_space(space: Mapping, max_points: int | None = MAX_POINTS) -> list[dict]:
     """The points of ``space`` (checked with :func:`check_space`) in a fixed order: the
-    cartesian product with the last key varying fastest."""
+    cartesian product with the last key varying fastest. A space of more than ``max_points``
+    points raises :class:`~wse_sim.errors.ResourceError` before anything is expanded."""
     checked = check_space(space)
+    check_size(checked, max_points)
     keys = list(checked)
     return [dict(zip(keys, combo, strict=True))
             for combo in itertools.product(*(checked[k] for k in keys))]
@@ -207,10 +249,19 @@ def split_point(point: Mapping) -> tuple[dict, dict, dict]:
     return settings, wafer, model_args
 
 
-def point_key(point: Mapping, version: str | None = None) -> str:
-    """A 20-hex-digit key: the SHA-256 of the point's full settings and the package version."""
-    if version is None:
-        version = __version__
-    blob = json.dumps({"point": dict(point), "version": version}, sort_keys=True,
-                      separators=(",", ":"))
+def point_key(point: Mapping, version: str | None = None,
+              fingerprint: str | None = None) -> str:
+    """A 20-hex-digit key: the SHA-256 of the point's full settings, the row schema, the
+    package version and the simulator's source fingerprint (:mod:`wse_sim.fingerprint`), so
+    any change to the code gives every point a new key."""
+    blob = json.dumps({"point": dict(point), "version": version or __version__,
+                       "schema": ROW_SCHEMA, "fingerprint": fingerprint or code_fingerprint()},
+                      sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def settings_key(point: Mapping) -> str:
+    """A 20-hex-digit key of the point's settings alone (no code): finds the rows other code
+    computed for the same settings (stale rows)."""
+    blob = json.dumps({"point": dict(point)}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:20]

@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..atomic import atomic_write_text as _atomic_write_text
 from ..errors import WseSimFileError
 from ..jsonable import jsonable
 
@@ -41,30 +42,10 @@ def normalize_row(row: dict) -> dict:
     return decode_row(encode_row(row))
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``: readers see the
-    old file or the new one, never a part."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    """Write ``text`` to ``path`` through a temporary file, fsync and ``os.replace``: readers
+    see the old file or the new one, never a part (:mod:`wse_sim.atomic`)."""
+    _atomic_write_text(path, text)
 
 
 def append_line(path: Path, line: str) -> None:

@@ -1,0 +1,50 @@
+"""Argument checks of the graph builders: sizes, densities, shapes and whole ops."""
+
+from __future__ import annotations
+
+from ..errors import GraphError, SparsityError
+from ..validate import MAX_MACS, MAX_TENSOR_ELEMS, integer, show
+from .op import Op
+
+
+def _positive_int(op: str, what: str, value) -> int:
+    return integer(f"op {op!r}: {what}", value, 1, MAX_TENSOR_ELEMS, error=GraphError,
+                   fix="a size is a positive integer")
+
+
+def _density(op: str, what: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise SparsityError(f"op {op!r}: {what} must be in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _dims(op: str, what: str, value) -> tuple:
+    """A shape or permutation given as a list or tuple (of what the caller then checks)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise GraphError(f"op {op!r}: {what} must be a tuple of integers, got {show(value)} "
+                         f"({type(value).__name__}); e.g. (784,)")
+    for d in value:
+        if isinstance(d, bool) or not isinstance(d, int):
+            raise GraphError(f"op {op!r}: {what} must hold integers, got {show(value)}")
+    return tuple(value)
+
+
+def _check_op(op, graph: str) -> None:
+    """An :class:`Op` whose names are strings and whose sizes stay inside int64 counts."""
+    if not isinstance(op, Op):
+        raise GraphError(f"{graph}: expected an Op, got {show(op)} ({type(op).__name__})")
+    if not isinstance(op.name, str) or not op.name or not isinstance(op.kind, str) \
+            or not all(isinstance(i, str) for i in op.inputs):
+        raise GraphError(f"{graph}: op names, kinds and inputs must be non-empty strings, got "
+                         f"name={show(op.name)}, kind={show(op.kind)}, inputs={show(op.inputs)}")
+    try:
+        elems = op.out_elems
+        macs = op.training_macs
+        weights = op.weight_count
+    except TypeError:
+        raise GraphError(f"op {op.name!r}: shapes and counts must be integers, got out_shape="
+                         f"{show(op.out_shape)}, weight_shape={show(op.weight_shape)}") from None
+    if elems > MAX_TENSOR_ELEMS or weights > MAX_TENSOR_ELEMS or macs > MAX_MACS:
+        raise GraphError(f"op {op.name!r}: {elems:,} output elements, {weights:,} weights and "
+                         f"{macs:,} MACs per sample are beyond any machine (limits "
+                         f"{MAX_TENSOR_ELEMS:,} elements, {MAX_MACS:,} MACs); use smaller sizes")
