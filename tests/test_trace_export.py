@@ -8,7 +8,7 @@ import pytest
 import wse_sim as ws
 from wse_sim.errors import WseSimError
 from wse_sim.graph import Graph
-from wse_sim.report.trace import export_trace, stage_table, to_frame
+from wse_sim.report.trace import export_trace
 
 
 def _mlp() -> Graph:
@@ -77,10 +77,25 @@ def test_phases_fill_each_slot(results):
 
 
 def test_stage_table_units_and_frame(results, monkeypatch):
-    rows = stage_table(results["train"])
-    assert len(rows) == len(results["train"].stages)
+    r = results["train"]
+    rows = r.stage_table()
+    assert len(rows) == len(r.stages)
     assert {"stage_cycles", "stage_time_s", "busy_fraction", "cores"} <= rows[0].keys()
-    assert max(r["busy_fraction"] for r in rows) <= 1.0
+    assert max(x["busy_fraction"] for x in rows) == pytest.approx(
+        max(s.compute_cycles_mean for s in r.stages) / max(s.stage_cycles for s in r.stages))
+    assert rows[r.bottleneck_stage]["stage_time_s"] == pytest.approx(
+        r.stages[r.bottleneck_stage].stage_cycles / r.clock_hz)
+    pd = pytest.importorskip("pandas")
+    df = r.to_frame()
+    assert isinstance(df, pd.DataFrame) and list(df["stage"]) == list(range(len(r.stages)))
+    assert df["stage_cycles"].max() == max(s.stage_cycles for s in r.stages)
     monkeypatch.setitem(sys.modules, "pandas", None)
     with pytest.raises(WseSimError, match="pip install pandas"):
-        to_frame(results["train"])
+        r.to_frame()
+
+
+def test_facade_exports_the_trace(results, tmp_path):
+    path = ws.export_trace(results["infer"], tmp_path / "t.json", samples=2)
+    data = json.loads(path.read_text())
+    samples = {e["args"]["sample"] for e in data["traceEvents"] if e["ph"] == "X"}
+    assert samples == {0, 1} and data["otherData"]["samples_shown"] == 2
