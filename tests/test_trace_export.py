@@ -51,14 +51,16 @@ def test_trace_is_valid_trace_event_format(results, tmp_path, mode):
         for (_, end), (begin, _) in zip(spans, spans[1:], strict=False):
             assert begin >= end - 1e-9 * max(1.0, abs(end))  # never overlap on a track
     names = {e["name"] for e in slices}
-    expect = {"forward", "backward", "update"} if mode == "train" else {"forward"}
-    assert names == expect
+    if mode == "train":  # an update shows when a batch's last sample is among those shown
+        assert {"forward", "backward"} <= names <= {"forward", "backward", "update"}
+    else:
+        assert names == {"forward"}
     counters = [e for e in events if e["ph"] == "C"]
     assert len(counters) == 2 * len(r.stages)
     assert all(0 <= e["args"]["busy_fraction"] <= 1 for e in counters)
 
 
-def test_phases_fill_each_slot(results):
+def test_slices_are_the_engines_schedule(results):
     r = results["train"]
     from wse_sim.report.trace import trace_events
 
@@ -66,14 +68,13 @@ def test_phases_fill_each_slot(results):
     ev = [e for e in trace_events(r)["traceEvents"] if e["ph"] == "X"]
     for s in range(len(r.stages)):
         for i in range(r.timeline_start.shape[0]):
-            mine = [e for e in ev if e["tid"] == s and e["args"]["sample"] == i]
-            total = sum(e["dur"] for e in mine)
-            slot = (r.timeline_finish[i, s] - r.timeline_start[i, s]) * us
-            assert total == pytest.approx(slot, rel=1e-9, abs=1e-12)
-            # backward holds more work than forward (two passes against one)
-            f = next(e for e in mine if e["name"] == "forward")
-            b = next(e for e in mine if e["name"] == "backward")
-            assert b["dur"] > f["dur"]
+            mine = {e["name"]: e for e in ev if e["tid"] == s and e["args"].get("sample") == i}
+            f, b = mine["forward"], mine["backward"]
+            assert f["ts"] == pytest.approx(r.timeline_start[i, s] * us)
+            span = r.timeline_finish[i, s] - r.timeline_start[i, s]
+            assert f["dur"] == pytest.approx(span * us)
+            assert b["ts"] == pytest.approx(r.timeline_bwd_start[i, s] * us)
+            assert b["ts"] >= f["ts"] + f["dur"] - 1e-9  # a sample's backward follows its forward
 
 
 def test_stage_table_units_and_frame(results, monkeypatch):

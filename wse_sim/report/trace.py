@@ -7,9 +7,11 @@ Perfetto (ui.perfetto.dev) and chrome://tracing open:
 * process 1, "<model> on <wafer>": one track (thread) per pipeline stage, named
   ``stage <i>: <heavy op>``, sorted in pipeline order. Each sample a stage works on is a
   *forward* slice, then in training a *backward* and an *update* slice (complete events,
-  ``ph='X'``, times in microseconds). The engine charges the three phases inside one slot per
-  sample (``timeline_start`` to ``timeline_finish``) and amortises the once-per-step optimizer
-  over the batch; the trace splits each slot in proportion to the engine's own per-phase work:
+  ``ph='X'``, times in microseconds). A training result carries the engine's schedule: each
+  forward and backward task's own start and end, and each stage's update after the batch's last
+  backward, so the slices are the schedule itself. An older result (one slot per sample,
+  ``timeline_start`` to ``timeline_finish``) has its slot split in proportion to the per-phase
+  work:
   one pass of the stage's MACs and the riding ops' vector arithmetic forward, the remaining
   passes backward (one for a stage that reads graph input, two otherwise), and the stage's
   optimizer arithmetic divided by the batch for the update share. Without a placement (a result
@@ -108,6 +110,29 @@ def _slice_events(result, start, finish, n: int, us: float, weights) -> list[dic
     return ev
 
 
+def _schedule_events(result, n: int, us: float) -> list[dict]:
+    """Complete events from the engine's training schedule: each stage's forward and backward
+    task of each of the first ``n`` samples, and its update after the batch's last backward
+    when that falls among them."""
+    fs, fe = (np.asarray(a, dtype=np.float64) for a in (result.timeline_start,
+                                                        result.timeline_finish))
+    bs, be = (np.asarray(a, dtype=np.float64) for a in (result.timeline_bwd_start,
+                                                        result.timeline_bwd_finish))
+    batch = int(result.settings.get("batch", 0) or 0)
+    ev = []
+    for s, row in enumerate(result.stages):
+        for i in range(n):
+            for name, a, b in (("forward", fs[i, s], fe[i, s]), ("backward", bs[i, s], be[i, s])):
+                ev.append({"ph": "X", "name": name, "cat": "stage", "pid": 1, "tid": s,
+                           "ts": float(a) * us, "dur": max(float(b - a), 0.0) * us,
+                           "args": {"sample": i, "stage": s}})
+            if batch and (i + 1) % batch == 0 and row.update_cycles > 0:
+                ev.append({"ph": "X", "name": "update", "cat": "stage", "pid": 1, "tid": s,
+                           "ts": float(be[i, s]) * us, "dur": row.update_cycles * us,
+                           "args": {"after_sample": i, "stage": s}})
+    return ev
+
+
 def _counter_events(result, end_us: float) -> list[dict]:
     """Counters (``ph='C'``): each stage's busy fraction at the start and the end."""
     period = max((r.stage_cycles for r in result.stages), default=0.0)
@@ -153,6 +178,14 @@ def trace_events(result, samples: int = TRACE_SAMPLES) -> dict:
     if result.execution == "weight_streaming":
         n = min(n, 1)  # every sample shares the one per-layer schedule
     us = 1e6 / (result.clock_hz or 1.0)
+    bwd = np.asarray(getattr(result, "timeline_bwd_finish", np.zeros((0, 0))))
+    if bwd.shape == start.shape:  # the engine's own schedule: forward and backward tasks
+        end_us = float(bwd[:n].max(initial=0.0)) * us
+        ev = (_track_events(result) + _schedule_events(result, n, us)
+              + _counter_events(result, end_us))
+        other = _other_data(result, n, True)
+        other["phase_split"] = "engine schedule"
+        return jsonable({"traceEvents": ev, "displayTimeUnit": "ns", "otherData": other})
     end_us = float(finish[:n].max(initial=0.0)) * us
     weights = _phase_weights(result)
     ev = (_track_events(result) + _slice_events(result, start, finish, n, us, weights)
