@@ -189,3 +189,14 @@ def test_the_clock_scales_throughput_exactly_unless_the_host_link_binds(model):
     assert h1.samples_per_s <= 2.0 * h0.samples_per_s * (1 + 1e-9)
     if h1.samples_per_s < 1.999 * h0.samples_per_s:
         assert any(s.bound == "ingress" for s in h1.stages)
+
+
+# ---- measured densities set the traffic too -------------------------------------------------
+def test_overridden_densities_scale_the_flows_into_a_stage(cvae_plan):
+    base = ws.simulate(cvae_plan, samples=8)
+    r = ws.simulate(cvae_plan, samples=8, densities={"enc.conv2": 0.1})
+    s = next(i for i, st in enumerate(cvae_plan.stages) if st.heavy == "enc.conv2")
+    ratio = 0.1 / cvae_plan.stages[s].in_density
+    for f0, f1 in zip(cvae_plan.flows, r.placement.flows, strict=True):
+        assert f1.wavelets == pytest.approx(f0.wavelets * (ratio if f0.dst == s else 1.0))
+    assert r.wavelet_hops_per_sample < base.wavelet_hops_per_sample

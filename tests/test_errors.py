@@ -11,6 +11,7 @@ from wse_sim import errors, spec
 from wse_sim.errors import (
     GpuError,
     GraphError,
+    MissingDependencyError,
     PlacementError,
     ResourceError,
     SimulationError,
@@ -23,7 +24,7 @@ from wse_sim.errors import (
 from wse_sim.graph import Graph
 
 SUBCLASSES = [SpecError, GraphError, SparsityError, PlacementError, SimulationError, GpuError,
-              ResourceError, WseSimFileError]
+              ResourceError, WseSimFileError, MissingDependencyError]
 
 
 def module_exceptions() -> list[type]:
@@ -57,6 +58,11 @@ def test_input_errors_are_value_errors(cls):
 
 def test_file_error_is_an_oserror():
     assert issubclass(WseSimFileError, OSError)
+
+
+def test_missing_dependency_is_an_import_error():
+    # code that guards an optional import with `except ImportError` keeps working
+    assert issubclass(MissingDependencyError, ImportError)
 
 
 def test_errors_are_exported_at_the_top_level():

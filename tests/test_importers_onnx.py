@@ -11,7 +11,7 @@ from wse_sim.errors import GraphError, WseSimFileError  # noqa: E402
 from wse_sim.graph import Graph  # noqa: E402
 from wse_sim.importers import from_onnx, weight_masks  # noqa: E402
 from wse_sim.importers import onnx_examples as ex  # noqa: E402
-from wse_sim.importers._build import batch_axis  # noqa: E402
+from wse_sim.importers._acts import batch_axis  # noqa: E402
 from wse_sim.models import bert, resnet50  # noqa: E402
 
 
@@ -81,6 +81,7 @@ def test_zero_weights_become_the_mask():
         assert masks[op].shape == g.op(op).weight_shape
         assert np.array_equal(masks[op], expect)
         assert g.op(op).weight_density == pytest.approx(expect.mean())
+        assert g.op(op).sparsity_pattern == "mask"  # counted from the mask, never drawn
 
 
 def _kitchen_sink():

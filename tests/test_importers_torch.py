@@ -10,6 +10,8 @@ from torch.nn.utils import prune  # noqa: E402
 
 from wse_sim.errors import GraphError  # noqa: E402
 from wse_sim.importers import from_torch, weight_masks  # noqa: E402
+from wse_sim.kernels.counts import band_weighted_sums  # noqa: E402
+from wse_sim.kernels.tiles import splits  # noqa: E402
 
 
 def _params(m) -> int:
@@ -118,20 +120,18 @@ def test_not_a_module():
 
 
 def test_pruned_masks_counted_per_core_like_numpy():
-    from wse_sim.graph.masks import apply_masks, mask_row_counts
-    from wse_sim.kernels.counts import band_weighted_sums
-    from wse_sim.kernels.tiles import splits
+    from wse_sim.mapping import view_of, weight_row_counts
 
     torch.manual_seed(2)
     m = nn.Sequential(nn.Linear(48, 40), nn.ReLU(), nn.Linear(40, 8))
     prune.l1_unstructured(m[0], "weight", amount=0.7)
     g = from_torch(m, (torch.randn(2, 48),))
-    masked = apply_masks(g, weight_masks(g))
+    op = g.op("0")
+    assert op.sparsity_pattern == "mask" and g.op("2").sparsity_pattern == "dense"
     a, b = 3, 4  # a region of 3 x 4 cores: K in 3 bands, N in 4 tiles
     rows, cols = splits(48, a), splits(40, b)
-    per_core = band_weighted_sums(
-        mask_row_counts(masked.op("0"), b), np.ones(48, dtype=np.int64), rows
-    )
+    rtn = weight_row_counts(op, view_of(op), b)  # what the placer and the engine use
+    per_core = band_weighted_sums(rtn, np.ones(48, dtype=np.int64), rows)
     w = (m[0].weight != 0).numpy().T
     expect = [
         [w[rows[i] : rows[i + 1], cols[j] : cols[j + 1]].sum() for j in range(b)] for i in range(a)

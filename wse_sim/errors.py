@@ -40,6 +40,10 @@ class WseSimFileError(WseSimError, OSError):
     """A file (saved result, sweep space) is missing or malformed."""
 
 
+class MissingDependencyError(WseSimError, ImportError):
+    """An optional package a feature needs is not installed (the message names the install)."""
+
+
 class ResourceError(WseSimError, MemoryError):
     """A request needs more memory or work than allowed (``max_memory_bytes``, ``max_points``);
     raised before anything is allocated."""

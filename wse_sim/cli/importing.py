@@ -1,13 +1,18 @@
 """The CLI's model import: ``wse-sim import model.onnx --summary`` and the ``run`` options
-``--onnx``, ``--input-shape`` and ``--trace`` (to be wired into :mod:`wse_sim.cli`).
+``--onnx``, ``--input-shape`` and ``--trace``.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import sys
 
 from ..errors import GraphError
+
+DEFAULT_ONNX_BATCH = 32
+"""Samples per optimizer step of ``wse-sim run --onnx`` without ``--batch`` (assumed: an ONNX
+file's own batch axis is an export detail, usually 1, not a training batch)."""
 
 
 def parse_input_shapes(pairs: list[str]) -> dict[str, tuple[int, ...]]:
@@ -69,7 +74,8 @@ def add_run_options(p) -> None:
         "--onnx",
         metavar="MODEL.onnx",
         default=None,
-        help="simulate this ONNX model instead of --model",
+        help="simulate this ONNX model instead of --model (batch: --batch, default "
+        f"{DEFAULT_ONNX_BATCH})",
     )
     add_input_shape_option(p)
     p.add_argument(
@@ -87,8 +93,19 @@ def graph_from_args(args):
         return None
     from ..importers import from_onnx
 
-    batch = args.batch if getattr(args, "batch", None) else 32
+    batch = args.batch if getattr(args, "batch", None) else DEFAULT_ONNX_BATCH
     return from_onnx(path, batch=batch, input_shapes=parse_input_shapes(args.input_shape))
+
+
+def write_trace(args, result) -> None:
+    """``--trace PATH``: write the Chrome trace of ``result`` and say where."""
+    path = getattr(args, "trace", None)
+    if not path:
+        return
+    from ..report.trace import export_trace
+
+    out = export_trace(result, path)
+    print(f"trace: {out}", file=sys.stderr if getattr(args, "json", False) else sys.stdout)
 
 
 def summary(path, input_shapes: dict, batch: int = 1) -> dict:

@@ -1,4 +1,4 @@
-"""The ``wse-sim`` command line: models, wafers, run, report, sweep.
+"""The ``wse-sim`` command line: models, wafers, run, report, import, sweep.
 
 Exit codes: 0 success, 2 bad arguments or input (one ``wse-sim: error: ...`` line on stderr, no
 traceback), 1 an unexpected internal failure.
@@ -12,6 +12,7 @@ import sys
 from ..errors import WseSimError
 from ..version import __version__
 from .args import PROG, Parser
+from .importing import add_import_command
 from .info import cmd_models, cmd_wafers
 from .redraw import cmd_report
 from .run import RUN_EPILOG, add_run_arguments, cmd_run
@@ -50,6 +51,7 @@ def build_parser() -> Parser:
     p.add_argument("--out", metavar="DIR", default=None,
                    help="output folder (default: the folder of RESULT.json)")
     p.set_defaults(func=cmd_report)
+    add_import_command(sub)
     sub.add_parser("sweep", add_help=False,
                    help="run every point of a parameter space (see 'wse-sim sweep --help')")
     return parser

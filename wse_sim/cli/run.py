@@ -15,6 +15,7 @@ from ..report import report, summary_rows
 from ..spec import GPU_PRESETS
 from ..validate import MAX_COUNT, integer, number, path, seed
 from .args import Parser, model_arguments, print_json, progress_bar, wafer_overrides
+from .importing import add_run_options, graph_from_args, write_trace
 from .llm import cmd_run_llm
 
 DEFAULT_MODEL = "cvae"
@@ -43,6 +44,7 @@ examples:
   wse-sim run
   wse-sim run --model bert-large --wafer wse2 --weight-sparsity 0.5 --gpu a100 --report out/
   wse-sim run --model cvae --model-arg map_size=256 --set clock_hz=1.1e9 --json
+  wse-sim run --onnx model.onnx --input-shape image=1x3x224x224 --batch 256 --trace trace.json
 """
 
 
@@ -66,7 +68,7 @@ def execute_run(args, advance) -> tuple:
     """The run pipeline; returns (graph, result, gpu block, timings in seconds)."""
     t0 = time.perf_counter()
     advance("model")
-    graph = models.get(args.model, **model_arguments(args.model_arg))
+    graph = graph_from_args(args) or models.get(args.model, **model_arguments(args.model_arg))
     if args.weight_sparsity > 0:
         graph = ws.sparsify(graph, args.weight_sparsity, args.sparsity_pattern, seed=args.seed)
     wafer = ws.wafer(args.wafer, **wafer_overrides(args.set))
@@ -147,6 +149,7 @@ def cmd_run(args) -> int:
     if args.report:
         md = report(result, args.report, gpu=gpu)
         print(f"report: {md}", file=sys.stderr if args.json else sys.stdout)
+    write_trace(args, result)
     return 0
 
 
@@ -193,3 +196,4 @@ def add_run_arguments(p: Parser) -> None:
                    help="seed for weight masks, activation draws and ties (default: 0)")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar (it is drawn on stderr only, after 2 s)")
+    add_run_options(p)

@@ -104,7 +104,7 @@ def _wafer_loads(placement: Placement, costs, training: bool) -> tuple[np.ndarra
                                   placement.tile_shape, training)
     loads = _tile_to_wafer(loads_tile, placement)
     if placement.physics.ingress:
-        into, out = host_io(placement.graph, [st.ops for st in placement.stages])
+        into, out = _host_io(placement)
         if training:
             out = np.zeros_like(out)  # only the loss leaves; its scalar is negligible
         rects, w_in, w_out = _replica_rects(placement, into, out)
@@ -174,7 +174,7 @@ def _host_feed_cycles(placement: Placement) -> np.ndarray:
     S = len(placement.stages)
     if not placement.physics.ingress:
         return np.zeros(S)
-    into, out = host_io(placement.graph, [st.ops for st in placement.stages])
+    into, out = _host_io(placement)
     if placement.training:
         out = np.zeros_like(out)
     spec = placement.wafer
@@ -183,6 +183,19 @@ def _host_feed_cycles(placement: Placement) -> np.ndarray:
     # the off-wafer link is shared by every replica and every stage that reads the host
     total = (into.sum() + out.sum()) * wavelet_bytes * placement.replicas / per_cycle
     return np.where((into > 0) | (out > 0), total, 0.0)
+
+
+def _host_io(placement: Placement) -> tuple[np.ndarray, np.ndarray]:
+    """Host traffic per stage (:func:`wse_sim.placer.host_io`), inputs at the density the
+    simulation uses for each stage (measured or overridden, else the graph's)."""
+    g = placement.graph
+    into, out = host_io(g, [st.ops for st in placement.stages])
+    for s, st in enumerate(placement.stages):
+        op = g.op(st.heavy)
+        graph_density = g.op(op.inputs[0]).out_density if op.inputs else 1.0
+        if into[s] > 0 and graph_density > 0:
+            into[s] *= st.in_density / graph_density
+    return into, out
 
 
 def _edges(placement: Placement) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..errors import GpuError
 from ..placer import Placement
+from . import table as _table
 
 BOUNDS = ("compute", "fabric", "memory", "offwafer", "ramp", "ingress")
 
@@ -103,6 +104,14 @@ class SimResult:
                            f"...), got {type(gpu).__name__}; for a GPU name use "
                            "ws.equivalent_gpus(result, name, graph=graph)")
         return gpu.equivalent_gpus(self.samples_per_s)
+
+    def stage_table(self) -> list[dict]:
+        """The per-stage rows, units in the keys (see :func:`wse_sim.engine.table.stage_table`)."""
+        return _table.stage_table(self)
+
+    def to_frame(self):
+        """:meth:`stage_table` as a pandas DataFrame (needs pandas: ``pip install pandas``)."""
+        return _table.frame(self.stage_table())
 
     def to_dict(self, arrays: bool = False) -> dict:
         """JSON-ready summary; ``arrays=True`` adds the per-core arrays as nested lists."""

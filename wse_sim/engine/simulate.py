@@ -72,6 +72,7 @@ def simulate(placement: Placement, mode: str | None = None, batch: int | None = 
         placement = dataclasses.replace(
             placement, physics=placement.physics.replace(schedule=schedule))
     dens = _stage_densities(placement, densities, activations, inputs, samples, seed)
+    placement = _with_densities(placement, dens)
     rng = np.random.default_rng(seed)
     ss = sample_stages(placement, dens, samples, mode == "train", batch, rng, progress)
     streaming = placement.mode == "weight_streaming"
@@ -112,6 +113,22 @@ def _check_args(placement: Placement, mode, batch, samples, activations, inputs)
                               or batch < 1):
         raise SimulationError(f"batch must be an int >= 1, got {batch!r}")
     return mode
+
+
+def _with_densities(placement: Placement, dens: list[np.ndarray]) -> Placement:
+    """``placement`` with each stage's input density at the mean the simulation draws, and the
+    flows into it scaled to match: measured (functional) or overridden densities then set the
+    traffic between stages and from the host, not only each stage's own work."""
+    mean = [float(d.mean()) for d in dens]
+    if all(m == st.in_density for m, st in zip(mean, placement.stages, strict=True)):
+        return placement
+    scale = [m / st.in_density if st.in_density > 0 else 1.0
+             for m, st in zip(mean, placement.stages, strict=True)]
+    flows = tuple(dataclasses.replace(f, wavelets=f.wavelets * scale[f.dst])
+                  for f in placement.flows)
+    stages = tuple(dataclasses.replace(st, in_density=m)
+                   for st, m in zip(placement.stages, mean, strict=True))
+    return dataclasses.replace(placement, stages=stages, flows=flows)
 
 
 def _stage_densities(placement: Placement, densities, activations: str, inputs,

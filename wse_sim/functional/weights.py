@@ -8,7 +8,8 @@ import numbers
 import numpy as np
 
 from ..errors import SimulationError
-from ..graph import Graph, Op
+from ..graph import MASK_PATTERN, Graph, Op
+from ..graph.masks import weight_mask
 from ..kernels import KernelArgumentError
 from ..kernels.masks import sparsity_mask
 
@@ -52,8 +53,10 @@ def _mask(op: Op) -> np.ndarray | None:
 
     Drawn on the matrix view the mapping uses: dense ``(n_in, n_out)``, conv2d im2col
     ``(c_in*kh*kw, c_out)``, conv_transpose2d scatter ``(c_in, c_out*kh*kw)``, embedding
-    ``(vocab, dim)``.
+    ``(vocab, dim)``. A real mask (pattern ``"mask"``) is used as it is.
     """
+    if op.sparsity_pattern == MASK_PATTERN:
+        return weight_mask(op)
     if op.weight_density >= 1.0 or op.sparsity_pattern == "dense":
         return None
     shape = op.weight_shape

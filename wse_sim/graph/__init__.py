@@ -7,7 +7,9 @@ from .op import (
     DTYPE_BYTES,
     ELEMENTWISE_FNS,
     HEAVY_KINDS,
+    MASK_PATTERN,
     OP_KINDS,
+    OP_PATTERNS,
     PATTERNS,
     RELU_OUTPUT_DENSITY,
     SPARSIFIED_BY_DEFAULT,
@@ -16,6 +18,6 @@ from .op import (
 )
 from .sparsify import sparsify
 
-__all__ = ["BINARY_FNS", "DTYPE_BYTES", "ELEMENTWISE_FNS", "HEAVY_KINDS", "OP_KINDS",
-           "PATTERNS", "RELU_OUTPUT_DENSITY", "SPARSIFIED_BY_DEFAULT", "WEIGHTED_KINDS", "Graph",
-           "Op", "sparsify"]
+__all__ = ["BINARY_FNS", "DTYPE_BYTES", "ELEMENTWISE_FNS", "HEAVY_KINDS", "MASK_PATTERN",
+           "OP_KINDS", "OP_PATTERNS", "PATTERNS", "RELU_OUTPUT_DENSITY", "SPARSIFIED_BY_DEFAULT",
+           "WEIGHTED_KINDS", "Graph", "Op", "sparsify"]

@@ -1,4 +1,4 @@
-"""Real weight masks (issue 13 item 7), ready for ``sparsify(graph, masks=...)`` and the mapping.
+"""Real weight masks: what ``sparsify(graph, masks=...)`` gives an op, and how they are counted.
 
 A user's mask (boolean, or the weight array itself: non-zero = kept) is given per op name in the
 op's ``weight_shape`` convention: dense ``(n_in, n_out)``, conv2d ``(c_out, c_in, kh, kw)``,
@@ -6,14 +6,15 @@ conv_transpose2d ``(c_in, c_out, kh, kw)``, embedding ``(vocab, dim)``. Nothing 
 masked op: its per-core non-zeros are *counted* from the mask, tile by tile, with
 :func:`wse_sim.kernels.counts.row_tile_nnz` on the op's matrix view ``W (K x N)``.
 
-Wiring (after the restructure): ``sparsify(graph, masks=m)`` calls :func:`apply_masks`; the
-mapping's ``weight_row_counts`` calls :func:`mask_row_counts` for ``sparsity_pattern ==
-"mask"``; ``Op.to_dict`` leaves out ``attrs['weight_mask']``.
+``sparsify(graph, masks=m)`` calls :func:`apply_masks`; the mapping's ``weight_row_counts``
+calls :func:`mask_row_counts` for ``sparsity_pattern == "mask"``; the placer keys its memoised
+stage costs on :func:`mask_digest`; ``Op.to_dict`` leaves the array out (its digest stays).
 """
 
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 from pathlib import Path
 
@@ -22,12 +23,10 @@ import numpy as np
 from ..errors import SparsityError, WseSimFileError
 from ..kernels.counts import row_tile_nnz
 from .graph import Graph
-from .op import Op
+from .op import MASK_PATTERN, Op
 
 MASKABLE_KINDS = ("dense", "conv2d", "conv_transpose2d", "embedding")
 """Op kinds with a stored weight matrix that a mask can prune."""
-MASK_PATTERN = "mask"
-"""``Op.sparsity_pattern`` of an op whose mask is real (kept in ``attrs['weight_mask']``)."""
 
 
 def load_masks(masks) -> dict[str, np.ndarray]:
@@ -74,6 +73,11 @@ def check_masks(graph: Graph, masks) -> dict[str, np.ndarray]:
                 f"mask; masks apply to {', '.join(MASKABLE_KINDS)}"
             )
         a = np.asarray(arr)
+        if a.dtype.kind not in "biuf":
+            raise SparsityError(
+                f"mask for op {name!r} has dtype {a.dtype}; give booleans or the weight "
+                "values themselves (non-zero = kept)"
+            )
         if a.shape != op.weight_shape:
             raise SparsityError(
                 f"mask for op {name!r} has shape {a.shape}, but the op's weight "
@@ -95,9 +99,34 @@ def apply_masks(graph: Graph, masks) -> Graph:
             name,
             weight_density=float(np.count_nonzero(m)) / m.size,
             sparsity_pattern=MASK_PATTERN,
-            attrs={**op.attrs, "weight_mask": m},
+            attrs={**op.attrs, "weight_mask": m, "weight_mask_digest": _digest(m)},
         )
     return out
+
+
+def _digest(m: np.ndarray) -> str:
+    h = hashlib.sha1(repr(m.shape).encode())
+    h.update(np.packbits(m, axis=None).tobytes())
+    return h.hexdigest()
+
+
+def mask_digest(op: Op) -> str:
+    """A digest of the op's real mask (shape and bits): equal digests, equal masks ('' when the
+    op has none). Kept in ``attrs['weight_mask_digest']`` by :func:`apply_masks`."""
+    if op.sparsity_pattern != MASK_PATTERN:
+        return ""
+    d = op.attrs.get("weight_mask_digest")
+    return d if d else _digest(_mask_of(op))
+
+
+def _mask_of(op: Op) -> np.ndarray:
+    m = op.attrs.get("weight_mask")
+    if m is None or np.shape(m) != op.weight_shape:
+        raise SparsityError(
+            f"op {op.name!r} has sparsity_pattern 'mask' but no attrs['weight_mask'] of its "
+            f"weight shape {op.weight_shape}; give masks through sparsify(graph, masks=...)"
+        )
+    return np.asarray(m, dtype=bool)
 
 
 def mask_matrix(op: Op) -> np.ndarray:
@@ -106,7 +135,7 @@ def mask_matrix(op: Op) -> np.ndarray:
     dense and embedding as stored; conv2d ``(c_out, c_in*kh*kw)`` transposed (K in im2col
     order); conv_transpose2d ``(c_in, c_out*kh*kw)``.
     """
-    m = np.asarray(op.attrs["weight_mask"], dtype=bool)
+    m = _mask_of(op)
     if op.kind == "conv2d":
         return np.ascontiguousarray(m.reshape(m.shape[0], -1).T)
     if op.kind == "conv_transpose2d":
@@ -114,9 +143,16 @@ def mask_matrix(op: Op) -> np.ndarray:
     return m
 
 
+def weight_mask(op: Op) -> np.ndarray:
+    """The op's real mask in its ``weight_shape`` layout: bool, ``op.weight_shape``."""
+    return _mask_of(op)
+
+
 def mask_row_counts(op: Op, b: int, coarse: int = 1) -> np.ndarray:
-    """Non-zeros of each weight row inside each of ``b`` column tiles, counted from the mask:
-    int64 (ceil(K / coarse), b); ``coarse`` consecutive rows are summed into one."""
+    """Non-zeros of each weight row inside each of ``b`` column tiles, counted exactly from the
+    mask on the op's matrix view (:func:`mask_matrix`): int64 (ceil(K / coarse), b), where
+    ``coarse`` consecutive rows of W are summed into one counted row. Column tiles split N like
+    ``numpy.array_split``."""
     counts = row_tile_nnz(mask_matrix(op), b)
     if coarse > 1:
         counts = np.add.reduceat(counts, np.arange(0, counts.shape[0], coarse), axis=0)

@@ -27,6 +27,12 @@ BINARY_FNS = frozenset({"add", "mul", "sub", "reparam"})
 OP_KINDS = frozenset(HEAVY_KINDS | {"input", "pool", "layernorm", "batchnorm", "softmax",
                                     "elementwise", "reshape", "transpose", "loss"})
 PATTERNS = ("dense", "unstructured", "n:m", "block")
+"""Patterns a user can ask :func:`~wse_sim.graph.sparsify` for (``PATTERNS[1:]``: drawn masks)."""
+MASK_PATTERN = "mask"
+"""The pattern of an op that carries its real mask (``attrs['weight_mask']``); only set by
+``sparsify(graph, masks=...)``, never a pattern to draw."""
+OP_PATTERNS = (*PATTERNS, MASK_PATTERN)
+"""Every value ``Op.sparsity_pattern`` may take."""
 
 RELU_OUTPUT_DENSITY = 0.5
 """Expected fraction of non-zero outputs of a ReLU before real data says otherwise: a symmetric
@@ -90,7 +96,10 @@ class Op:
         return self.macs_fwd + self.macs_bwd_input + self.macs_bwd_weight
 
     def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
+        """JSON-ready fields; a real mask (``attrs['weight_mask']``) is left out (its digest,
+        ``attrs['weight_mask_digest']``, stays)."""
+        attrs = {k: v for k, v in self.attrs.items() if k != "weight_mask"}
+        d = dataclasses.asdict(dataclasses.replace(self, attrs=attrs))
         d["inputs"] = list(self.inputs)
         d["in_shapes"] = [list(s) for s in self.in_shapes]
         d["out_shape"] = list(self.out_shape)

@@ -1,24 +1,40 @@
-"""Weight sparsity: :func:`sparsify` gives a graph's weighted ops a density and a mask seed."""
+"""Weight sparsity: :func:`sparsify` gives a graph's weighted ops a density and either a mask
+seed (a synthetic mask the mapping draws) or the user's real mask (counted as it is)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
+
 from ..errors import GraphError, SparsityError
 from ..validate import fraction, instance, show
 from ..validate import seed as _seed
 from .graph import Graph
-from .op import PATTERNS, SPARSIFIED_BY_DEFAULT, WEIGHTED_KINDS
+from .masks import apply_masks, check_masks
+from .op import MASK_PATTERN, PATTERNS, SPARSIFIED_BY_DEFAULT, WEIGHTED_KINDS
 
 
-def sparsify(graph: Graph, weight_sparsity: float, pattern: str = "unstructured",
-             seed: int = 0, ops: Iterable[str] | None = None) -> Graph:
-    """A copy of ``graph`` whose weighted ops carry weight density ``1 - weight_sparsity``.
+def sparsify(graph: Graph, weight_sparsity: float | None = None, pattern: str = "unstructured",
+             seed: int = 0, ops: Iterable[str] | None = None, *, masks=None) -> Graph:
+    """A copy of ``graph`` whose weighted ops carry weight density ``1 - weight_sparsity``, or
+    their real masks.
 
-    Dense, conv and conv-transpose ops are sparsified; embeddings and norms only when named in
-    ``ops`` (which, when given, restricts sparsification to exactly those ops). Each op gets its
-    own mask seed derived from ``seed`` and its position, so masks differ between layers but are
-    reproducible. The kernels draw the real masks from these fields. ``graph`` is unchanged.
+    Synthetic (``weight_sparsity``): dense, conv and conv-transpose ops are sparsified;
+    embeddings and norms only when named in ``ops`` (which, when given, restricts
+    sparsification to exactly those ops). Each op gets its own mask seed derived from ``seed``
+    and its position, so masks differ between layers but are reproducible. The mapping draws
+    from these fields: ``"unstructured"`` as per (row, column tile) Binomial(tile width,
+    density) counts, the law of an i.i.d. Bernoulli(density) mask (never built); ``"n:m"``
+    (2:4) and ``"block"`` as real masks drawn from the seed, then counted per tile.
+
+    Real (``masks``): ``{op name: array}`` or the path of an ``.npz`` holding one array per op
+    name, each of the op's ``weight_shape`` (booleans or the weight values; non-zero = kept).
+    Each named op gets ``sparsity_pattern="mask"``, ``weight_density = nnz / size`` and the
+    mask in ``attrs["weight_mask"]``; nothing is drawn, its per-tile non-zeros are counted
+    exactly. Given with ``weight_sparsity``, the masks win for the ops they name. A wrong op
+    name or shape raises :class:`~wse_sim.errors.SparsityError` naming both. ``graph`` is
+    unchanged.
 
     >>> from wse_sim.models import get
     >>> sparse = sparsify(get("bert-base"), 0.75)
@@ -28,16 +44,40 @@ def sparsify(graph: Graph, weight_sparsity: float, pattern: str = "unstructured"
     # one rule per argument: wse_sim.validate
     instance("sparsify: graph", graph, Graph, error=SparsityError,
              fix="pass a graph such as wse_sim.models.get('bert-base')")
-    fraction("sparsify: weight_sparsity", weight_sparsity, error=SparsityError,
-             fix="use e.g. 0.5 for half the weights pruned")
     seed = _seed("sparsify: seed", seed, error=SparsityError)
     if ops is not None and (isinstance(ops, (str, bytes)) or not isinstance(ops, Iterable)
                             or not all(isinstance(o, str) for o in ops)):
         raise SparsityError(f"sparsify: ops must be a list of op names or None, got "
                             f"{show(ops)}")
+    if masks is None and isinstance(pattern, str) and pattern == MASK_PATTERN:
+        raise SparsityError("pattern 'mask' is a real mask, not one to draw: pass "
+                            "masks={op name: array} or masks='pruned.npz', or use one of "
+                            f"{', '.join(PATTERNS[1:])}")
+    if masks is None and weight_sparsity is None:
+        raise SparsityError("sparsify needs weight_sparsity (e.g. 0.5) or masks={op name: "
+                            "array} (or masks='pruned.npz')")
+    checked = None if masks is None else check_masks(graph, masks)
+    out = graph if weight_sparsity is None else _synthetic(graph, weight_sparsity, pattern,
+                                                            seed, ops, exclude=checked or ())
+    if checked is None:
+        return out
+    out = apply_masks(out, checked)
+    kept = sum(int(np.count_nonzero(m)) for m in checked.values())
+    total = sum(m.size for m in checked.values())
+    out.meta["masked_ops"] = len(checked)
+    out.meta["masked_weight_sparsity"] = 1.0 - kept / total if total else 0.0
+    if weight_sparsity is None:
+        out.meta["sparsity_pattern"] = MASK_PATTERN
+    return out
+
+
+def _synthetic(graph: Graph, weight_sparsity: float, pattern: str, seed: int,
+               ops: Iterable[str] | None, exclude=()) -> Graph:
+    fraction("sparsify: weight_sparsity", weight_sparsity, error=SparsityError,
+             fix="use e.g. 0.5 for half the weights pruned")
     if not isinstance(pattern, str) or pattern not in PATTERNS[1:]:
         raise SparsityError(f"unknown sparsity pattern {pattern!r}; use one of "
-                            f"{', '.join(PATTERNS[1:])}")
+                            f"{', '.join(PATTERNS[1:])} (real masks: masks=...)")
     if pattern == "n:m" and weight_sparsity not in (0, 0.5):
         raise SparsityError(f"pattern 'n:m' is 2:4 (sparsity 0.5), got weight_sparsity="
                             f"{weight_sparsity!r}; use 0.5 or pattern='unstructured'")
@@ -49,11 +89,14 @@ def sparsify(graph: Graph, weight_sparsity: float, pattern: str = "unstructured"
     out = graph.copy()
     for i, op in enumerate(out.ops()):
         chosen = (op.kind in SPARSIFIED_BY_DEFAULT) if names is None else (op.name in names)
-        if not chosen or op.kind not in WEIGHTED_KINDS:
+        if not chosen or op.kind not in WEIGHTED_KINDS or op.name in exclude:
             continue
+        # a synthetic pattern replaces a real mask given before: drop the array with it
+        attrs = {k: v for k, v in op.attrs.items()
+                 if k not in ("weight_mask", "weight_mask_digest")}
         out.replace_op(op.name, weight_density=1.0 - float(weight_sparsity),
                        sparsity_pattern=pattern if weight_sparsity > 0 else "dense",
-                       mask_seed=int(seed) * 1_000_003 + i)
+                       mask_seed=int(seed) * 1_000_003 + i, attrs=attrs)
     out.meta["weight_sparsity"] = float(weight_sparsity)
     out.meta["sparsity_pattern"] = pattern
     return out

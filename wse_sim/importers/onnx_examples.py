@@ -185,10 +185,11 @@ def small_cnn(batch="N", weights="random", seed=0):
     return net.build([net.linear("fc", x, 32, 10, gemm=True)])
 
 
-def resnet50(batch="N", image=224, classes=1000, weights="external", seed=0):
+def resnet50(batch="N", image=224, classes=1000, weights="external", seed=0, zero_fraction=0.0):
     """ResNet-50 v1.5 laid out as torchvision's ONNX export writes it (conv without bias,
-    BatchNormalization, Relu, residual Add, GlobalAveragePool, Flatten, Gemm)."""
-    net = OnnxNet("resnet50", weights, seed)
+    BatchNormalization, Relu, residual Add, GlobalAveragePool, Flatten, Gemm); with random
+    weights, ``zero_fraction`` of each conv and Gemm weight is zeroed (pruned) at random."""
+    net = OnnxNet("resnet50", weights, seed, zero_fraction)
     x = net.input("image", [batch, 3, image, image])
 
     def conv_bn(name, x, c_in, c_out, k, s, relu=True, bn=None):

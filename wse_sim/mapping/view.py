@@ -30,7 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import GraphError
-from ..graph import Op
+from ..graph import MASK_PATTERN, Op
+from ..graph.masks import mask_row_counts
 from ..kernels.counts import row_tile_nnz, row_tile_nnz_binomial
 from ..kernels.masks import sparsity_mask
 from ..kernels.tiles import splits
@@ -111,14 +112,19 @@ def _view_of(op: Op) -> View:
 
 
 def weight_row_counts(op: Op, view: View, b: int) -> np.ndarray:
-    """Non-zeros of each row of W inside each of ``b`` column tiles: int64 (K, b).
+    """Non-zeros of each row of W inside each of ``b`` column tiles: int64 (view.k_rows, b).
 
-    Unstructured masks are drawn i.i.d. per row and tile from their exact binomial
-    distribution (never materialised); n:m and block masks are drawn for real.
+    Drawn: ``"unstructured"`` counts come per (row, tile) from Binomial(tile width, density),
+    exactly the law of an i.i.d. Bernoulli(density) mask, which is never built; ``"n:m"`` and
+    ``"block"`` masks are drawn for real from ``op.mask_seed`` and counted. Counted: a real
+    mask (``"mask"``, from ``sparsify(graph, masks=...)``) is counted exactly, tile by tile, on
+    the view ``W (K x N)`` (conv2d in im2col order). Rows are merged ``view.coarse`` at a time.
     """
     widths = np.diff(splits(view.n, b))
     d = op.weight_density
     sizes = view.row_sizes()
+    if op.sparsity_pattern == MASK_PATTERN:
+        return mask_row_counts(op, b, view.coarse)
     if op.sparsity_pattern in ("dense",) or d >= 1.0:
         return sizes[:, None] * widths[None, :]
     if op.sparsity_pattern == "unstructured":

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..errors import PlacementError
 from ..graph import Graph, Op
+from ..graph.masks import mask_digest
 from ..mapping import view_of
 from .placement import Flow, StageData
 
@@ -108,11 +109,12 @@ def stage_depths(n_stages: int, flows: list[Flow]) -> np.ndarray:
 
 
 def stage_signature(sd: StageData) -> tuple:
-    """What a stage's costs depend on besides its rectangle: equal signatures, equal costs."""
+    """What a stage's costs depend on besides its rectangle: equal signatures, equal costs
+    (a real mask enters by its digest, so two different masks never share counts)."""
     op = sd.op
     seed = op.mask_seed if op.sparsity_pattern != "dense" else 0
     return (sd.view, op.kind, op.dtype, op.weight_density, op.sparsity_pattern, seed,
-            sd.extra_vector_ops, sd.nnz)
+            sd.extra_vector_ops, sd.nnz, mask_digest(op))
 
 
 def _reads_graph_input(graph: Graph, op: Op) -> bool:

@@ -17,11 +17,22 @@ def _energy(joules: float) -> str:
     return f"{fmt(joules)} J/sample"
 
 
+def _schedule(result) -> str:
+    """The training schedule and what it costs: the sync bubble, or the async staleness."""
+    name = getattr(result, "schedule", "inference")
+    if name == "sync":
+        return f"sync (fill and drain {result.bubble_fraction:.0%} of each step)"
+    if name == "async":
+        return f"async (weights {result.weight_staleness_steps:.2g} steps stale)"
+    return name
+
+
 def summary_rows(result, gpu: dict | None = None) -> list[tuple[str, str]]:
     """(label, value) pairs of the headline figures, shared by report.md and the CLI."""
     rows = [
         ("model", result.model), ("wafer", result.wafer),
         ("mode / execution", f"{result.mode} / {result.execution.replace('_', ' ')}"),
+        ("schedule", _schedule(result)),
         ("throughput", f"{fmt(result.samples_per_s)} samples/s"),
         ("step time", f"{fmt(result.step_time_s * 1e3)} ms"),
         ("latency", f"{fmt(result.latency_s * 1e6)} µs"),

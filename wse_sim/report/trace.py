@@ -7,9 +7,11 @@ Perfetto (ui.perfetto.dev) and chrome://tracing open:
 * process 1, "<model> on <wafer>": one track (thread) per pipeline stage, named
   ``stage <i>: <heavy op>``, sorted in pipeline order. Each sample a stage works on is a
   *forward* slice, then in training a *backward* and an *update* slice (complete events,
-  ``ph='X'``, times in microseconds). The engine charges the three phases inside one slot per
-  sample (``timeline_start`` to ``timeline_finish``) and amortises the once-per-step optimizer
-  over the batch; the trace splits each slot in proportion to the engine's own per-phase work:
+  ``ph='X'``, times in microseconds). A training result carries the engine's schedule: each
+  forward and backward task's own start and end, and each stage's update after the batch's last
+  backward, so the slices are the schedule itself. An older result (one slot per sample,
+  ``timeline_start`` to ``timeline_finish``) has its slot split in proportion to the per-phase
+  work:
   one pass of the stage's MACs and the riding ops' vector arithmetic forward, the remaining
   passes backward (one for a stage that reads graph input, two otherwise), and the stage's
   optimizer arithmetic divided by the batch for the update share. Without a placement (a result
@@ -19,29 +21,27 @@ Perfetto (ui.perfetto.dev) and chrome://tracing open:
 * metadata events (``ph='M'``) naming the processes and tracks, and ``otherData`` with the
   model, wafer, mode, batch, replicas, throughput, schedule settings and the wse-sim version.
 
-:func:`stage_table` gives the stage table as a list of dicts whose keys carry units;
-:func:`to_frame` the same as a pandas DataFrame.
+The stage table as rows or a DataFrame is ``result.stage_table()`` / ``result.to_frame()``
+(:mod:`wse_sim.engine.table`).
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import SimulationError, WseSimError, WseSimFileError
+from ..errors import SimulationError, WseSimFileError
+from ..jsonable import jsonable
 from ..version import __version__
-
-
-class MissingDependencyError(WseSimError, ImportError):
-    """An optional package a feature needs is not installed (the message names the install)."""
-
 
 TRACE_SAMPLES = 16
 """Samples shown (the engine keeps the timeline of at most its first 16)."""
-OPTIMIZER_VECTOR_OPS = 10  # Adam arithmetic per weight per step, as wse_sim.mapping charges
+PHASES = ("forward", "backward", "update")
+OPTIMIZER_VECTOR_OPS = 10
+"""Adam arithmetic per weight per step: the figure ``wse_sim.mapping.costs`` charges (the
+report layer does not import the mapping)."""
 
 
 def _phase_weights(result) -> np.ndarray | None:
@@ -69,8 +69,102 @@ def _phase_weights(result) -> np.ndarray | None:
     return out
 
 
+def _meta(ph: str, name: str, pid: int, tid: int, args: dict) -> dict:
+    return {"ph": ph, "name": name, "pid": pid, "tid": tid, "ts": 0, "args": args}
+
+
+def _track_events(result) -> list[dict]:
+    """Metadata: the two processes, and one named, sorted track per stage."""
+    title = f"{result.model} on {result.wafer} ({result.mode}, {result.execution})"
+    ev = [_meta("M", "process_name", 1, 0, {"name": title}),
+          _meta("M", "process_name", 2, 0, {"name": "utilisation"})]
+    for s, row in enumerate(result.stages):
+        ev.append(_meta("M", "thread_name", 1, s, {"name": f"stage {s}: {row.heavy}"}))
+        ev.append(_meta("M", "thread_sort_index", 1, s, {"sort_index": s}))
+    return ev
+
+
+def _phases(t0: float, t1: float, w: np.ndarray | None, training: bool) -> list[tuple]:
+    """``(name, start, end)`` of the slices of one slot ``t0 -> t1`` (cycles), split in
+    proportion to the per-phase work ``w`` (3,) when it is known."""
+    if w is None or w.sum() <= 0:
+        return [("forward+backward+update" if training else "forward", t0, t1)]
+    dur = max(t1 - t0, 0.0)
+    edges = t0 + dur * np.concatenate([[0.0], np.cumsum(w) / w.sum()])
+    edges[-1] = t0 + dur
+    return [(PHASES[k], float(edges[k]), float(edges[k + 1])) for k in range(3) if w[k] > 0]
+
+
+def _slice_events(result, start, finish, n: int, us: float, weights) -> list[dict]:
+    """Complete events (``ph='X'``): each stage's slices for each of the first ``n`` samples;
+    ``weights`` (n_stages, 3) from :func:`_phase_weights`, or None."""
+    ev = []
+    for s in range(start.shape[1]):
+        w = None if weights is None else weights[s]
+        for i in range(n):
+            for name, a, b in _phases(float(start[i, s]), float(finish[i, s]), w,
+                                      result.mode == "train"):
+                ev.append({"ph": "X", "name": name, "cat": "stage", "pid": 1, "tid": s,
+                           "ts": a * us, "dur": max(b - a, 0.0) * us,
+                           "args": {"sample": i, "stage": s}})
+    return ev
+
+
+def _schedule_events(result, n: int, us: float) -> list[dict]:
+    """Complete events from the engine's training schedule: each stage's forward and backward
+    task of each of the first ``n`` samples, and its update after the batch's last backward
+    when that falls among them."""
+    fs, fe = (np.asarray(a, dtype=np.float64) for a in (result.timeline_start,
+                                                        result.timeline_finish))
+    bs, be = (np.asarray(a, dtype=np.float64) for a in (result.timeline_bwd_start,
+                                                        result.timeline_bwd_finish))
+    batch = int(result.settings.get("batch", 0) or 0)
+    ev = []
+    for s, row in enumerate(result.stages):
+        for i in range(n):
+            for name, a, b in (("forward", fs[i, s], fe[i, s]), ("backward", bs[i, s], be[i, s])):
+                ev.append({"ph": "X", "name": name, "cat": "stage", "pid": 1, "tid": s,
+                           "ts": float(a) * us, "dur": max(float(b - a), 0.0) * us,
+                           "args": {"sample": i, "stage": s}})
+            if batch and (i + 1) % batch == 0 and row.update_cycles > 0:
+                ev.append({"ph": "X", "name": "update", "cat": "stage", "pid": 1, "tid": s,
+                           "ts": float(be[i, s]) * us, "dur": row.update_cycles * us,
+                           "args": {"after_sample": i, "stage": s}})
+    return ev
+
+
+def _counter_events(result, end_us: float) -> list[dict]:
+    """Counters (``ph='C'``): each stage's busy fraction at the start and the end."""
+    period = max((r.stage_cycles for r in result.stages), default=0.0)
+    ev = []
+    for s, row in enumerate(result.stages):
+        busy = row.compute_cycles_mean / period if period > 0 else 0.0
+        for ts in (0.0, end_us):
+            ev.append({"ph": "C", "name": f"stage {s} utilisation", "pid": 2, "tid": 0,
+                       "ts": ts, "args": {"busy_fraction": round(float(busy), 6)}})
+    return ev
+
+
+def _other_data(result, n: int, split: bool) -> dict:
+    return {
+        "model": result.model,
+        "wafer": result.wafer,
+        "mode": result.mode,
+        "execution": result.execution,
+        "samples_per_s": result.samples_per_s,
+        "replicas": result.replicas,
+        "bottleneck_op": result.bottleneck_op,
+        "clock_hz": result.clock_hz,
+        "samples_shown": n,
+        "phase_split": "engine per-phase work" if split else "none",
+        "settings": {k: v for k, v in dict(result.settings).items() if k != "wafer"},
+        "wse_sim_version": __version__,
+    }
+
+
 def trace_events(result, samples: int = TRACE_SAMPLES) -> dict:
-    """The trace of ``result`` as a dict in the Chrome Trace Event Format (see module doc)."""
+    """The trace of ``result`` as a dict in the Chrome Trace Event Format (see module doc);
+    every value is plain JSON (:func:`wse_sim.jsonable.jsonable`)."""
     start = np.asarray(result.timeline_start, dtype=np.float64)
     finish = np.asarray(result.timeline_finish, dtype=np.float64)
     if start.ndim != 2 or start.shape != finish.shape:
@@ -84,122 +178,20 @@ def trace_events(result, samples: int = TRACE_SAMPLES) -> dict:
     if result.execution == "weight_streaming":
         n = min(n, 1)  # every sample shares the one per-layer schedule
     us = 1e6 / (result.clock_hz or 1.0)
+    bwd = np.asarray(getattr(result, "timeline_bwd_finish", np.zeros((0, 0))))
+    if bwd.shape == start.shape:  # the engine's own schedule: forward and backward tasks
+        end_us = float(bwd[:n].max(initial=0.0)) * us
+        ev = (_track_events(result) + _schedule_events(result, n, us)
+              + _counter_events(result, end_us))
+        other = _other_data(result, n, True)
+        other["phase_split"] = "engine schedule"
+        return jsonable({"traceEvents": ev, "displayTimeUnit": "ns", "otherData": other})
+    end_us = float(finish[:n].max(initial=0.0)) * us
     weights = _phase_weights(result)
-    names = ("forward", "backward", "update")
-    ev: list[dict] = [
-        {
-            "ph": "M",
-            "name": "process_name",
-            "pid": 1,
-            "tid": 0,
-            "ts": 0,
-            "args": {
-                "name": f"{result.model} on {result.wafer} ({result.mode}, {result.execution})"
-            },
-        },
-        {
-            "ph": "M",
-            "name": "process_name",
-            "pid": 2,
-            "tid": 0,
-            "ts": 0,
-            "args": {"name": "utilisation"},
-        },
-    ]
-    for s, row in enumerate(result.stages):
-        ev.append(
-            {
-                "ph": "M",
-                "name": "thread_name",
-                "pid": 1,
-                "tid": s,
-                "ts": 0,
-                "args": {"name": f"stage {s}: {row.heavy}"},
-            }
-        )
-        ev.append(
-            {
-                "ph": "M",
-                "name": "thread_sort_index",
-                "pid": 1,
-                "tid": s,
-                "ts": 0,
-                "args": {"sort_index": s},
-            }
-        )
-    for s in range(start.shape[1]):
-        w = None if weights is None else weights[s]
-        for i in range(n):
-            t0, t1 = float(start[i, s]), float(finish[i, s])
-            dur = max(t1 - t0, 0.0)
-            if w is None or w.sum() <= 0:
-                parts = [
-                    ("forward" if result.mode != "train" else "forward+backward+update", t0, t1)
-                ]
-            else:
-                edges = t0 + dur * np.concatenate([[0.0], np.cumsum(w) / w.sum()])
-                edges[-1] = t0 + dur
-                parts = [
-                    (names[k], float(edges[k]), float(edges[k + 1])) for k in range(3) if w[k] > 0
-                ]
-            for name, a, b in parts:
-                ev.append(
-                    {
-                        "ph": "X",
-                        "name": name,
-                        "cat": "stage",
-                        "pid": 1,
-                        "tid": s,
-                        "ts": a * us,
-                        "dur": max(b - a, 0.0) * us,
-                        "args": {"sample": i, "stage": s},
-                    }
-                )
-    end = float(finish[:n].max(initial=0.0)) * us
-    period = max((r.stage_cycles for r in result.stages), default=0.0)
-    for s, row in enumerate(result.stages):
-        busy = row.compute_cycles_mean / period if period > 0 else 0.0
-        for ts in (0.0, end):
-            ev.append(
-                {
-                    "ph": "C",
-                    "name": f"stage {s} utilisation",
-                    "pid": 2,
-                    "tid": 0,
-                    "ts": ts,
-                    "args": {"busy_fraction": round(float(busy), 6)},
-                }
-            )
-    settings = dict(result.settings)
-    other = {
-        "model": result.model,
-        "wafer": result.wafer,
-        "mode": result.mode,
-        "execution": result.execution,
-        "samples_per_s": result.samples_per_s,
-        "replicas": result.replicas,
-        "bottleneck_op": result.bottleneck_op,
-        "clock_hz": result.clock_hz,
-        "samples_shown": n,
-        "phase_split": "engine per-phase work" if weights is not None else "none",
-        "settings": {k: v for k, v in settings.items() if k != "wafer"},
-    }
-    other["wse_sim_version"] = __version__
-    return {"traceEvents": ev, "displayTimeUnit": "ns", "otherData": _jsonable(other)}
-
-
-def _jsonable(x):
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return str(x)
-    if isinstance(x, (str, int, float, bool)) or x is None:
-        return x
-    return str(x)
+    ev = (_track_events(result) + _slice_events(result, start, finish, n, us, weights)
+          + _counter_events(result, end_us))
+    other = _other_data(result, n, weights is not None)
+    return jsonable({"traceEvents": ev, "displayTimeUnit": "ns", "otherData": other})
 
 
 def export_trace(result, path, samples: int = TRACE_SAMPLES) -> Path:
@@ -211,50 +203,7 @@ def export_trace(result, path, samples: int = TRACE_SAMPLES) -> Path:
     data = trace_events(result, samples)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(data))
+        path.write_text(json.dumps(data, allow_nan=False))
     except OSError as e:
         raise WseSimFileError(f"cannot write the trace to {str(path)!r}: {e}") from e
     return path
-
-
-STAGE_COLUMNS = (
-    ("stage", "stage"),
-    ("heavy_op", "heavy"),
-    ("ops", "ops"),
-    ("cores", "cores"),
-    ("compute_cycles_max", "compute_cycles_max"),
-    ("compute_cycles_mean", "compute_cycles_mean"),
-    ("link_cycles_max", "link_cycles_max"),
-    ("memory_cycles", "memory_cycles"),
-    ("stream_cycles", "stream_cycles"),
-    ("stage_cycles", "stage_cycles"),
-    ("bound", "bound"),
-)
-
-
-def stage_table(result) -> list[dict]:
-    """One dict per stage, units in the keys: cycles per sample, plus ``stage_time_s`` and
-    ``busy_fraction`` (compute cycles over the slowest stage's cycles)."""
-    clock = result.clock_hz or 1.0
-    period = max((r.stage_cycles for r in result.stages), default=0.0)
-    rows = []
-    for r in result.stages:
-        d = {key: getattr(r, attr) for key, attr in STAGE_COLUMNS}
-        d["ops"] = ",".join(d["ops"])
-        d["stage_time_s"] = r.stage_cycles / clock
-        d["busy_fraction"] = r.compute_cycles_mean / period if period > 0 else 0.0
-        d["model"], d["wafer"], d["mode"] = result.model, result.wafer, result.mode
-        rows.append(d)
-    return rows
-
-
-def to_frame(rows_or_result):
-    """A pandas DataFrame of :func:`stage_table` (given a result) or of a list of row dicts."""
-    try:
-        import pandas as pd
-    except ImportError as e:
-        raise MissingDependencyError(
-            "to_frame needs pandas, which is not installed: pip install pandas"
-        ) from e
-    rows = rows_or_result if isinstance(rows_or_result, list) else stage_table(rows_or_result)
-    return pd.DataFrame(rows)

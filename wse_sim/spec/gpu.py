@@ -9,8 +9,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from ..errors import SpecError, unknown_name
+from ..errors import SpecError
 from ..validate import check_gpu, checked_init, normalise
+from .fields import replaced
 
 
 @checked_init(SpecError, "use wse_sim.gpu('v100', **overrides) for a preset")
@@ -39,11 +40,8 @@ class GpuSpec:
         normalise(self, check_gpu(self))
 
     def replace(self, **changes) -> GpuSpec:
-        known = {f.name for f in dataclasses.fields(self)}
-        for key in changes:
-            if key not in known:
-                raise SpecError(unknown_name("GpuSpec field", key, known))
-        return dataclasses.replace(self, **changes)
+        """A copy with fields replaced; unknown field names raise :class:`SpecError`."""
+        return replaced(self, changes)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

@@ -7,6 +7,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from ..errors import SpecError
+from .fields import replaced
 
 SCHEDULES = ("sync", "async")
 
@@ -46,11 +47,7 @@ class Physics:
 
     def replace(self, **changes) -> Physics:
         """A copy with switches changed; unknown names raise :class:`SpecError`."""
-        known = {f.name for f in dataclasses.fields(self)}
-        bad = set(changes) - known
-        if bad:
-            raise SpecError(f"unknown Physics switch(es) {sorted(bad)}; known: {sorted(known)}")
-        return dataclasses.replace(self, **changes)
+        return replaced(self, changes, "Physics switch")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

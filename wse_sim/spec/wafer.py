@@ -11,8 +11,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from ..errors import SpecError, unknown_name
+from ..errors import SpecError
 from ..validate import check_wafer, checked_init, normalise
+from .fields import replaced
 
 
 @checked_init(SpecError, "use wse_sim.wafer('wse2', **overrides) for a preset")
@@ -108,11 +109,7 @@ class WaferSpec:
 
     def replace(self, **changes) -> WaferSpec:
         """A copy with fields replaced; unknown field names raise :class:`SpecError`."""
-        known = {f.name for f in dataclasses.fields(self)}
-        for key in changes:
-            if key not in known:
-                raise SpecError(unknown_name("WaferSpec field", key, known))
-        return dataclasses.replace(self, **changes)
+        return replaced(self, changes)
 
     def to_dict(self) -> dict:
         """JSON-ready fields plus the derived aggregates."""

@@ -42,6 +42,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from ..engine.table import frame
 from ..errors import SimulationError, SpecError, WseSimFileError
 from ..fingerprint import fingerprint
 from ..validate import path as as_path
@@ -103,6 +104,10 @@ class SweepTable(list):
         how = "kept, marked stale" if self.stale_kept else "recomputed"
         return (f"{len(self)} points: {self.computed} computed, {self.reused} reused, "
                 f"{self.failed} failed, {self.stale} stale ({how})")
+
+    def to_frame(self):
+        """The rows as a pandas DataFrame, one column per key (needs ``pip install pandas``)."""
+        return frame(self)
 
 
 def without_timings(row: Mapping) -> dict:
@@ -259,9 +264,10 @@ def sweep(space: Mapping, out_dir, executor: str = "local", scheduler: str | Non
                       workers, progress, space=checked, reuse_stale=reuse_stale)
 
 
-def read_table(out_dir) -> list[dict]:
+def read_table(out_dir) -> SweepTable:
     """The rows stored in ``out_dir``: those of its last sweep in that sweep's order (finished
-    points only), or every row of ``results.jsonl`` when there is no ``sweep.json``."""
+    points only), or every row of ``results.jsonl`` when there is no ``sweep.json``; a
+    :class:`SweepTable` (a list of dicts with ``to_frame()``)."""
     out_dir = as_path("read_table: out_dir", out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise WseSimFileError(f"{str(out_dir)!r} is not a sweep folder; give the --out folder "
@@ -280,7 +286,7 @@ def read_table(out_dir) -> list[dict]:
             raise WseSimFileError(f"no sweep results in {str(out_dir)!r}: neither "
                                   f"{JSONL_NAME} nor {MANIFEST_NAME}; run a sweep there first"
                                   ) from None
-        return list(logged.values())
+        return SweepTable(logged.values(), out_dir=out_dir)
     except (ValueError, KeyError, TypeError, UnicodeDecodeError, OSError,
             RecursionError) as exc:
         raise WseSimFileError(f"{out_dir / MANIFEST_NAME} is not a sweep manifest: "
@@ -293,7 +299,7 @@ def read_table(out_dir) -> list[dict]:
             row = {**logged[stale[key]], "stale": True}
         if row is not None:
             rows.append(row)
-    return rows
+    return SweepTable(rows, out_dir=out_dir)
 
 
 # ---- TOML files and the command line (wired by wse_sim.cli) ---------------------------------

@@ -1,0 +1,157 @@
+"""What the ONNX importer can translate: the op tables, the Erf-GELU pattern, the check that
+lists every unsupported node before anything is built, and folding of constant nodes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._acts import Unsupported
+from ._onnx_proto import attrs, node_name, onnx_module
+
+UNARY = {"Relu": "relu", "Gelu": "gelu", "Sigmoid": "sigmoid", "Tanh": "tanh"}
+BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div"}
+LAYOUT = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze"})
+ALIAS = frozenset({"Identity", "Cast"})
+META = frozenset({"Shape", "Size"})  # outputs describe a shape, not data
+SUPPORTED = frozenset(
+    {"Gemm", "MatMul", "Conv", "ConvTranspose", "Softmax", "LayerNormalization",
+     "BatchNormalization", "Transpose", "Concat", "Split", "MaxPool", "AveragePool",
+     "GlobalAveragePool", "Gather", "Dropout", "Constant"}
+    | set(UNARY) | set(BINARY) | LAYOUT | ALIAS
+)
+"""ONNX op types the importer translates (``Erf`` only inside the GELU pattern)."""
+_NP_BINARY = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}
+
+
+def activation_tensors(graph, inits, nodes) -> set[str]:
+    """Tensors computed from the graph's inputs (the rest are constants)."""
+    act = {i.name for i in graph.input if i.name not in inits}
+    for n in nodes:
+        if n.op_type in META:
+            continue
+        if any(i in act for i in n.input if i):
+            act.update(o for o in n.output if o)
+    return act
+
+
+def gelu_patterns(nodes, producer: dict, sole_consumer, act: set[str]) -> dict:
+    """Erf-form GELUs ``x * 0.5 * (1 + erf(x / sqrt 2))`` in either multiply order:
+    ``{id(last node): (input tensor, ids of the fused nodes, output tensor)}``."""
+    found = {}
+    for e in nodes:
+        if e.op_type != "Erf" or e.input[0] not in act:
+            continue
+        pre = producer.get(e.input[0])
+        if pre is None or pre.op_type not in ("Div", "Mul"):
+            continue
+        xs = [i for i in pre.input if i in act]
+        add = sole_consumer(e.output[0])
+        if len(xs) != 1 or add is None or add.op_type != "Add":
+            continue
+        m1 = sole_consumer(add.output[0])
+        if m1 is None or m1.op_type != "Mul":
+            continue
+        other = [i for i in m1.input if i != add.output[0]]
+        if len(other) != 1:
+            continue
+        x, fused = xs[0], [pre, e, add, m1]
+        if other[0] == x:  # (x * (1 + erf)) * 0.5
+            m2 = sole_consumer(m1.output[0])
+            if m2 is None or m2.op_type != "Mul" or not any(i not in act for i in m2.input):
+                continue
+            fused.append(m2)
+            last = m2
+        else:  # (x * 0.5) * (1 + erf)
+            h = producer.get(other[0])
+            if h is None or h.op_type != "Mul" or x not in h.input \
+                    or sole_consumer(h.output[0]) is not m1:
+                continue
+            fused.append(h)
+            last = m1
+        found[id(last)] = (x, {id(n) for n in fused}, last.output[0])
+    return found
+
+
+def _check_window(t: str, a: dict, node, act: set[str], shapes: dict) -> str | None:
+    """The unsupported variant of a Conv, ConvTranspose or pooling node, or None."""
+    ks = a.get("kernel_shape") or list(shapes.get(node.input[1], (0, 0, 0, 0))[2:])
+    if len(ks) != 2 or ks[0] != ks[1]:
+        return f"{t}(kernel {tuple(ks)})"
+    if a.get("group", 1) != 1:
+        return f"{t}(group={a['group']})"
+    if any(d != 1 for d in a.get("dilations", [1, 1])):
+        return f"{t}(dilations={tuple(a['dilations'])})"
+    s = a.get("strides", [1, 1])
+    if s[0] != s[1]:
+        return f"{t}(strides {tuple(s)})"
+    p = a.get("pads", [0, 0, 0, 0])
+    if len(set(p)) > 1 and a.get("auto_pad", b"NOTSET") in (b"NOTSET", "NOTSET"):
+        return f"{t}(asymmetric pads {tuple(p)})"
+    if a.get("ceil_mode", 0):
+        return f"{t}(ceil_mode)"
+    if t in ("Conv", "ConvTranspose") and node.input[1] in act:
+        return f"{t}(weights computed from activations)"
+    return None
+
+
+def check(node, act: set[str], shapes: dict) -> str | None:
+    """The name of the unsupported feature of activation node ``node``, or None."""
+    t = node.op_type
+    if t not in SUPPORTED:
+        return t
+    a = attrs(node)
+    if t in ("Conv", "ConvTranspose", "MaxPool", "AveragePool"):
+        return _check_window(t, a, node, act, shapes)
+    if t == "Gemm" and (a.get("transA", 0) or node.input[1] in act):
+        return "Gemm(transA or activation B)"
+    if t == "MatMul" and node.input[0] not in act:
+        return "MatMul(constant first operand)"
+    if t == "Gather" and node.input[0] in act:
+        return "Gather(on an activation)"
+    if t == "LayerNormalization" and a.get("axis", -1) not in (
+        -1,
+        len(shapes.get(node.input[0], ())) - 1,
+    ):
+        return f"LayerNormalization(axis={a.get('axis')})"
+    return None
+
+
+def unsupported(nodes, act: set[str], fused: set[int], shapes: dict) -> Unsupported:
+    """Every unsupported activation node, by type (count and first node name)."""
+    bad = Unsupported()
+    for n in nodes:
+        if id(n) in fused or not any(o in act for o in n.output):
+            continue
+        why = check(n, act, shapes)
+        if why:
+            bad.add(why, node_name(n))
+    return bad
+
+
+def _constant_value(a: dict) -> np.ndarray | None:
+    if "value" in a:
+        return onnx_module().numpy_helper.to_array(a["value"])
+    for k in ("value_float", "value_int", "value_floats", "value_ints"):
+        if k in a:
+            return np.array(a[k])
+    return None
+
+
+def fold(node, vals: list, a: dict, out_shape) -> np.ndarray | None:
+    """Evaluate a node whose inputs are all constants, when it is one of the simple ones."""
+    t = node.op_type
+    if t == "Constant":
+        return _constant_value(a)
+    if any(v is None for v in vals):
+        return None
+    if t in ALIAS:
+        return vals[0]
+    if t == "Transpose":
+        return np.transpose(vals[0], a.get("perm"))
+    if t in LAYOUT and out_shape is not None:
+        return np.reshape(vals[0], out_shape)
+    if t == "Gather":
+        return np.take(vals[0], vals[1].astype(np.int64), axis=a.get("axis", 0))
+    if t in BINARY:
+        return _NP_BINARY[t](vals[0], vals[1])
+    return None

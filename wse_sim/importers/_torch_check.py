@@ -1,0 +1,117 @@
+"""What the PyTorch importer can translate: the ATen op tables and the check that lists every
+unsupported node before anything is built; small helpers on FX nodes and tensors."""
+
+from __future__ import annotations
+
+import operator
+
+from wse_sim.errors import GraphError
+
+UNARY = {"relu": "relu", "relu_": "relu", "gelu": "gelu", "sigmoid": "sigmoid", "tanh": "tanh"}
+BINARY = {"add": "add", "add_": "add", "sub": "sub", "mul": "mul", "div": "div", "rsub": "sub"}
+VIEWS = frozenset({"view", "reshape", "_unsafe_view", "flatten", "unflatten", "squeeze",
+                   "unsqueeze", "expand", "view_as", "reshape_as"})
+ALIASES = frozenset({"contiguous", "clone", "alias", "detach", "_to_copy", "to", "type_as",
+                     "lift_fresh_copy"})
+IGNORED = frozenset({"_assert_tensor_metadata", "sym_size", "sym_numel", "sym_stride",
+                     "_assert_scalar", "sym_constrain_range_for_size"})
+PERMUTES = frozenset({"permute", "transpose", "t"})
+LINEAR = frozenset({"linear", "addmm", "mm", "matmul", "bmm"})
+CONVS = frozenset({"conv2d", "convolution", "conv_transpose2d"})
+POOLS = frozenset({"max_pool2d", "max_pool2d_with_indices", "avg_pool2d"})
+NORMS = frozenset({"layer_norm", "native_layer_norm", "batch_norm",
+                   "_native_batch_norm_legit_no_training", "_native_batch_norm_legit",
+                   "_native_batch_norm_legit_functional", "native_batch_norm"})
+SPLITS = frozenset({"split", "split_with_sizes", "chunk", "unbind"})
+SUPPORTED = frozenset(
+    {"softmax", "_softmax", "adaptive_avg_pool2d", "mean", "embedding", "dropout",
+     "native_dropout", "cat", "select", "slice", "scaled_dot_product_attention", "getitem"}
+    | LINEAR | CONVS | POOLS | NORMS | SPLITS | PERMUTES
+    | set(UNARY) | set(BINARY) | VIEWS | ALIASES
+)
+"""ATen op names (overload packets) the importer translates."""
+
+
+def torch_module():
+    """The ``torch`` package, or a GraphError naming the install."""
+    try:
+        import torch
+    except ImportError as e:  # pragma: no cover - exercised only without the extra
+        raise GraphError(
+            "from_torch needs PyTorch: pip install 'wse-sim[torch]' (torch==2.13.0, the CPU build)"
+        ) from e
+    return torch
+
+
+def packet(node) -> str:
+    """The ATen overload packet's name of an FX node (``"linear"``, ``"getitem"``)."""
+    t = node.target
+    if t is operator.getitem:
+        return "getitem"
+    p = getattr(t, "_overloadpacket", None)
+    if p is not None:
+        return p.__name__
+    return getattr(t, "__name__", str(t))
+
+
+def shape_of(val) -> tuple[int, ...]:
+    return tuple(int(d) for d in val.shape)
+
+
+def to_numpy(t):
+    """A tensor's values as numpy (bfloat16 and bool through float32)."""
+    torch = torch_module()
+    t = t.detach()
+    if t.dtype in (torch.bfloat16, torch.bool):
+        t = t.float()
+    return t.cpu().numpy()
+
+
+def _arg(args, i: int, default):
+    return args[i] if len(args) > i else default
+
+
+def _conv_args(p: str, args) -> tuple:
+    """``(stride, padding, dilation, groups)`` of a convolution node's arguments."""
+    if p == "conv2d":
+        return (_arg(args, 3, [1]), _arg(args, 4, [0]), _arg(args, 5, [1]), _arg(args, 6, 1))
+    if p == "convolution":
+        return args[3], args[4], args[5], args[8]
+    return (_arg(args, 3, [1]), _arg(args, 4, [0]), _arg(args, 7, [1]), _arg(args, 6, 1))
+
+
+def _check_conv(p: str, node) -> str | None:
+    w = node.args[1].meta.get("val")
+    k = tuple(w.shape[2:]) if w is not None else ()
+    if len(k) != 2 or k[0] != k[1]:
+        return f"aten.{p}(kernel {k})"
+    stride, pad, dil, groups = _conv_args(p, node.args)
+    if isinstance(pad, str):
+        return f"aten.{p}(padding={pad!r})" if pad != "same" else None
+    for what, v in (("stride", stride), ("padding", pad)):
+        if isinstance(v, (list, tuple)) and len(set(v)) > 1:
+            return f"aten.{p}({what} {tuple(v)})"
+    if groups != 1:
+        return f"aten.{p}(groups={groups})"
+    if any(d != 1 for d in (dil if isinstance(dil, (list, tuple)) else [dil])):
+        return f"aten.{p}(dilation)"
+    return None
+
+
+def check(node) -> str | None:
+    """The name of the unsupported feature of activation node ``node``, or None."""
+    p = packet(node)
+    if p in IGNORED:
+        return None
+    if p not in SUPPORTED:
+        return f"aten.{p}" if node.op == "call_function" else p
+    args = node.args
+    if p in CONVS:
+        return _check_conv(p, node)
+    if p in POOLS and (len(args) > 5 and args[5] or node.kwargs.get("ceil_mode")):
+        return f"aten.{p}(ceil_mode)"
+    if p == "adaptive_avg_pool2d" and tuple(args[1]) != (1, 1):
+        return f"aten.{p}(output {tuple(args[1])})"
+    if p == "slice" and len(args) > 4 and args[4] != 1:
+        return "aten.slice(step)"
+    return None
