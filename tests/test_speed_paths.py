@@ -8,12 +8,8 @@ from hypothesis import strategies as st
 from wse_sim.kernels import KernelArgumentError
 from wse_sim.kernels.blocks import band_rows
 from wse_sim.kernels.counts import band_weighted_sums
-from wse_sim.kernels.routes import (
-    add_link_rects,
-    add_xy_routes,
-    region_max_link_load,
-    region_peaks,
-)
+from wse_sim.kernels.peaks import region_peaks
+from wse_sim.kernels.routes import add_link_rects, add_xy_routes, region_max_link_load
 from wse_sim.kernels.tiles import splits, tile_bytes
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..fabric import link_traffic
 from ..graph import DTYPE_BYTES
-from ..kernels.routes import region_peaks
+from ..kernels.peaks import region_peaks
 from ..mapping import (
     CoreCosts,
     Split,
