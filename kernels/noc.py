@@ -93,37 +93,6 @@ LAT_BINS = 1 << 16  # latency histogram bins (the last one holds longer latencie
 
 
 @njit(cache=True, inline="always")
-def _neighbour(r, o, cols, rows):
-    row = r // cols
-    col = r - row * cols
-    if o == 0:
-        return r + 1 if col + 1 < cols else -1
-    if o == 1:
-        return r - 1 if col > 0 else -1
-    if o == 2:
-        return r + cols if row + 1 < rows else -1
-    return r - cols if row > 0 else -1
-
-
-@njit(cache=True, inline="always")
-def _xy_mask(r, d, cols):
-    """Output mask of dimension-ordered routing at router r for destination d: X first."""
-    rc = r % cols
-    dc = d % cols
-    if dc > rc:
-        return 1
-    if dc < rc:
-        return 2
-    rr = r // cols
-    dr = d // cols
-    if dr > rr:
-        return 4
-    if dr < rr:
-        return 8
-    return 16
-
-
-@njit(cache=True, inline="always")
 def _popcount(m):
     n = 0
     while m:
@@ -133,29 +102,87 @@ def _popcount(m):
 
 
 @njit(cache=True, inline="always")
-def _has_credit(dq, t, q_w, q_r, b_free, depth):
-    w = q_w[dq]
-    if w - q_r[dq] >= depth:
+def _xy_mask(r, d, r_row, r_col):
+    """Output mask of dimension-ordered routing at router r for destination d: X first."""
+    rc = r_col[r]
+    dc = r_col[d]
+    if dc > rc:
+        return 1
+    if dc < rc:
+        return 2
+    rr = r_row[r]
+    dr = r_row[d]
+    if dr > rr:
+        return 4
+    if dr < rr:
+        return 8
+    return 16
+
+
+@njit(cache=True, inline="always")
+def _has_credit(dq, t, qh, bs, depth):
+    if qh[(dq) * 4] - qh[(dq) * 4 + 1] >= depth:
         return False
-    return b_free[dq * depth + w % depth] <= t
+    return bs[(dq * depth + qh[(dq) * 4 + 2]) * 4 + 2] <= t
 
 
-@njit(cache=True)
-def _recount(nq, depth, q_w, q_r, b_mask, ew_n):
+@njit(cache=True, error_model="numpy")
+def _recount(nq, depth, qh, bs, ew_n):
     """(flits buffered, copies owed, flits on ejection channels) counted from the buffers."""
     buffered = 0
     owed = 0
     for q in range(nq):
-        for w in range(q_r[q], q_w[q]):
+        pos = qh[(q) * 4 + 3]
+        for _ in range(qh[(q) * 4] - qh[(q) * 4 + 1]):
             buffered += 1
-            owed += _popcount(b_mask[q * depth + w % depth])
+            owed += _popcount(bs[(q * depth + pos) * 4 + 3])
+            pos += 1
+            if pos == depth:
+                pos = 0
     ej = 0
     for i in range(ew_n.shape[0]):
         ej += ew_n[i]
     return buffered, owed, ej
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
+def _tables(rows, cols, vcs, qid, q_router, q_port, q_vc):
+    """Neighbour of each router per direction, first queue of each (router, port), the
+    downstream queue of each queue per direction (same VC), and each router's row and col."""
+    R = rows * cols
+    nq = q_router.shape[0]
+    nbr = np.full(R * 4, -1, dtype=np.int32)
+    r_row = np.zeros(R, dtype=np.int32)
+    r_col = np.zeros(R, dtype=np.int32)
+    for r in range(R):
+        row = r // cols
+        col = r - row * cols
+        r_row[r] = row
+        r_col[r] = col
+        if col + 1 < cols:
+            nbr[r * 4 + 0] = r + 1
+        if col > 0:
+            nbr[r * 4 + 1] = r - 1
+        if row + 1 < rows:
+            nbr[r * 4 + 2] = r + cols
+        if row > 0:
+            nbr[r * 4 + 3] = r - cols
+    port_q0 = np.zeros(R * N_PORTS + 1, dtype=np.int32)
+    for q in range(nq):
+        port_q0[q_router[q] * N_PORTS + q_port[q] + 1] += 1
+    for i in range(R * N_PORTS):
+        port_q0[i + 1] += port_q0[i]
+    q_down = np.full(nq * 4, -1, dtype=np.int32)
+    for q in range(nq):
+        r = q_router[q]
+        for o in range(4):
+            nb = nbr[r * 4 + o]
+            if nb >= 0:
+                q_down[q * 4 + o] = qid[(nb * N_PORTS + OPP[o]) * vcs + q_vc[q]]
+    return nbr, port_q0, q_down, r_row, r_col
+
+
+@njit(cache=True, error_model="numpy")
 def simulate_network(
     rows, cols, vcs, depth, t_rc, t_va, t_net, t_eject, t_ramp_in, t_credit,
     qid, q_router, q_port, q_vc, router_q0,
@@ -176,7 +203,8 @@ def simulate_network(
     vcs, depth : virtual channels per input port, FIFO depth in flits
     t_rc, t_va, t_net, t_eject, t_ramp_in, t_credit : the timing of the module docstring
     qid : int32 (R * 5 * vcs,) queue of (router, port, vc), -1 where none
-    q_router, q_port, q_vc : int32 (Q,) owner of each queue, sorted by (router, port, vc)
+    q_router, q_port, q_vc : int32 (Q,) owner of each queue, sorted by (router, port, vc);
+        synthetic traffic needs every (router, port, vc) (a dense map)
     router_q0 : int32 (R + 1,) queues of router r are router_q0[r] .. router_q0[r + 1] - 1
     program : 0 = synthetic packets with XY routing; 1 = a program on static color routes
     pattern : 0 uniform, 1 fixed destination (``dest_table``), 2 hotspot (``hot_frac`` of
@@ -189,8 +217,8 @@ def simulate_network(
     sq_cap : source queue capacity per node (packets)
     route_tbl : uint8 (R * 5 * n_colors,) output mask of a wavelet of color c entering router
         r on port p (bit o = output o); 0 = none
-    slot_base : int32 (R * n_colors,) first input slot of core r for color c (-1: none); a
-        wavelet with tag g lands in slot slot_base + g
+    slot_base : int32 (R * n_colors,) input slot of core r for color c (-1: none); a wavelet
+        with tag g lands in slot slot_base + g
     node_* : int32/int64 (N,) program nodes: core, output color (-1: a sink), tag carried,
         wavelets to produce, lead (outputs allowed before any input: ring all-reduce),
         task cycles, input slots [in0, in1); a node fires its k-th task when every input
@@ -204,20 +232,20 @@ def simulate_network(
     R = rows * cols
     nq = q_router.shape[0]
     np.random.seed(seed)
+    nbr, port_q0, q_down, r_row, r_col = _tables(rows, cols, vcs, qid, q_router, q_port, q_vc)
     # ---- buffers (struct of arrays) -------------------------------------------------------
     nslots = nq * depth
-    b_ready = np.zeros(nslots, dtype=np.int32)
-    b_pay = np.zeros(nslots, dtype=np.int32)
-    b_mask = np.zeros(nslots, dtype=np.uint8)
-    b_free = np.zeros(nslots, dtype=np.int32)
-    q_w = np.zeros(nq, dtype=np.int32)
-    q_r = np.zeros(nq, dtype=np.int32)
+    # per slot [ready cycle, payload, free-from cycle, route mask] and per queue [flits written
+    # (by the upstream router), flits read (by the owner), written mod depth, read mod depth]:
+    # interleaved, so a visit touches one or two cache lines per queue
+    bs = np.zeros(nslots * 4, dtype=np.int32)
+    qh = np.zeros(nq * 4, dtype=np.int32)
     q_ovc = np.full(nq, -1, dtype=np.int8)  # packets: output VC held by the head packet
     q_sa = np.zeros(nq, dtype=np.int32)  # packets: cycle the head may enter SA after VA
     occ = np.zeros(R, dtype=np.int32)  # flits buffered in each router
     out_owner = np.full(R * N_PORTS * vcs, -1, dtype=np.int32)  # packets: VC owner queue
-    rr_in = np.zeros(R * N_PORTS, dtype=np.int16)
-    rr_out = np.zeros(R * N_PORTS, dtype=np.int8)
+    rr_in = np.zeros(R * N_PORTS, dtype=np.int16)  # per input port, over its VCs
+    rr_out = np.zeros(R * N_PORTS, dtype=np.int8)  # per output port, over input ports
     rr_va = np.zeros(R * N_PORTS * vcs, dtype=np.int16)  # per output VC, over input queues
     va_start = np.zeros(R * N_PORTS, dtype=np.int16)  # per output port, over its VCs
     # ejection channels: a wheel of t_eject + 1 slots, each holding up to R flits
@@ -226,11 +254,10 @@ def simulate_network(
     ew_pay = np.zeros(M * R, dtype=np.int32)
     ew_r = np.zeros(M * R, dtype=np.int32)
     ew_vc = np.zeros(M * R, dtype=np.int8)
-    # active routers: this cycle's list and the next one's
-    act = np.zeros(R, dtype=np.int32)
-    nxt = np.zeros(R, dtype=np.int32)
-    mark = np.full(R, -1, dtype=np.int32)  # cycle for which the router is listed last
-    n_act = 0
+    # routers to visit this cycle and next (flags, scanned in index order: memory order)
+    cur = np.zeros(R, dtype=np.uint8)
+    nxt = np.zeros(R, dtype=np.uint8)
+    n_cur = 0
     n_nxt = 0
     # allocator scratch (one router at a time)
     req_q = np.zeros(N_PORTS, dtype=np.int64)
@@ -312,12 +339,10 @@ def simulate_network(
     flushing = False
     t = 0
     if program:
-        # every core with a node starts active
-        for r in range(R):
+        for r in range(R):  # every core with a task starts listed
             if core_node0[r + 1] > core_node0[r]:
-                mark[r] = 0
-                act[n_act] = r
-                n_act += 1
+                cur[r] = 1
+                n_cur += 1
     while True:
         # ---- stop conditions ---------------------------------------------------------------
         if program:
@@ -330,10 +355,8 @@ def simulate_network(
             if t >= inject_end:
                 waiting = created_win - tagged_done
                 if waiting == 0 or t >= drain_limit:
-                    if t >= drain_limit and waiting > 0:
-                        stats[S_DRAINED] = 0
-                    else:
-                        stats[S_DRAINED] = 1
+                    if not flushing:
+                        stats[S_DRAINED] = 1 if waiting == 0 else 0
                     # flush: no new packets; finish the ones started, empty the network
                     flushing = True
                     busy = owed + ejchan
@@ -345,7 +368,7 @@ def simulate_network(
             if t >= drain_limit + 100000:
                 err = ERR_TIMEOUT
                 break
-        creating = program == 0 and (t < inject_end or (
+        creating = program == 0 and not flushing and (t < inject_end or (
             created_win - tagged_done > 0 and t < drain_limit))
         if program == 0 and t == win_lo:
             for n in range(R):
@@ -385,10 +408,9 @@ def simulate_network(
                     break
                 recv[sb + pay] += 1
                 done_cycle = t
-                if mark[r] != t:
-                    mark[r] = t
-                    act[n_act] = r
-                    n_act += 1
+                if cur[r] == 0:
+                    cur[r] = 1
+                    n_cur += 1
         ew_n[slot] = 0
         if err:
             break
@@ -400,15 +422,14 @@ def simulate_network(
                 inj_ready[n] += 1
                 tasks_pending -= 1
                 r = node_core[n]
-                if mark[r] != t:
-                    mark[r] = t
-                    act[n_act] = r
-                    n_act += 1
+                if cur[r] == 0:
+                    cur[r] = 1
+                    n_cur += 1
             tw_n[ts] = 0
         # ---- sources create packets (synthetic) ---------------------------------------------
-        if creating and rate > 0.0:
+        if program == 0:
             for n in range(R):
-                if next_gen[n] == t:
+                if creating and next_gen[n] == t:
                     if sq_n[n] < cap:
                         sq_gen[n * cap + (sq_h[n] + sq_n[n]) % cap] = t
                         sq_n[n] += 1
@@ -422,22 +443,18 @@ def simulate_network(
                         next_gen[n] = t + 1
                     else:
                         next_gen[n] = t + 1 + int(np.log(1.0 - np.random.random()) / log1m)
-                if (sq_n[n] > 0 or inj_pid[n] >= 0) and mark[n] != t:
-                    mark[n] = t
-                    act[n_act] = n
-                    n_act += 1
-        elif program == 0:
-            for n in range(R):
-                if inj_pid[n] >= 0 and mark[n] != t:
-                    mark[n] = t
-                    act[n_act] = n
-                    n_act += 1
-        # ---- routers (and their cores) ------------------------------------------------------
-        n_nxt = 0
-        ia = 0
-        while ia < n_act:
-            r = act[ia]
-            ia += 1
+                if (inj_pid[n] >= 0 or (sq_n[n] > 0 and not flushing)) and cur[n] == 0:
+                    cur[n] = 1
+                    n_cur += 1
+        # ---- routers (and their cores), in index order ----------------------------------------
+        seen = 0
+        r = -1
+        while seen < n_cur:
+            r += 1
+            if cur[r] == 0:
+                continue
+            cur[r] = 0
+            seen += 1
             router_cycles += 1
             q0 = router_q0[r]
             q1 = router_q0[r + 1]
@@ -446,16 +463,20 @@ def simulate_network(
                 if inj_pid[r] < 0 and sq_n[r] > 0 and not flushing:
                     # start the oldest waiting packet on a ramp VC with room (round-robin)
                     for j in range(vcs):
-                        v = (inj_rr[r] + j) % vcs
+                        v = inj_rr[r] + j
+                        if v >= vcs:
+                            v -= vcs
                         dq = qid[(r * N_PORTS + RAMP) * vcs + v]
-                        if dq >= 0 and _has_credit(dq, t, q_w, q_r, b_free, depth):
+                        if _has_credit(dq, t, qh, bs, depth):
                             if n_free == 0:
                                 err = ERR_POOL
                                 break
                             n_free -= 1
                             pid = free_stack[n_free]
                             g = sq_gen[r * cap + sq_h[r]]
-                            sq_h[r] = (sq_h[r] + 1) % cap
+                            sq_h[r] += 1
+                            if sq_h[r] == cap:
+                                sq_h[r] = 0
                             sq_n[r] -= 1
                             if pattern == 1:
                                 d = dest_table[r]
@@ -472,27 +493,27 @@ def simulate_network(
                             inj_pid[r] = pid
                             inj_k[r] = 0
                             inj_vc[r] = v
-                            inj_rr[r] = (v + 1) % vcs
+                            inj_rr[r] = v + 1 if v + 1 < vcs else 0
                             break
                     if err:
                         break
                 if inj_pid[r] >= 0:
                     pid = inj_pid[r]
                     dq = qid[(r * N_PORTS + RAMP) * vcs + inj_vc[r]]
-                    if _has_credit(dq, t, q_w, q_r, b_free, depth):
+                    if _has_credit(dq, t, qh, bs, depth):
                         k = inj_k[r]
-                        s = dq * depth + q_w[dq] % depth
-                        b_ready[s] = t + t_ramp_in + (t_rc if k == 0 else 0)
-                        b_pay[s] = pid * flits + k
-                        m = _xy_mask(r, p_dst[pid], cols)
-                        b_mask[s] = m
-                        q_w[dq] += 1
+                        s = dq * depth + qh[(dq) * 4 + 2]
+                        bs[(s) * 4] = t + t_ramp_in + (t_rc if k == 0 else 0)
+                        bs[(s) * 4 + 1] = pid * flits + k
+                        bs[(s) * 4 + 3] = _xy_mask(r, p_dst[pid], r_row, r_col)
+                        qh[(dq) * 4] += 1
+                        qh[(dq) * 4 + 2] = qh[(dq) * 4 + 2] + 1 if qh[(dq) * 4 + 2] + 1 < depth else 0
                         occ[r] += 1
                         buffered += 1
                         owed += 1
                         injected += 1
-                        if q_w[dq] - q_r[dq] > peak:
-                            peak = q_w[dq] - q_r[dq]
+                        if qh[(dq) * 4] - qh[(dq) * 4 + 1] > peak:
+                            peak = qh[(dq) * 4] - qh[(dq) * 4 + 1]
                         if k == flits - 1:
                             inj_pid[r] = -1
                         else:
@@ -504,7 +525,9 @@ def simulate_network(
                 if nn > 0:
                     # fire one task (round-robin over the core's nodes)
                     for j in range(nn):
-                        n = n0 + (core_rr[r] + j) % nn
+                        n = n0 + core_rr[r] + j
+                        if n >= n1:
+                            n -= nn
                         k = fired[n]
                         if k >= node_count[n]:
                             continue
@@ -516,7 +539,7 @@ def simulate_network(
                                 break
                         if ok:
                             fired[n] = k + 1
-                            core_rr[r] = (n - n0 + 1) % nn
+                            core_rr[r] = n - n0 + 1 if n + 1 < n1 else 0
                             if node_task[n] == 0:
                                 inj_ready[n] += 1
                             else:
@@ -525,7 +548,7 @@ def simulate_network(
                                 tw_n[ts] += 1
                                 tasks_pending += 1
                             break
-                    # inject one wavelet (the lowest node with one ready; sinks just finish)
+                    # inject one wavelet (the first node with one ready; sinks just finish)
                     for n in range(n0, n1):
                         if inj_ready[n] == 0:
                             continue
@@ -541,25 +564,26 @@ def simulate_network(
                         if dq < 0:
                             err = ERR_NO_QUEUE
                             break
-                        if not _has_credit(dq, t, q_w, q_r, b_free, depth):
+                        if not _has_credit(dq, t, qh, bs, depth):
                             continue
                         m = route_tbl[(r * N_PORTS + RAMP) * n_colors + c]
                         if m == 0:
                             err = ERR_ROUTE
                             break
-                        s = dq * depth + q_w[dq] % depth
-                        b_ready[s] = t + t_ramp_in + t_rc + t_va
-                        b_pay[s] = node_tag[n]
-                        b_mask[s] = m
-                        q_w[dq] += 1
+                        s = dq * depth + qh[(dq) * 4 + 2]
+                        bs[(s) * 4] = t + t_ramp_in + t_rc + t_va
+                        bs[(s) * 4 + 1] = node_tag[n]
+                        bs[(s) * 4 + 3] = m
+                        qh[(dq) * 4] += 1
+                        qh[(dq) * 4 + 2] = qh[(dq) * 4 + 2] + 1 if qh[(dq) * 4 + 2] + 1 < depth else 0
                         occ[r] += 1
                         buffered += 1
                         pc = _popcount(m)
                         owed += pc
                         forks += pc - 1
                         injected += 1
-                        if q_w[dq] - q_r[dq] > peak:
-                            peak = q_w[dq] - q_r[dq]
+                        if qh[(dq) * 4] - qh[(dq) * 4 + 1] > peak:
+                            peak = qh[(dq) * 4] - qh[(dq) * 4 + 1]
                         inj_ready[n] -= 1
                         sent[n] += 1
                         if sent[n] == node_count[n]:
@@ -572,12 +596,12 @@ def simulate_network(
             if occ[r] > 0 and program == 0:
                 nva = 0
                 for q in range(q0, q1):
-                    if q_w[q] == q_r[q] or q_ovc[q] >= 0:
+                    if qh[(q) * 4] == qh[(q) * 4 + 1] or q_ovc[q] >= 0:
                         continue
-                    s = q * depth + q_r[q] % depth
-                    if b_ready[s] > t:
+                    s = q * depth + qh[(q) * 4 + 3]
+                    if bs[(s) * 4] > t:
                         continue
-                    m = b_mask[s]
+                    m = bs[(s) * 4 + 3]
                     o = 0
                     while (m >> o) & 1 == 0:
                         o += 1
@@ -585,12 +609,14 @@ def simulate_network(
                         q_ovc[q] = 0
                         q_sa[q] = t + t_va
                         continue
-                    # input stage: the first free output VC after this port's pointer
+                    # input stage: the first free output VC after the port's pointer
                     po = r * N_PORTS + o
                     start = va_start[po]
                     pick = -1
                     for j in range(vcs):
-                        v = (start + j) % vcs
+                        v = start + j
+                        if v >= vcs:
+                            v -= vcs
                         if out_owner[po * vcs + v] < 0:
                             pick = v
                             break
@@ -599,7 +625,7 @@ def simulate_network(
                         va_key[nva] = po * vcs + pick
                         nva += 1
                 # output stage: each requested output VC grants the requester closest after
-                # its round-robin pointer (pointer over the router's queues)
+                # its round-robin pointer (over the router's queues)
                 nloc = q1 - q0
                 for i in range(nva):
                     key = va_key[i]
@@ -607,73 +633,68 @@ def simulate_network(
                         continue
                     ptr = rr_va[key]
                     best = i
-                    bestd = (va_q[i] - q0 - ptr) % nloc
+                    bestd = va_q[i] - q0 - ptr
+                    if bestd < 0:
+                        bestd += nloc
                     for j in range(i + 1, nva):
                         if va_key[j] == key:
-                            dj = (va_q[j] - q0 - ptr) % nloc
+                            dj = va_q[j] - q0 - ptr
+                            if dj < 0:
+                                dj += nloc
                             if dj < bestd:
                                 best = j
                                 bestd = dj
                     for j in range(i, nva):
-                        if va_key[j] == key and j != best:
+                        if va_key[j] == key:
                             va_key[j] = -1
                     q = va_q[best]
                     out_owner[key] = q
-                    q_ovc[q] = key % vcs
+                    ov = key % vcs
+                    q_ovc[q] = ov
                     q_sa[q] = t + t_va
-                    rr_va[key] = (q - q0 + 1) % nloc
-                    # the port-level start pointer moves past the VC just taken
-                    va_start[key // vcs] = (key % vcs + 1) % vcs
-                    va_key[best] = -1
+                    rr_va[key] = q - q0 + 1 if q - q0 + 1 < nloc else 0
+                    va_start[key // vcs] = ov + 1 if ov + 1 < vcs else 0
             # -- switch allocation: input stage
             if occ[r] > 0:
                 any_req = 0
                 for p in range(N_PORTS):
-                    req_q[p] = -1
                     req_m[p] = 0
                     got_m[p] = 0
-                # queues are sorted by port: walk each port's run of VCs from its pointer
-                qa = q0
-                while qa < q1:
-                    p = q_port[qa]
-                    qb = qa
-                    while qb < q1 and q_port[qb] == p:
-                        qb += 1
-                    nv = qb - qa
+                    qa = port_q0[r * N_PORTS + p]
+                    nv = port_q0[r * N_PORTS + p + 1] - qa
+                    if nv == 0:
+                        continue
                     start = rr_in[r * N_PORTS + p]
                     for j in range(nv):
-                        q = qa + (start + j) % nv
-                        if q_w[q] == q_r[q]:
+                        jj = start + j
+                        if jj >= nv:
+                            jj -= nv
+                        q = qa + jj
+                        if qh[(q) * 4] == qh[(q) * 4 + 1]:
                             continue
-                        s = q * depth + q_r[q] % depth
-                        if b_ready[s] > t:
+                        s = q * depth + qh[(q) * 4 + 3]
+                        if bs[(s) * 4] > t:
                             continue
                         if program == 0:
                             if q_ovc[q] < 0 or q_sa[q] > t:
                                 continue
-                            ov = q_ovc[q]
+                            dv = q_ovc[q] - q_vc[q]  # dense queues: VCs of a port adjacent
                         else:
-                            ov = q_vc[q]
-                        m = b_mask[s]
+                            dv = 0
+                        m = bs[(s) * 4 + 3]
                         ok_m = 0
-                        for o in range(N_PORTS):
+                        for o in range(4):
                             if (m >> o) & 1 == 0:
                                 continue
-                            if o == RAMP:
-                                ok_m |= 1 << o
-                                continue
-                            nb = _neighbour(r, o, cols, rows)
-                            if nb < 0:
-                                err = ERR_ROUTE
-                                break
-                            dq = qid[(nb * N_PORTS + OPP[o]) * vcs + ov]
+                            dq = q_down[q * 4 + o]
                             if dq < 0:
                                 err = ERR_NO_QUEUE
                                 break
-                            if _has_credit(dq, t, q_w, q_r, b_free, depth):
+                            if _has_credit(dq + dv, t, qh, bs, depth):
                                 ok_m |= 1 << o
                         if err:
                             break
+                        ok_m |= m & 16
                         if ok_m:
                             req_q[p] = q
                             req_m[p] = ok_m
@@ -681,7 +702,6 @@ def simulate_network(
                             break
                     if err:
                         break
-                    qa = qb
                 if err:
                     break
                 # output stage: each output grants one requesting input port, round-robin
@@ -692,14 +712,16 @@ def simulate_network(
                         po = r * N_PORTS + o
                         start = rr_out[po]
                         for j in range(N_PORTS):
-                            p = (start + j) % N_PORTS
+                            p = start + j
+                            if p >= N_PORTS:
+                                p -= N_PORTS
                             if (req_m[p] >> o) & 1 == 0:
                                 continue
                             got_m[p] |= 1 << o
-                            rr_out[po] = (p + 1) % N_PORTS
+                            rr_out[po] = p + 1 if p + 1 < N_PORTS else 0
                             q = req_q[p]
-                            s = q * depth + q_r[q] % depth
-                            pay = b_pay[s]
+                            s = q * depth + qh[(q) * 4 + 3]
+                            pay = bs[(s) * 4 + 1]
                             owed -= 1
                             if o == RAMP:
                                 es = (t + t_eject) % M
@@ -710,40 +732,39 @@ def simulate_network(
                                 ew_n[es] += 1
                                 ejchan += 1
                             else:
+                                nb = nbr[r * 4 + o]
                                 if program == 0:
                                     ov = q_ovc[q]
-                                else:
-                                    ov = q_vc[q]
-                                nb = _neighbour(r, o, cols, rows)
-                                ip = OPP[o]
-                                dq = qid[(nb * N_PORTS + ip) * vcs + ov]
-                                ds = dq * depth + q_w[dq] % depth
-                                if program == 0:
+                                    dq = q_down[q * 4 + o] + ov - q_vc[q]
                                     pid = pay // flits
                                     head = pay - pid * flits == 0
-                                    b_ready[ds] = t + t_net + (t_rc if head else 0)
-                                    m2 = _xy_mask(nb, p_dst[pid], cols)
+                                    ds = dq * depth + qh[(dq) * 4 + 2]
+                                    bs[(ds) * 4] = t + t_net + (t_rc if head else 0)
+                                    m2 = _xy_mask(nb, p_dst[pid], r_row, r_col)
                                 else:
-                                    b_ready[ds] = t + t_net + t_rc + t_va
-                                    m2 = route_tbl[(nb * N_PORTS + ip) * n_colors + ov]
+                                    ov = q_vc[q]
+                                    dq = q_down[q * 4 + o]
+                                    ds = dq * depth + qh[(dq) * 4 + 2]
+                                    bs[(ds) * 4] = t + t_net + t_rc + t_va
+                                    m2 = route_tbl[(nb * N_PORTS + OPP[o]) * n_colors + ov]
                                     if m2 == 0:
                                         err = ERR_ROUTE
                                         break
-                                b_pay[ds] = pay
-                                b_mask[ds] = m2
-                                q_w[dq] += 1
+                                bs[(ds) * 4 + 1] = pay
+                                bs[(ds) * 4 + 3] = m2
+                                qh[(dq) * 4] += 1
+                                qh[(dq) * 4 + 2] = qh[(dq) * 4 + 2] + 1 if qh[(dq) * 4 + 2] + 1 < depth else 0
                                 occ[nb] += 1
                                 buffered += 1
                                 pc = _popcount(m2)
                                 owed += pc
                                 forks += pc - 1
-                                if q_w[dq] - q_r[dq] > peak:
-                                    peak = q_w[dq] - q_r[dq]
+                                if qh[(dq) * 4] - qh[(dq) * 4 + 1] > peak:
+                                    peak = qh[(dq) * 4] - qh[(dq) * 4 + 1]
                                 if program or (win_lo <= t < win_hi):
                                     link_count[r * 4 + o] += 1
-                                if mark[nb] != t + 1:
-                                    mark[nb] = t + 1
-                                    nxt[n_nxt] = nb
+                                if nxt[nb] == 0:
+                                    nxt[nb] = 1
                                     n_nxt += 1
                             break
                         if err:
@@ -755,38 +776,34 @@ def simulate_network(
                         if got_m[p] == 0:
                             continue
                         q = req_q[p]
-                        s = q * depth + q_r[q] % depth
-                        left = b_mask[s] & ~got_m[p]
-                        b_mask[s] = left
+                        s = q * depth + qh[(q) * 4 + 3]
+                        left = bs[(s) * 4 + 3] & ~got_m[p]
+                        bs[(s) * 4 + 3] = left
                         # the input pointer moves past the VC just served
-                        qa = q
-                        while qa > q0 and q_port[qa - 1] == p:
-                            qa -= 1
-                        qb = q
-                        while qb < q1 and q_port[qb] == p:
-                            qb += 1
-                        rr_in[r * N_PORTS + p] = (q - qa + 1) % (qb - qa)
+                        qa = port_q0[r * N_PORTS + p]
+                        nv = port_q0[r * N_PORTS + p + 1] - qa
+                        rr_in[r * N_PORTS + p] = q - qa + 1 if q - qa + 1 < nv else 0
                         if left == 0:
-                            q_r[q] += 1
-                            b_free[s] = t + t_credit
+                            qh[(q) * 4 + 1] += 1
+                            qh[(q) * 4 + 3] = qh[(q) * 4 + 3] + 1 if qh[(q) * 4 + 3] + 1 < depth else 0
+                            bs[(s) * 4 + 2] = t + t_credit
                             occ[r] -= 1
                             buffered -= 1
                             if program == 0:
-                                pay = b_pay[s]
+                                pay = bs[(s) * 4 + 1]
                                 pid = pay // flits
                                 if pay - pid * flits == flits - 1:
-                                    ov = q_ovc[q]
                                     o = 0
                                     while (got_m[p] >> o) & 1 == 0:
                                         o += 1
                                     if o != RAMP:
-                                        out_owner[(r * N_PORTS + o) * vcs + ov] = -1
+                                        out_owner[(r * N_PORTS + o) * vcs + q_ovc[q]] = -1
                                     q_ovc[q] = -1
             # -- keep the router listed while it has work
             busy = occ[r] > 0
             if program == 0:
                 busy = busy or inj_pid[r] >= 0 or (sq_n[r] > 0 and not flushing)
-            else:
+            elif not busy:
                 for n in range(core_node0[r], core_node0[r + 1]):
                     if inj_ready[n] > 0:
                         busy = True
@@ -802,9 +819,8 @@ def simulate_network(
                         if ok:
                             busy = True
                             break
-            if busy and mark[r] != t + 1:
-                mark[r] = t + 1
-                nxt[n_nxt] = r
+            if busy and nxt[r] == 0:
+                nxt[r] = 1
                 n_nxt += 1
         if err:
             break
@@ -813,18 +829,19 @@ def simulate_network(
             err = ERR_CONSERVATION
             break
         if (t & (RECOUNT - 1)) == 0:
-            b2, o2, e2 = _recount(nq, depth, q_w, q_r, b_mask, ew_n)
+            b2, o2, e2 = _recount(nq, depth, qh, bs, ew_n)
             if b2 != buffered or o2 != owed or e2 != ejchan:
                 err = ERR_RECOUNT
                 break
-        # swap lists
-        tmp = act
-        act = nxt
+        # the next cycle's flags become the current ones (cur is all zero after the scan)
+        tmp = cur
+        cur = nxt
         nxt = tmp
-        n_act = n_nxt
+        n_cur = n_nxt
+        n_nxt = 0
         t += 1
     if err == OK:
-        b2, o2, e2 = _recount(nq, depth, q_w, q_r, b_mask, ew_n)
+        b2, o2, e2 = _recount(nq, depth, qh, bs, ew_n)
         if b2 != buffered or o2 != owed or e2 != ejchan:
             err = ERR_RECOUNT
         if injected + forks != delivered + owed + ejchan:
