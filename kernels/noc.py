@@ -253,7 +253,7 @@ def simulate_network(
     ew_n = np.zeros(M, dtype=np.int64)
     ew_pay = np.zeros(M * R, dtype=np.int32)
     ew_r = np.zeros(M * R, dtype=np.int32)
-    ew_vc = np.zeros(M * R, dtype=np.int8)
+    ew_vc = np.zeros(M * R, dtype=np.int16)
     # routers to visit this cycle and next (flags, scanned in index order: memory order)
     cur = np.zeros(R, dtype=np.uint8)
     nxt = np.zeros(R, dtype=np.uint8)

@@ -1,9 +1,12 @@
 """The fabric: flows -> routes -> link loads.
 
 :mod:`wse_sim.fabric.flow` is the flow-level model (each link's wavelets per sample divided by
-its width: a lower bound on time, and fast).
+its width: a lower bound on time, and fast). :mod:`wse_sim.fabric.cycle` is the cycle-level
+one (routers, queues, credits); :func:`compare_stage` runs a placed stage through both.
 """
 
+from . import cycle
+from .compare import StageComparison, compare_stage
 from .flow import link_loads
 
-__all__ = ["link_loads"]
+__all__ = ["StageComparison", "compare_stage", "cycle", "link_loads"]

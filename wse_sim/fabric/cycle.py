@@ -628,6 +628,138 @@ def _compile_program(prog: _Program):
     return qs, pr
 
 
+def run_program(prog: _Program, spec: RouterSpec, depth: int, max_cycles: int, what: str):
+    """Run a program to completion: kernel stats, link loads (rows, cols, 4), wall seconds."""
+    qs, pr = _compile_program(prog)
+    _warm()
+    synth = (0, np.zeros(1, dtype=np.int32), 0, 0.0, 0.0, 1, 0, 0, 0, 0, 1, 0)
+    err, st, link, _, _, wall = _run(prog.rows, prog.cols, prog.colors, depth, spec, *qs, 1,
+                                     synth, (*pr, int(max_cycles)))
+    _raise_kernel(err, st, what)
+    return st, link, wall
+
+
+DIR_STEP = ((0, 1), (0, -1), (1, 0), (-1, 0))  # (drow, dcol) of E, W, S, N
+
+
+def _ragged(n: np.ndarray):
+    """For segment lengths n: (segment index, position within the segment) of every element."""
+    seg = np.repeat(np.arange(len(n)), n)
+    pos = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+    return seg, pos
+
+
+def add_segments(prog: _Program, kind: str, row0, col0, direction: int, length, count, color,
+                 task: int = 0) -> None:
+    """Straight streams of ``length`` cores from (row0, col0) towards ``direction`` (0..3, E W
+    S N), ``count`` wavelets each on ``color`` (arrays, one entry per stream).
+
+    kind 'multicast': the first core sends, every other core receives (each link once);
+    'chain': the first core sends, each next core adds its own (``task`` cycles) and
+    forwards; the last core keeps the result.
+    """
+    row0, col0, length, count, color = (np.array(a, dtype=np.int64) for a in np.broadcast_arrays(
+        *(np.atleast_1d(np.asarray(a, dtype=np.int64)) for a in (row0, col0, length, count,
+                                                                 color))))
+    keep = (length >= 2) & (count > 0)
+    row0, col0, length, count, color = (a[keep] for a in (row0, col0, length, count, color))
+    if not len(row0):
+        return
+    dr, dc = DIR_STEP[direction]
+    seg, pos = _ragged(length)
+    routers = (row0[seg] + dr * pos) * prog.cols + col0[seg] + dc * pos
+    first, last = pos == 0, pos == length[seg] - 1
+    mid = ~first & ~last
+    col = color[seg]
+    inp = OPP[direction]
+    r_list = [routers[first], routers[last]]
+    p_list = [np.full(first.sum(), PORT_RAMP), np.full(last.sum(), inp)]
+    c_list = [col[first], col[last]]
+    m_list = [np.full(first.sum(), 1 << direction), np.full(last.sum(), 16)]
+    if kind == "multicast":
+        r_list.append(routers[mid])
+        p_list.append(np.full(mid.sum(), inp))
+        c_list.append(col[mid])
+        m_list.append(np.full(mid.sum(), (1 << direction) | 16))
+        n_col = np.where(first, col, -1)
+        n_task = np.zeros(len(pos), dtype=np.int64)
+    elif kind == "chain":
+        r_list += [routers[mid], routers[mid]]
+        p_list += [np.full(mid.sum(), inp), np.full(mid.sum(), PORT_RAMP)]
+        c_list += [col[mid], col[mid]]
+        m_list += [np.full(mid.sum(), 16), np.full(mid.sum(), 1 << direction)]
+        n_col = np.where(last, -1, col)
+        n_task = np.where(first, 0, task)
+    else:
+        raise FabricError(f"stream kind must be 'multicast' or 'chain', got {kind!r}")
+    prog.routes.append(tuple(np.concatenate(x).astype(np.int64)
+                             for x in (r_list, p_list, c_list, m_list)))
+    ins = np.where(first, -1, col)[:, None]
+    prog.nodes.append((routers, n_col, count[seg], np.zeros(len(pos), dtype=np.int64), n_task,
+                       ins))
+    prog.colors = max(prog.colors, int(color.max()) + 1)
+
+
+def xy_route_entries(rows: int, cols: int, sr, sc, dr, dc):
+    """Router, input port and output mask of every hop of XY routes (X first), and the route
+    each entry belongs to; a route to its own core is one entry ramp -> ramp."""
+    sr, sc, dr, dc = (np.atleast_1d(np.asarray(a, dtype=np.int64)) for a in (sr, sc, dr, dc))
+    nx, ny = np.abs(dc - sc), np.abs(dr - sr)
+    steps = nx + ny
+    seg, pos = _ragged(steps + 1)  # one entry per router on the path
+    n_x = nx[seg]
+    sx = np.sign(dc - sc)[seg]
+    sy = np.sign(dr - sr)[seg]
+    row = np.where(pos <= n_x, sr[seg], sr[seg] + sy * (pos - n_x))
+    col = np.where(pos <= n_x, sc[seg] + sx * pos, dc[seg])
+    dir_x = np.where(sx > 0, 0, 1)
+    dir_y = np.where(sy > 0, 2, 3)
+    # direction of the step leaving this router and of the one that arrived here
+    out_dir = np.where(pos < n_x, dir_x, dir_y)
+    in_dir = np.where(pos - 1 < n_x, dir_x, dir_y)
+    is_last = pos == steps[seg]
+    mask = np.where(is_last, 16, 1 << out_dir)
+    port = np.where(pos == 0, PORT_RAMP, np.asarray(OPP)[in_dir])
+    return row * cols + col, port, mask, seg
+
+
+def add_unicasts(prog: _Program, sr, sc, dr, dc, count, color0: int) -> int:
+    """XY point-to-point streams of ``count`` wavelets each, coloured from ``color0`` so that
+    no two share a (router, input port, color) or a receiving (core, color); returns the
+    number of colors used."""
+    sr, sc, dr, dc, count = (np.array(a, dtype=np.int64) for a in np.broadcast_arrays(
+        *(np.atleast_1d(np.asarray(a, dtype=np.int64)) for a in (sr, sc, dr, dc, count))))
+    keep = count > 0
+    sr, sc, dr, dc, count = (a[keep] for a in (sr, sc, dr, dc, count))
+    if not len(sr):
+        return 0
+    routers, port, mask, seg = xy_route_entries(prog.rows, prog.cols, sr, sc, dr, dc)
+    dst = dr * prog.cols + dc
+    # keys that must be unique per color: every (router, port) a route enters, and the
+    # receiving core (a pseudo port 5)
+    k_r = np.concatenate([routers * 6 + port, dst * 6 + 5])
+    k_seg = np.concatenate([seg, np.arange(len(sr))])
+    colors = np.zeros(len(sr), dtype=np.int64)
+    for _ in range(len(sr) + 1):  # greedy: bump the later route of each clash
+        key = k_r * (len(sr) + 1) + colors[k_seg]
+        order = np.lexsort((k_seg, key))
+        dup = np.zeros(len(key), dtype=bool)
+        dup[order[1:]] = key[order[1:]] == key[order[:-1]]
+        if not dup.any():
+            break
+        bump = np.unique(k_seg[dup])
+        colors[bump] += 1
+    col = colors + color0
+    prog.routes.append((routers, port, col[seg], mask))
+    src = sr * prog.cols + sc
+    z = np.zeros(len(sr), dtype=np.int64)
+    prog.nodes.append((src, col, count, z, z, np.full((len(sr), 1), -1)))
+    prog.nodes.append((dst, np.full(len(sr), -1), count, z, z, col[:, None]))
+    used = int(colors.max()) + 1
+    prog.colors = max(prog.colors, color0 + used)
+    return used
+
+
 def _cores(cores) -> tuple[int, int]:
     if isinstance(cores, (int, np.integer)) and not isinstance(cores, bool):
         return 1, _pos_int("cores", cores, 2)
@@ -676,16 +808,11 @@ def collectives(parts, cores=512, wavelets: int = 4096, router: str | RouterSpec
     if prog.colors > spec.max_vcs:
         raise FabricError(f"the routes need {prog.colors} colors but router {spec.name!r} has "
                           f"{spec.max_vcs}; run fewer collectives at once")
-    qs, pr = _compile_program(prog)
-    _warm()
-    R = rows * cols
     if max_cycles is None:
         # far above any sane completion time: every wavelet over every hop, serialised
         max_cycles = 64 * (B * max(rows, cols) + 4 * (rows + cols) * (spec.hop_cycles + 8)) + 1000
-    synth = (0, np.zeros(1, dtype=np.int32), 0, 0.0, 0.0, 1, 0, 0, 0, 0, 1, 0)
-    err, st, link, _, _, wall = _run(rows, cols, prog.colors, depth, spec, *qs, 1, synth,
-                                     (*pr, int(max_cycles)))
-    _raise_kernel(err, st, "+".join(names))
+    st, link, wall = run_program(prog, spec, depth, int(max_cycles), "+".join(names))
+    R = rows * cols
     cyc = int(st[noc.S_DONE_CYCLE])
     mx = int(link.max(initial=0))
     return CollectiveResult(
