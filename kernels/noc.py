@@ -64,6 +64,10 @@ ERR_POOL = 5  # the packet pool ran out (cannot happen with the pool size the ca
 ERR_NO_SLOT = 6  # a wavelet reached a core that has no input for its color
 ERR_ROUTE = 7  # a route mask is empty or leaves the mesh
 
+# fields of the interleaved queue header (qh) and buffer slot (bs) records, 4 int32 each
+QW, QR, QWP, QRP = 0, 1, 2, 3  # flits written, read, write position, read position
+SR, SP, SF, SM = 0, 1, 2, 3  # ready cycle, payload, free-from cycle (credit), route mask
+
 RECOUNT = 4096  # cycles between full recounts of the conservation counters
 
 # stats layout (int64) shared by both kernels
@@ -90,6 +94,12 @@ S_CREATED_WIN_FLITS = 19
 N_STATS = 20
 
 LAT_BINS = 1 << 16  # latency histogram bins (the last one holds longer latencies)
+
+
+@njit(cache=True, inline="always")
+def _bump(pos, n):
+    """pos + 1 modulo n, without a division."""
+    return pos + 1 if pos + 1 < n else 0
 
 
 @njit(cache=True, inline="always")
@@ -121,9 +131,9 @@ def _xy_mask(r, d, r_row, r_col):
 
 @njit(cache=True, inline="always")
 def _has_credit(dq, t, qh, bs, depth):
-    if qh[(dq) * 4] - qh[(dq) * 4 + 1] >= depth:
+    if qh[dq * 4 + QW] - qh[dq * 4 + QR] >= depth:
         return False
-    return bs[(dq * depth + qh[(dq) * 4 + 2]) * 4 + 2] <= t
+    return bs[(dq * depth + qh[dq * 4 + QWP]) * 4 + SF] <= t
 
 
 @njit(cache=True, error_model="numpy")
@@ -132,10 +142,10 @@ def _recount(nq, depth, qh, bs, ew_n):
     buffered = 0
     owed = 0
     for q in range(nq):
-        pos = qh[(q) * 4 + 3]
-        for _ in range(qh[(q) * 4] - qh[(q) * 4 + 1]):
+        pos = qh[q * 4 + QRP]
+        for _ in range(qh[q * 4 + QW] - qh[q * 4 + QR]):
             buffered += 1
-            owed += _popcount(bs[(q * depth + pos) * 4 + 3])
+            owed += _popcount(bs[(q * depth + pos) * 4 + SM])
             pos += 1
             if pos == depth:
                 pos = 0
@@ -231,7 +241,7 @@ def simulate_network(
     """
     R = rows * cols
     nq = q_router.shape[0]
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 (numba's per-thread generator, seeded in-kernel)
     nbr, port_q0, q_down, r_row, r_col = _tables(rows, cols, vcs, qid, q_router, q_port, q_vc)
     # ---- buffers (struct of arrays) -------------------------------------------------------
     nslots = nq * depth
@@ -292,7 +302,7 @@ def simulate_network(
             if rate >= 1.0:
                 next_gen[n] = 0
             else:
-                next_gen[n] = int(np.log(1.0 - np.random.random()) / log1m)
+                next_gen[n] = int(np.log(1.0 - np.random.random()) / log1m)  # noqa: NPY002
     else:
         for n in range(src_n):
             next_gen[n] = 1 << 62
@@ -442,7 +452,7 @@ def simulate_network(
                     if rate >= 1.0:
                         next_gen[n] = t + 1
                     else:
-                        next_gen[n] = t + 1 + int(np.log(1.0 - np.random.random()) / log1m)
+                        next_gen[n] = t + 1 + int(np.log(1.0 - np.random.random()) / log1m)  # noqa: NPY002
                 if (inj_pid[n] >= 0 or (sq_n[n] > 0 and not flushing)) and cur[n] == 0:
                     cur[n] = 1
                     n_cur += 1
@@ -480,10 +490,10 @@ def simulate_network(
                             sq_n[r] -= 1
                             if pattern == 1:
                                 d = dest_table[r]
-                            elif pattern == 2 and np.random.random() < hot_frac:
+                            elif pattern == 2 and np.random.random() < hot_frac:  # noqa: NPY002
                                 d = hot_node
                             else:
-                                d = int(np.random.random() * R)
+                                d = int(np.random.random() * R)  # noqa: NPY002
                                 if d >= R:
                                     d = R - 1
                             p_dst[pid] = d
@@ -502,18 +512,18 @@ def simulate_network(
                     dq = qid[(r * N_PORTS + RAMP) * vcs + inj_vc[r]]
                     if _has_credit(dq, t, qh, bs, depth):
                         k = inj_k[r]
-                        s = dq * depth + qh[(dq) * 4 + 2]
-                        bs[(s) * 4] = t + t_ramp_in + (t_rc if k == 0 else 0)
-                        bs[(s) * 4 + 1] = pid * flits + k
-                        bs[(s) * 4 + 3] = _xy_mask(r, p_dst[pid], r_row, r_col)
-                        qh[(dq) * 4] += 1
-                        qh[(dq) * 4 + 2] = qh[(dq) * 4 + 2] + 1 if qh[(dq) * 4 + 2] + 1 < depth else 0
+                        s = dq * depth + qh[dq * 4 + QWP]
+                        bs[s * 4 + SR] = t + t_ramp_in + (t_rc if k == 0 else 0)
+                        bs[s * 4 + SP] = pid * flits + k
+                        bs[s * 4 + SM] = _xy_mask(r, p_dst[pid], r_row, r_col)
+                        qh[dq * 4 + QW] += 1
+                        qh[dq * 4 + QWP] = _bump(qh[dq * 4 + QWP], depth)
                         occ[r] += 1
                         buffered += 1
                         owed += 1
                         injected += 1
-                        if qh[(dq) * 4] - qh[(dq) * 4 + 1] > peak:
-                            peak = qh[(dq) * 4] - qh[(dq) * 4 + 1]
+                        if qh[dq * 4 + QW] - qh[dq * 4 + QR] > peak:
+                            peak = qh[dq * 4 + QW] - qh[dq * 4 + QR]
                         if k == flits - 1:
                             inj_pid[r] = -1
                         else:
@@ -570,20 +580,20 @@ def simulate_network(
                         if m == 0:
                             err = ERR_ROUTE
                             break
-                        s = dq * depth + qh[(dq) * 4 + 2]
-                        bs[(s) * 4] = t + t_ramp_in + t_rc + t_va
-                        bs[(s) * 4 + 1] = node_tag[n]
-                        bs[(s) * 4 + 3] = m
-                        qh[(dq) * 4] += 1
-                        qh[(dq) * 4 + 2] = qh[(dq) * 4 + 2] + 1 if qh[(dq) * 4 + 2] + 1 < depth else 0
+                        s = dq * depth + qh[dq * 4 + QWP]
+                        bs[s * 4 + SR] = t + t_ramp_in + t_rc + t_va
+                        bs[s * 4 + SP] = node_tag[n]
+                        bs[s * 4 + SM] = m
+                        qh[dq * 4 + QW] += 1
+                        qh[dq * 4 + QWP] = _bump(qh[dq * 4 + QWP], depth)
                         occ[r] += 1
                         buffered += 1
                         pc = _popcount(m)
                         owed += pc
                         forks += pc - 1
                         injected += 1
-                        if qh[(dq) * 4] - qh[(dq) * 4 + 1] > peak:
-                            peak = qh[(dq) * 4] - qh[(dq) * 4 + 1]
+                        if qh[dq * 4 + QW] - qh[dq * 4 + QR] > peak:
+                            peak = qh[dq * 4 + QW] - qh[dq * 4 + QR]
                         inj_ready[n] -= 1
                         sent[n] += 1
                         if sent[n] == node_count[n]:
@@ -596,12 +606,12 @@ def simulate_network(
             if occ[r] > 0 and program == 0:
                 nva = 0
                 for q in range(q0, q1):
-                    if qh[(q) * 4] == qh[(q) * 4 + 1] or q_ovc[q] >= 0:
+                    if qh[q * 4 + QW] == qh[q * 4 + QR] or q_ovc[q] >= 0:
                         continue
-                    s = q * depth + qh[(q) * 4 + 3]
-                    if bs[(s) * 4] > t:
+                    s = q * depth + qh[q * 4 + QRP]
+                    if bs[s * 4 + SR] > t:
                         continue
-                    m = bs[(s) * 4 + 3]
+                    m = bs[s * 4 + SM]
                     o = 0
                     while (m >> o) & 1 == 0:
                         o += 1
@@ -670,10 +680,10 @@ def simulate_network(
                         if jj >= nv:
                             jj -= nv
                         q = qa + jj
-                        if qh[(q) * 4] == qh[(q) * 4 + 1]:
+                        if qh[q * 4 + QW] == qh[q * 4 + QR]:
                             continue
-                        s = q * depth + qh[(q) * 4 + 3]
-                        if bs[(s) * 4] > t:
+                        s = q * depth + qh[q * 4 + QRP]
+                        if bs[s * 4 + SR] > t:
                             continue
                         if program == 0:
                             if q_ovc[q] < 0 or q_sa[q] > t:
@@ -681,7 +691,7 @@ def simulate_network(
                             dv = q_ovc[q] - q_vc[q]  # dense queues: VCs of a port adjacent
                         else:
                             dv = 0
-                        m = bs[(s) * 4 + 3]
+                        m = bs[s * 4 + SM]
                         ok_m = 0
                         for o in range(4):
                             if (m >> o) & 1 == 0:
@@ -720,8 +730,8 @@ def simulate_network(
                             got_m[p] |= 1 << o
                             rr_out[po] = p + 1 if p + 1 < N_PORTS else 0
                             q = req_q[p]
-                            s = q * depth + qh[(q) * 4 + 3]
-                            pay = bs[(s) * 4 + 1]
+                            s = q * depth + qh[q * 4 + QRP]
+                            pay = bs[s * 4 + SP]
                             owed -= 1
                             if o == RAMP:
                                 es = (t + t_eject) % M
@@ -738,29 +748,29 @@ def simulate_network(
                                     dq = q_down[q * 4 + o] + ov - q_vc[q]
                                     pid = pay // flits
                                     head = pay - pid * flits == 0
-                                    ds = dq * depth + qh[(dq) * 4 + 2]
-                                    bs[(ds) * 4] = t + t_net + (t_rc if head else 0)
+                                    ds = dq * depth + qh[dq * 4 + QWP]
+                                    bs[ds * 4 + SR] = t + t_net + (t_rc if head else 0)
                                     m2 = _xy_mask(nb, p_dst[pid], r_row, r_col)
                                 else:
                                     ov = q_vc[q]
                                     dq = q_down[q * 4 + o]
-                                    ds = dq * depth + qh[(dq) * 4 + 2]
-                                    bs[(ds) * 4] = t + t_net + t_rc + t_va
+                                    ds = dq * depth + qh[dq * 4 + QWP]
+                                    bs[ds * 4 + SR] = t + t_net + t_rc + t_va
                                     m2 = route_tbl[(nb * N_PORTS + OPP[o]) * n_colors + ov]
                                     if m2 == 0:
                                         err = ERR_ROUTE
                                         break
-                                bs[(ds) * 4 + 1] = pay
-                                bs[(ds) * 4 + 3] = m2
-                                qh[(dq) * 4] += 1
-                                qh[(dq) * 4 + 2] = qh[(dq) * 4 + 2] + 1 if qh[(dq) * 4 + 2] + 1 < depth else 0
+                                bs[ds * 4 + SP] = pay
+                                bs[ds * 4 + SM] = m2
+                                qh[dq * 4 + QW] += 1
+                                qh[dq * 4 + QWP] = _bump(qh[dq * 4 + QWP], depth)
                                 occ[nb] += 1
                                 buffered += 1
                                 pc = _popcount(m2)
                                 owed += pc
                                 forks += pc - 1
-                                if qh[(dq) * 4] - qh[(dq) * 4 + 1] > peak:
-                                    peak = qh[(dq) * 4] - qh[(dq) * 4 + 1]
+                                if qh[dq * 4 + QW] - qh[dq * 4 + QR] > peak:
+                                    peak = qh[dq * 4 + QW] - qh[dq * 4 + QR]
                                 if program or (win_lo <= t < win_hi):
                                     link_count[r * 4 + o] += 1
                                 if nxt[nb] == 0:
@@ -776,21 +786,21 @@ def simulate_network(
                         if got_m[p] == 0:
                             continue
                         q = req_q[p]
-                        s = q * depth + qh[(q) * 4 + 3]
-                        left = bs[(s) * 4 + 3] & ~got_m[p]
-                        bs[(s) * 4 + 3] = left
+                        s = q * depth + qh[q * 4 + QRP]
+                        left = bs[s * 4 + SM] & ~got_m[p]
+                        bs[s * 4 + SM] = left
                         # the input pointer moves past the VC just served
                         qa = port_q0[r * N_PORTS + p]
                         nv = port_q0[r * N_PORTS + p + 1] - qa
                         rr_in[r * N_PORTS + p] = q - qa + 1 if q - qa + 1 < nv else 0
                         if left == 0:
-                            qh[(q) * 4 + 1] += 1
-                            qh[(q) * 4 + 3] = qh[(q) * 4 + 3] + 1 if qh[(q) * 4 + 3] + 1 < depth else 0
-                            bs[(s) * 4 + 2] = t + t_credit
+                            qh[q * 4 + QR] += 1
+                            qh[q * 4 + QRP] = _bump(qh[q * 4 + QRP], depth)
+                            bs[s * 4 + SF] = t + t_credit
                             occ[r] -= 1
                             buffered -= 1
                             if program == 0:
-                                pay = bs[(s) * 4 + 1]
+                                pay = bs[s * 4 + SP]
                                 pid = pay // flits
                                 if pay - pid * flits == flits - 1:
                                     o = 0

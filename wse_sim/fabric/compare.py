@@ -222,7 +222,7 @@ def compare_stage(placement, stage, samples: int = 2, router="wse",
                                                               + sp.ramp_in_cycles + task + 2))
         stats, link, _ = cycle.run_program(prog, sp, sp.queue_depth, limit,
                                            f"stage {idx} ({st.heavy})")
-        results.append((int(stats[cycle.noc.S_DONE_CYCLE]), link, ramp, prog.colors))
+        results.append((cycle.program_cycles(stats), link, ramp, prog.colors))
     wall = time.perf_counter() - t0
     (t1, link1, ramp1, colors), (t2, _, _, _) = results
     flow_r = float(link1.max(initial=0)) / n

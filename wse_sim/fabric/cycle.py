@@ -195,7 +195,7 @@ class CollectiveResult:
     group: int
     task_cycles: int
     colors: int  # colors the routes use
-    cycles: int  # to completion: the last task done / last wavelet received
+    cycles: int  # to completion, counting cycle 0 (the first injection) to the last event
     wavelet_hops: int  # link traversals of all wavelets
     max_link_load: int  # wavelets over the busiest link
     injected: int
@@ -313,7 +313,6 @@ def _pattern(traffic: str, rows: int, cols: int):
         hops = (cols * cols - 1) / (3 * cols) + (rows * rows - 1) / (3 * rows)
         return 0, np.zeros(1, dtype=np.int32), hops
     if traffic == "hotspot":
-        hot = (rows // 2) * cols + cols // 2
         u = (cols * cols - 1) / (3 * cols) + (rows * rows - 1) / (3 * rows)
         h = float(np.mean(np.abs(x - cols // 2) + np.abs(y - rows // 2)))
         return 2, np.zeros(1, dtype=np.int32), HOTSPOT_FRACTION * h + (1 - HOTSPOT_FRACTION) * u
@@ -639,6 +638,12 @@ def run_program(prog: _Program, spec: RouterSpec, depth: int, max_cycles: int, w
     return st, link, wall
 
 
+def program_cycles(stats: np.ndarray) -> int:
+    """Cycles a program spans: from cycle 0 (the first injection) through the cycle of its
+    last event (a task done or a wavelet received), both counted; 0 for an empty program."""
+    return int(stats[noc.S_DONE_CYCLE]) + 1 if stats[noc.S_DELIVERED] else 0
+
+
 DIR_STEP = ((0, 1), (0, -1), (1, 0), (-1, 0))  # (drow, dcol) of E, W, S, N
 
 
@@ -813,7 +818,7 @@ def collectives(parts, cores=512, wavelets: int = 4096, router: str | RouterSpec
         max_cycles = 64 * (B * max(rows, cols) + 4 * (rows + cols) * (spec.hop_cycles + 8)) + 1000
     st, link, wall = run_program(prog, spec, depth, int(max_cycles), "+".join(names))
     R = rows * cols
-    cyc = int(st[noc.S_DONE_CYCLE])
+    cyc = program_cycles(st)
     mx = int(link.max(initial=0))
     return CollectiveResult(
         name="+".join(names), cores=(rows, cols), wavelets=B, router=spec.name,
@@ -821,7 +826,7 @@ def collectives(parts, cores=512, wavelets: int = 4096, router: str | RouterSpec
         wavelet_hops=int(link.sum()), max_link_load=mx, injected=int(st[noc.S_INJECTED]),
         delivered=int(st[noc.S_DELIVERED]), in_flight=int(st[noc.S_IN_FLIGHT]),
         peak_queue=int(st[noc.S_PEAK_QUEUE]),
-        lower_bound_cycles=mx + spec.zero_load_cycles(1) - 1,
+        lower_bound_cycles=mx + spec.zero_load_cycles(1) if mx else 0,
         router_cycles_per_s=R * int(st[noc.S_CYCLES]) / max(wall, 1e-9), wall_s=wall,
         link_load=link)
 
