@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from wse_sim.sweep import run_points
-from wse_sim.sweep_space import expand_space
+from wse_sim.sweep.space import expand_space
 
 SPACE = {
     "model": ["bert-base"], "wafer": ["wse2"],
@@ -45,7 +45,7 @@ import time
 t0 = time.perf_counter()
 import wse_sim
 from wse_sim.sweep_exec import run_point
-from wse_sim.sweep_space import expand_space
+from wse_sim.sweep.space import expand_space
 t1 = time.perf_counter()
 point = expand_space({"model": ["cvae"], "wafer": ["tiny"]})[0]
 run_point(point)

@@ -24,6 +24,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from ._arrays import owned
 from .masks import KernelArgumentError
 
 __all__ = ["PipelineSummary", "pipeline_summary", "pipeline_times"]
@@ -51,11 +52,6 @@ def _pipeline_kernel(t, depth):
     return start, finish, depart
 
 
-def _owned(a, dtype) -> np.ndarray:
-    """A C-contiguous, writeable array: one compiled signature per kernel (no read-only views)."""
-    a = np.ascontiguousarray(a, dtype=dtype)
-    return a if a.flags.writeable else a.copy()
-
 
 def _check_stage_times(stage_times) -> np.ndarray:
     t = np.asarray(stage_times)
@@ -64,7 +60,7 @@ def _check_stage_times(stage_times) -> np.ndarray:
             "stage_times must be a real 2-D array (n_samples >= 1, n_stages >= 1) of cycles, got "
             f"dtype {t.dtype}, shape {t.shape}; for one sample pass shape (1, n_stages)"
         )
-    t = _owned(t, np.float64)
+    t = owned(t, np.float64)
     bad = ~np.isfinite(t) | (t < 0)
     if bad.any():
         i, s = np.argwhere(bad)[0]
@@ -84,7 +80,7 @@ def _check_depth(buffer_depth, n_stages: int) -> np.ndarray:
             f"buffer_depth must be an int >= 1 or an int array of length n_stages - 1 = "
             f"{n_stages - 1} (one per FIFO), got {buffer_depth!r}"
         )
-    d = _owned(np.broadcast_to(d, (max(n_stages - 1, 1),)), np.int64)
+    d = owned(np.broadcast_to(d, (max(n_stages - 1, 1),)), np.int64)
     if (d < 1).any():
         raise KernelArgumentError(
             f"buffer_depth must be >= 1 sample (a FIFO holds at least one), got {buffer_depth!r}"

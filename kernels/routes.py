@@ -37,8 +37,27 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from numba import njit
 
+from ._route_args import (
+    _as_ints,
+    _as_weights,
+    _check_loads,
+    _check_method,
+    _first_bad,
+)
+from ._route_kernels import (
+    DIR_E,
+    DIR_N,
+    DIR_NAMES,
+    DIR_S,
+    DIR_W,
+    N_DIRS,
+    _rects_prefix,
+    _rects_walk,
+    _region_max_kernel,
+    _routes_through_kernel,
+    _segment_rects_kernel,
+)
 from .masks import KernelArgumentError, check_int
 
 __all__ = [
@@ -48,245 +67,8 @@ __all__ = [
     "region_max_link_load", "routes_through", "row_multicast_segments", "zero_loads",
 ]
 
-#: Link direction indices (last axis of a loads array).
-DIR_E, DIR_W, DIR_S, DIR_N = 0, 1, 2, 3
-#: Number of links leaving a core.
-N_DIRS = 4
-#: Names of the directions, indexed by direction.
-DIR_NAMES = ("E", "W", "S", "N")
-
-_METHODS = ("auto", "walk", "prefix")
 # method="auto" walks while the links touched are fewer than this many times the cores.
 _WALK_FACTOR = 3
-
-
-# --------------------------------------------------------------------------------------------
-# numba kernels
-# --------------------------------------------------------------------------------------------
-
-
-@njit(cache=True)
-def _rects_walk(loads, d, r_lo, r_hi, c_lo, c_hi, w):
-    """Add w[k] to loads[r_lo[k]:r_hi[k], c_lo[k]:c_hi[k], d[k]], link by link."""
-    for k in range(d.shape[0]):
-        dk = d[k]
-        wk = w[k]
-        for r in range(r_lo[k], r_hi[k]):
-            for c in range(c_lo[k], c_hi[k]):
-                loads[r, c, dk] += wk
-
-
-@njit(cache=True)
-def _segment_rects_kernel(r0, c0, r1, c1):
-    """Direction and link rectangle [rlo, rhi) x [clo, chi) of straight segments."""
-    n = r0.shape[0]
-    d = np.empty(n, dtype=np.int64)
-    rlo = np.empty(n, dtype=np.int64)
-    rhi = np.empty(n, dtype=np.int64)
-    clo = np.empty(n, dtype=np.int64)
-    chi = np.empty(n, dtype=np.int64)
-    for k in range(n):
-        if r0[k] == r1[k]:
-            rlo[k] = r0[k]
-            rhi[k] = r0[k] + 1 if c0[k] != c1[k] else r0[k]  # zero length: empty
-            if c1[k] >= c0[k]:
-                d[k], clo[k], chi[k] = DIR_E, c0[k], c1[k]
-            else:
-                d[k], clo[k], chi[k] = DIR_W, c1[k] + 1, c0[k] + 1
-        else:
-            clo[k], chi[k] = c0[k], c0[k] + 1
-            if r1[k] > r0[k]:
-                d[k], rlo[k], rhi[k] = DIR_S, r0[k], r1[k]
-            else:
-                d[k], rlo[k], rhi[k] = DIR_N, r1[k] + 1, r0[k] + 1
-    return d, rlo, rhi, clo, chi
-
-
-@njit(cache=True)
-def _rects_prefix(loads, d, r_lo, r_hi, c_lo, c_hi, w):
-    """Same result as _rects_walk, by 2D difference arrays and one 2D prefix-sum pass.
-
-    Serial on purpose: the pass is memory-bound, and a parallel version was no faster on 2
-    cores and much slower when the cores are shared (sweeps in several processes).
-    """
-    rows, cols = loads.shape[0], loads.shape[1]
-    dw = np.zeros((rows, cols, 4), dtype=np.float64)
-    # How many rectangles cover each link: where none does, the load is exactly 0 (no round-off
-    # residue from +w ... -w), and the running sums restart clean.
-    dn = np.zeros((rows, cols, 4), dtype=np.int32)
-    for k in range(d.shape[0]):
-        dk, wk = d[k], w[k]
-        r0, r1, c0, c1 = r_lo[k], r_hi[k], c_lo[k], c_hi[k]
-        if r1 <= r0 or c1 <= c0:
-            continue
-        dw[r0, c0, dk] += wk
-        dn[r0, c0, dk] += 1
-        if c1 < cols:
-            dw[r0, c1, dk] -= wk
-            dn[r0, c1, dk] -= 1
-        if r1 < rows:
-            dw[r1, c0, dk] -= wk
-            dn[r1, c0, dk] -= 1
-            if c1 < cols:
-                dw[r1, c1, dk] += wk
-                dn[r1, c1, dk] += 1
-    # In place: S[r, c] = S[r-1, c] + (prefix of row r up to c), one streaming pass.
-    run_w = np.zeros(4, dtype=np.float64)
-    run_n = np.zeros(4, dtype=np.int64)
-    for r in range(rows):
-        run_w[:] = 0.0
-        run_n[:] = 0
-        for c in range(cols):
-            for dd in range(4):
-                run_w[dd] += dw[r, c, dd]
-                run_n[dd] += dn[r, c, dd]
-                n = run_n[dd]
-                v = run_w[dd]
-                if r > 0:
-                    n += dn[r - 1, c, dd]
-                    v += dw[r - 1, c, dd]
-                if n == 0:
-                    v = 0.0
-                else:
-                    loads[r, c, dd] += v
-                dn[r, c, dd] = n
-                dw[r, c, dd] = v
-
-
-@njit(cache=True)
-def _routes_through_kernel(rows, cols, sr, sc, dr, dc):
-    """Routers touched per XY route, summed: a 2D difference array of int32 then a prefix sum."""
-    acc = np.zeros((rows, cols), dtype=np.int32)
-    for k in range(sr.shape[0]):
-        # The row part, source row from min(sc, dc) to max(sc, dc), corner included.
-        r0, r1 = sr[k], sr[k] + 1
-        c0, c1 = min(sc[k], dc[k]), max(sc[k], dc[k]) + 1
-        for part in range(2):
-            if part == 1:
-                # The column part at dc, without the corner (sr, dc) already counted.
-                c0, c1 = dc[k], dc[k] + 1
-                if dr[k] > sr[k]:
-                    r0, r1 = sr[k] + 1, dr[k] + 1
-                elif dr[k] < sr[k]:
-                    r0, r1 = dr[k], sr[k]
-                else:
-                    break
-            acc[r0, c0] += 1
-            if c1 < cols:
-                acc[r0, c1] -= 1
-            if r1 < rows:
-                acc[r1, c0] -= 1
-                if c1 < cols:
-                    acc[r1, c1] += 1
-    for r in range(rows):
-        run = 0
-        for c in range(cols):
-            run += acc[r, c]
-            acc[r, c] = run + (acc[r - 1, c] if r > 0 else 0)
-    return acc
-
-
-@njit(cache=True)
-def _region_max_kernel(loads, r_lo, r_hi, c_lo, c_hi):
-    out = np.zeros(r_lo.shape[0], dtype=np.float64)
-    for k in range(r_lo.shape[0]):
-        m = 0.0
-        for r in range(r_lo[k], r_hi[k]):
-            for c in range(c_lo[k], c_hi[k]):
-                for dd in range(4):
-                    if loads[r, c, dd] > m:
-                        m = loads[r, c, dd]
-        out[k] = m
-    return out
-
-
-# --------------------------------------------------------------------------------------------
-# argument checks
-# --------------------------------------------------------------------------------------------
-
-
-def _check_loads(loads) -> tuple[int, int]:
-    if (
-        not isinstance(loads, np.ndarray)
-        or loads.dtype != np.float64
-        or loads.ndim != 3
-        or loads.shape[2] != N_DIRS
-    ):
-        got = (
-            f"dtype {loads.dtype}, shape {loads.shape}"
-            if isinstance(loads, np.ndarray)
-            else type(loads).__name__
-        )
-        raise KernelArgumentError(
-            f"loads must be a float64 numpy array of shape (rows, cols, 4), got {got}; "
-            "create one with zero_loads(rows, cols)"
-        )
-    if not loads.flags.writeable:
-        raise KernelArgumentError("loads is read-only; pass a writeable array (loads.copy())")
-    return loads.shape[0], loads.shape[1]
-
-
-def _as_ints(names, values) -> list[np.ndarray]:
-    """Broadcast scalars / 1-D integer arrays to one common length, as contiguous int64."""
-    arrays = []
-    for name, v in zip(names, values, strict=True):
-        a = np.asarray(v)
-        if a.dtype.kind not in "iu" and not (a.size == 0 and a.dtype.kind == "f"):  # [] is ok
-            raise KernelArgumentError(
-                f"{name} must hold integers (core indices), got dtype {a.dtype}; "
-                f"convert with np.asarray({name}, dtype=np.int64)"
-            )
-        if a.ndim > 1:
-            raise KernelArgumentError(f"{name} must be a scalar or 1-D, got shape {a.shape}")
-        arrays.append(a)
-    try:
-        shape = np.broadcast_shapes(*[np.atleast_1d(a).shape for a in arrays])
-        arrays = [np.broadcast_to(a, shape) for a in arrays]
-    except ValueError:
-        shapes = ", ".join(f"{n}{np.shape(a)}" for n, a in zip(names, arrays, strict=True))
-        raise KernelArgumentError(
-            f"{', '.join(names)} must have the same length (or be scalars), got {shapes}"
-        ) from None
-    return [_owned(a, np.int64) for a in arrays]
-
-
-def _owned(a, dtype) -> np.ndarray:
-    """A C-contiguous, writeable array: one compiled signature per kernel (no read-only views)."""
-    a = np.ascontiguousarray(a, dtype=dtype)
-    return a if a.flags.writeable else a.copy()
-
-
-def _as_weights(name, w, n: int) -> np.ndarray:
-    a = np.asarray(w)
-    if a.dtype.kind not in "biuf" or a.ndim > 1 or (a.ndim == 1 and a.shape[0] not in (1, n)):
-        raise KernelArgumentError(
-            f"{name} must be a real scalar or a 1-D array of length {n}, got "
-            f"dtype {a.dtype}, shape {a.shape}"
-        )
-    a = _owned(np.broadcast_to(a, (n,)), np.float64)
-    bad = np.flatnonzero(~np.isfinite(a) | (a < 0))
-    if bad.size:
-        raise KernelArgumentError(
-            f"{name}[{bad[0]}] = {float(a[bad[0]])!r}: link loads must be finite and >= 0 wavelets"
-        )
-    return a
-
-
-def _check_method(method) -> str:
-    if method not in _METHODS:
-        raise KernelArgumentError(
-            f"method must be one of {', '.join(repr(m) for m in _METHODS)}, got {method!r}"
-        )
-    return method
-
-
-def _first_bad(mask) -> int:
-    return int(np.flatnonzero(mask)[0])
-
-
-# --------------------------------------------------------------------------------------------
-# public API
-# --------------------------------------------------------------------------------------------
 
 
 def zero_loads(rows: int, cols: int) -> np.ndarray:

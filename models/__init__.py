@@ -41,6 +41,11 @@ def available() -> list[str]:
     return sorted(_MODELS)
 
 
+def builder(name: str):
+    """The builder function of model ``name`` (its signature lists the model's arguments)."""
+    return _MODELS[_canonical(name)][0]
+
+
 def _canonical(name) -> str:
     key = name.strip().lower().replace("_", "-") if isinstance(name, str) else name
     if key not in _MODELS:
@@ -82,6 +87,6 @@ def describe(name: str) -> dict:
 
 
 __all__ = [
-    "available", "bert", "bert_base", "bert_large", "contact_maps", "cvae", "describe",
+    "available", "bert", "bert_base", "bert_large", "builder", "contact_maps", "cvae", "describe",
     "expected_contact_density", "get", "gpt", "gpt_preset", "resnet50", "token_batch",
 ]

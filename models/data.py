@@ -20,6 +20,7 @@ import math
 import numpy as np
 
 from wse_sim.errors import GraphError
+from wse_sim.graph import Graph, Op
 
 PERSISTENCE = 0.5
 """Correlation between successive bond directions (AR(1) weight of the direction noise). 0.5 gives
@@ -169,3 +170,52 @@ def token_batch(n: int, seq_len: int, vocab: int, seed: int = 0) -> np.ndarray:
     u = np.random.default_rng([seed, 1]).random((n, seq_len))
     ids = np.searchsorted(cdf, u, side="right")
     return np.minimum(ids, vocab - 1).astype(np.int32)
+
+
+def _derived_seed(seed: int, index: int) -> int:
+    """An int seed for input number ``index`` (so two token inputs draw different ids)."""
+    return int(np.random.default_rng([seed, index, 2]).integers(2 ** 31))
+
+
+def _is_contact_map(graph: Graph, op: Op) -> bool:
+    """The CVAE's input, or any one-channel square ``(1, N, N)`` input."""
+    s = op.out_shape
+    square = len(s) == 3 and s[0] == 1 and s[1] == s[2]
+    return square or (graph.meta.get("model") == "cvae" and len(s) == 3)
+
+
+def default_inputs(graph: Graph, n_samples: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Real-looking inputs ``{input op name: array (n_samples, *shape)}`` for the functional
+    forward pass (:func:`wse_sim.functional.forward`); the zoo's input generator.
+
+    - ``(1, N, N)`` inputs (the CVAE's): binary contact maps of random compact chains,
+      :func:`~wse_sim.models.data.contact_maps`, as float32.
+    - inputs feeding embeddings: Zipf token ids (int32) below the smallest vocabulary they
+      index; an input feeding only position embeddings gets positions ``0, 1, ...``.
+    - anything else: standard normal float32 with zeros at rate ``1 - op.out_density``.
+    """
+    seed = _check_int("seed", seed, minimum=0)
+    n_samples = _check_int("n_samples", n_samples)
+    out = {}
+    for i, op in enumerate(graph.ops()):
+        if op.kind != "input":
+            continue
+        embs = [graph.op(s) for s in graph.successors(op.name)]
+        embs = [e for e in embs if e.kind == "embedding"]
+        vocabs = [e.weight_shape[0] for e in embs if e.attrs.get("index") != "position"]
+        if vocabs:
+            ids = token_batch(n_samples, math.prod(op.out_shape), min(vocabs),
+                              seed=_derived_seed(seed, i))
+            out[op.name] = ids.reshape(n_samples, *op.out_shape)
+        elif embs:
+            pos = np.arange(math.prod(op.out_shape), dtype=np.int32).reshape(op.out_shape)
+            out[op.name] = np.broadcast_to(pos, (n_samples, *op.out_shape)).copy()
+        elif _is_contact_map(graph, op):
+            maps = contact_maps(n_samples, op.out_shape[1], seed=seed)
+            out[op.name] = maps.astype(np.float32).reshape(n_samples, *op.out_shape)
+        else:
+            rng = np.random.default_rng([seed, i, 3])
+            x = rng.standard_normal((n_samples, *op.out_shape), dtype=np.float32)
+            keep = rng.random(x.shape) < op.out_density
+            out[op.name] = np.where(keep, x, np.float32(0.0))
+    return out

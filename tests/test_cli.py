@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from wse_sim import cli
+from wse_sim.cli import args as _cli_args  # noqa: F401  (binds cli.args)
+from wse_sim.cli import run as _cli_run  # noqa: F401  (binds cli.run)
 from wse_sim.models import available, describe
 from wse_sim.spec import WAFER_PRESETS
 
@@ -41,7 +43,7 @@ def small_run(tmp_path_factory):
 
 def test_run_json_has_exactly_the_contract_keys(small_run):
     record, _, _ = small_run
-    assert tuple(record) == cli.JSON_KEYS
+    assert tuple(record) == cli.run.JSON_KEYS
     assert record["model"] == "cvae" and record["wafer"] == "tiny"
     assert record["mode"] == "train"
     assert record["execution"] in ("pipelined", "weight_streaming")
@@ -132,7 +134,7 @@ def test_json_run_in_a_subprocess_keeps_the_progress_bar_off_stdout():
     proc = subprocess.run([sys.executable, "-m", "wse_sim.cli", "run", *SMALL, "--json"],
                           capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
     assert proc.returncode == 0, proc.stderr
-    assert tuple(json.loads(proc.stdout)) == cli.JSON_KEYS  # nothing else on stdout
+    assert tuple(json.loads(proc.stdout)) == cli.run.JSON_KEYS  # nothing else on stdout
 
 
 def test_progress_bar_goes_to_stderr(monkeypatch):
@@ -152,7 +154,7 @@ def test_progress_bar_goes_to_stderr(monkeypatch):
         def close(self):
             pass
 
-    monkeypatch.setitem(sys.modules, "tqdm", types.SimpleNamespace(tqdm=Bar))
+    monkeypatch.setattr(cli.args, "tqdm", Bar)
     rc, out, _ = call(["run", *SMALL, "--json"])
     assert rc == 0 and calls == [True]
     json.loads(out)
@@ -213,9 +215,9 @@ def test_sweep_without_its_module_is_one_line_exit_2(monkeypatch):
                                              ("1e3", "int", 1000), ("1.1e9", "float", 1.1e9),
                                              ("abc", "str", "abc")])
 def test_set_values_are_coerced_to_the_field_type(text, kind, value):
-    assert cli.coerce(text, kind, "x") == value
+    assert cli.args.coerce(text, kind, "x") == value
 
 
 def test_model_arg_values_are_guessed():
-    assert cli.model_arguments(["map_size=64", "dropout=0.1", "name=x", "flag=true"]) == {
+    assert cli.args.model_arguments(["map_size=64", "dropout=0.1", "name=x", "flag=true"]) == {
         "map_size": 64, "dropout": 0.1, "name": "x", "flag": True}

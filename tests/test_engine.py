@@ -150,11 +150,12 @@ def test_bad_settings_are_clear_errors():
 def test_functional_and_synthetic_agree_at_the_measured_densities():
     from wse_sim.functional import mean_densities
     from wse_sim.models import get
+    from wse_sim.models.data import default_inputs
 
     g = get("cvae", map_size=28)
     plan = ws.place(g, ws.wafer("tiny", rows=48, cols=48), training=True)
-    functional = ws.simulate(plan, activations="functional", samples=16)
-    measured = mean_densities(g, n_samples=8, seed=0)
+    functional = ws.simulate(plan, activations="functional", samples=16, inputs=default_inputs)
+    measured = mean_densities(g, default_inputs, n_samples=8, seed=0)
     synthetic = ws.simulate(plan, samples=16,
                             densities={s.heavy: measured[s.heavy] for s in plan.stages})
     assert synthetic.samples_per_s == pytest.approx(functional.samples_per_s, rel=0.10)

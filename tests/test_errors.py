@@ -64,7 +64,6 @@ def test_errors_are_exported_at_the_top_level():
 
 
 def test_real_raises_use_the_hierarchy():
-    # spec.gpu, not wse_sim.gpu: importing the submodule wse_sim.gpu rebinds that attribute
     with pytest.raises(WseSimError):
         spec.wafer("no-such-wafer")
     with pytest.raises(WseSimError):

@@ -9,6 +9,7 @@ import wse_sim as ws
 from wse_sim import functional as F
 from wse_sim.graph import Graph, Op
 from wse_sim.models import bert, cvae, expected_contact_density
+from wse_sim.models.data import default_inputs
 
 
 def close(a, b, rtol=1e-4):
@@ -28,7 +29,7 @@ def small_cvae():
 
 def test_cvae_kernels_match_numpy_reference(small_cvae):
     g = small_cvae
-    inputs = F.default_inputs(g, 4)
+    inputs = default_inputs(g, 4)
     fast = F.forward(g, inputs)
     ref = F.forward(g, inputs, use_kernels=False)
     assert list(fast) == [op.name for op in g.ops()]
@@ -69,7 +70,7 @@ def hand_graph() -> Graph:
 
 def test_hand_graph_dense_relu_conv():
     g = hand_graph()
-    inputs = F.default_inputs(g, 3, seed=1)
+    inputs = default_inputs(g, 3, seed=1)
     assert 0.3 < density(inputs["x"]) < 0.7  # zeros at rate 1 - out_density
     fast = F.forward(g, inputs, seed=1)
     ref = F.forward(g, inputs, seed=1, use_kernels=False)
@@ -90,22 +91,22 @@ def test_hand_graph_dense_relu_conv():
 
 def test_contact_map_density_is_measured_at_the_first_conv():
     g = cvae(map_size=64, filters=8)
-    maps = F.default_inputs(g, 4)["contact_map"]
+    maps = default_inputs(g, 4)["contact_map"]
     assert maps.shape == (4, 1, 64, 64) and maps.dtype == np.float32
     per_sample = np.count_nonzero(maps.reshape(4, -1), axis=1) / 64 ** 2
     assert per_sample.mean() < 0.4
     assert abs(per_sample.mean() - expected_contact_density(64)) < 0.1
-    measured = F.measured_densities(g, n_samples=4)
+    measured = F.measured_densities(g, default_inputs, n_samples=4)
     assert np.array_equal(measured["enc.conv1"], per_sample)
     assert set(measured) == {op.name for op in g.heavy_ops()}
     for d in measured.values():
         assert d.shape == (4,) and d.dtype == np.float64 and ((d >= 0) & (d <= 1)).all()
-    means = F.mean_densities(g, n_samples=4)
+    means = F.mean_densities(g, default_inputs, n_samples=4)
     assert means == {k: pytest.approx(v.mean()) for k, v in measured.items()}
 
 
 def test_relu_outputs_are_partly_zero(small_cvae):
-    acts = F.forward(small_cvae, F.default_inputs(small_cvae, 4))
+    acts = F.forward(small_cvae, default_inputs(small_cvae, 4))
     relus = [op.name for op in small_cvae.ops() if op.attrs.get("fn") == "relu"]
     assert len(relus) == 10  # enc.relu1-5, dec.relu1-5
     for name in relus:
@@ -122,11 +123,11 @@ def test_sparsified_weights_are_masked(small_cvae):
         assert np.count_nonzero(w) == round(0.1 * w.size), op.name
         kept = w != 0
         assert np.array_equal(w[kept], w_dense[op.name][kept])  # same weights, masked
-    d_dense = F.measured_densities(small_cvae, n_samples=3)
-    d_sparse = F.measured_densities(sparse, n_samples=3)
+    d_dense = F.measured_densities(small_cvae, default_inputs, n_samples=3)
+    d_sparse = F.measured_densities(sparse, default_inputs, n_samples=3)
     assert d_sparse.keys() == d_dense.keys()
     assert all(d_sparse[k].shape == (3,) for k in d_sparse)
-    inputs = F.default_inputs(sparse, 2)
+    inputs = default_inputs(sparse, 2)
     fast, ref = F.forward(sparse, inputs), F.forward(sparse, inputs, use_kernels=False)
     close(fast["dec.sigmoid"], ref["dec.sigmoid"])
 
@@ -141,14 +142,14 @@ def test_nm_mask_lies_on_the_im2col_view(small_cvae):
 
 def test_token_inputs_and_embeddings():
     g = bert(1, 32, 2, 64, seq_len=16, vocab=100)
-    inputs = F.default_inputs(g, 2)
+    inputs = default_inputs(g, 2)
     assert inputs["tokens"].shape == (2, 16) and inputs["tokens"].max() < 100
     assert set(np.unique(inputs["token_types"])) <= {0, 1}
     acts = F.forward(g, inputs)
     table = F.weights(g)["emb.position"]
     assert np.array_equal(acts["emb.position"][1], table[:16])
     close(acts["mlm.decoder"], acts["mlm.layernorm"] @ F.weights(g)["emb.word"].T)
-    d = F.measured_densities(g, n_samples=2)
+    d = F.measured_densities(g, default_inputs, n_samples=2)
     assert (d["emb.word"] == 1).all()
     assert (d["layer0.q"] < 1).all()  # embedding dropout zeros reach the first projection
 
@@ -165,18 +166,18 @@ def test_unsupported_op_and_missing_input_raise():
     with pytest.raises(ws.SimulationError, match="shape"):
         F.forward(g, {"x": np.ones((2, 5))})
     with pytest.raises(ws.SimulationError, match="n_samples"):
-        F.measured_densities(g, n_samples=0)
+        F.measured_densities(g, default_inputs, n_samples=0)
 
 
 def test_same_seed_same_bits(small_cvae):
-    inputs = F.default_inputs(small_cvae, 3, seed=5)
-    again = F.default_inputs(small_cvae, 3, seed=5)
+    inputs = default_inputs(small_cvae, 3, seed=5)
+    again = default_inputs(small_cvae, 3, seed=5)
     assert all(np.array_equal(inputs[k], again[k]) for k in inputs)
     a = F.forward(small_cvae, inputs, seed=5)
     b = F.forward(small_cvae, inputs, seed=5)
     assert all(np.array_equal(a[k], b[k]) for k in a)
     c = F.forward(small_cvae, inputs, seed=6)
     assert not np.array_equal(a["enc.conv1"], c["enc.conv1"])
-    m1 = F.measured_densities(small_cvae, n_samples=2, seed=3)
-    m2 = F.measured_densities(small_cvae, n_samples=2, seed=3)
+    m1 = F.measured_densities(small_cvae, default_inputs, n_samples=2, seed=3)
+    m2 = F.measured_densities(small_cvae, default_inputs, n_samples=2, seed=3)
     assert all(np.array_equal(m1[k], m2[k]) for k in m1)

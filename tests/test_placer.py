@@ -9,7 +9,8 @@ import wse_sim as ws
 from wse_sim.errors import PlacementError, SimulationError
 from wse_sim.graph import Graph
 from wse_sim.models import get
-from wse_sim.placer import bisect_layout, build_stages, mean_stage_distance, stage_depths
+from wse_sim.placer.layout import bisect_layout
+from wse_sim.placer.stages import build_stages, stage_depths, stage_flows
 
 
 @pytest.fixture(scope="module")
@@ -20,6 +21,19 @@ def bert_large_plan():
 @pytest.fixture(scope="module")
 def cvae_plan():
     return ws.place(get("cvae"), ws.wafer("wse2"), training=True)
+
+
+
+def mean_stage_distance(placement, order=None) -> float:
+    """Mean Manhattan distance between the centres of consecutive stages' rectangles;
+    ``order`` permutes which rectangle each stage gets (a random layout to compare with)."""
+    rects = np.array([s.rect for s in placement.stages], dtype=np.float64)
+    if order is not None:
+        rects = rects[order]
+    centre = rects[:, :2] + rects[:, 2:] / 2
+    if len(centre) < 2:
+        return 0.0
+    return float(np.abs(np.diff(centre, axis=0)).sum(axis=1).mean())
 
 
 def test_bert_large_on_wse2_is_balanced_dense_and_fits(bert_large_plan):
@@ -124,7 +138,6 @@ def test_cheap_ops_ride_on_the_branch_that_finishes_last():
 def test_parallel_branches_share_a_depth():
     g = get("bert-base")
     stages, where = build_stages(g)
-    from wse_sim.placer import stage_flows
 
     depth = stage_depths(len(stages), stage_flows(g, where))
     idx = {s[0]: i for i, s in enumerate(stages)}

@@ -10,19 +10,15 @@ import numpy as np
 import pytest
 
 import wse_sim as ws
+from wse_sim.baselines import gpu_summary
 from wse_sim.errors import WseSimFileError
+from wse_sim.io import ARRAY_KEYS, layout_of, load_result, load_run, save_result
 from wse_sim.models import get
-from wse_sim.results_io import (
-    ARRAY_KEYS,
-    gpu_summary,
-    layout_of,
-    load_result,
-    load_run,
-    save_result,
-)
+from wse_sim.report import style
 
-# the module, not the function wse_sim.report that the package may re-export under its name
+# the package, not the function wse_sim.report that the top level re-exports under its name
 rp = importlib.import_module("wse_sim.report")
+report_module = importlib.import_module("wse_sim.report.report")
 
 
 def png_size(path) -> tuple[int, int]:
@@ -106,7 +102,7 @@ def test_json_is_written_before_the_plots(pipelined, tmp_path, monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("plotting failed")
 
-    monkeypatch.setattr(rp, "plot_placement", boom)  # the first image drawn
+    monkeypatch.setattr(report_module, "plot_placement", boom)  # the first image drawn
     with pytest.raises(RuntimeError):
         rp.report(pipelined, tmp_path)
     assert load_result(tmp_path).samples_per_s == pipelined.samples_per_s
@@ -157,7 +153,7 @@ def test_block_reduce_matches_a_loop(shape, factor, how):
 
 def test_map_factor_brings_a_wafer_under_the_cell_limit():
     f = rp.map_factor((994, 750))
-    assert -(-994 // f) <= rp.MAP_CELLS
+    assert -(-994 // f) <= style.MAP_CELLS
     assert rp.map_factor((64, 64)) == 1
 
 

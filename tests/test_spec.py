@@ -42,7 +42,7 @@ def test_preset_names_are_case_and_dash_insensitive():
 
 
 @pytest.mark.parametrize(("name", "rows", "cols"), [
-    ("wse1", 633, 633),    # square layout assumed (hardware.md)
+    ("wse1", 633, 633),    # square layout assumed (docs/hardware.md)
     ("wse2", 994, 750),    # 750 x 994 usable by a program (SDK)
     ("wse3", 1172, 762),   # 762 x 1172 SDK fabric
     ("tiny", 16, 16),
@@ -206,7 +206,7 @@ def test_unknown_dtype_rejected():
 
 
 # ---- vendor aggregates -----------------------------------------------------------------------
-# hardware.md, "stated": total SRAM (GB), SRAM bandwidth (PB/s), fabric bandwidth (Pb/s).
+# docs/hardware.md, "stated": total SRAM (GB), SRAM bandwidth (PB/s), fabric bandwidth (Pb/s).
 VENDOR_AGGREGATES = {
     "wse1": (18e9, 9e15, 100e15),
     "wse2": (40e9, 20e15, 220e15),
@@ -252,7 +252,8 @@ def test_aggregate_comparison_is_sensitive_to_per_core_figures():
 
 
 # ---- GPU presets ------------------------------------------------------------------------------
-# hardware.md, NVIDIA datasheets: (fp16 dense, fp16 2:4, fp32, HBM B/s, memory B, NVLink B/s, TDP)
+# docs/hardware.md, NVIDIA datasheets:
+# (fp16 dense, fp16 2:4, fp32, HBM B/s, memory B, NVLink B/s, TDP)
 GPU_DATASHEET = {
     "v100": (125e12, 125e12, 15.7e12, 900e9, 32e9, 300e9, 300.0),
     "a100": (312e12, 624e12, 19.5e12, 2039e9, 80e9, 600e9, 400.0),

@@ -1,11 +1,11 @@
 """wse-sim: a cycle-approximate simulator of wafer-scale dataflow accelerators.
 
 The pipeline: a :class:`Graph` from ``wse_sim.models`` -> :func:`place` -> :func:`simulate` ->
-:func:`report`, with :func:`gpu_baseline` for the GPU comparison.
+:func:`report`, with :func:`gpu_baseline` for the GPU comparison. This module only re-exports
+the public API; ``docs/architecture.md`` maps the packages.
 """
 
-__version__ = "0.1.0"  # before the imports: sweep keys its cache on it
-
+from .baselines import GpuResult, equivalent_gpus, gpu_baseline, scaling_curve
 from .engine import SimResult, simulate
 from .errors import (
     GpuError,
@@ -17,14 +17,13 @@ from .errors import (
     WseSimError,
     WseSimFileError,
 )
-from .gpu import GpuResult, equivalent_gpus, gpu_baseline, scaling_curve
 from .graph import Graph, Op, sparsify
+from .io import load_result, save_result
 from .placer import Placement, place
 from .report import plot_placement, plot_sram, report
-from .results_io import load_result, save_result
 from .spec import GPU_PRESETS, WAFER_PRESETS, GpuSpec, WaferSpec, gpu, wafer
-from .sweep import read_table, sweep
-from .sweep_plot import plot_sweep
+from .sweep import plot_sweep, read_table, sweep
+from .version import __version__
 
 __all__ = [
     "GPU_PRESETS", "GpuError", "GpuResult", "GpuSpec", "Graph", "GraphError", "Op", "Placement",

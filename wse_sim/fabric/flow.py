@@ -1,4 +1,4 @@
-"""Fabric traffic of a placement (DESIGN.md rule 6): flows -> routes -> link loads.
+"""Fabric traffic of a placement: flows -> routes -> link loads.
 
 Three kinds of flow, all in wavelets per sample, accumulated by the numba kernels of
 :mod:`wse_sim.kernels.routes` into a ``(rows, cols, 4)`` array:

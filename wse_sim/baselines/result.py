@@ -1,0 +1,109 @@
+"""What the GPU baseline returns: :class:`GpuResult` and its per-op :class:`OpTime` rows."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from ..jsonable import jsonable
+from ..spec import GpuSpec
+from .args import check_count
+from .scaling import cluster_samples_per_s, fewest_gpus
+
+
+@dataclass(frozen=True)
+class OpTime:
+    """One kernel group of one op in one phase, per optimizer step (a whole batch).
+
+    ``phase`` is 'fwd', 'bwd_input', 'bwd_weight' or 'optimizer'; ``bound`` is 'compute',
+    'memory' or 'launch' (whichever term is largest).
+    """
+
+    op: str
+    kind: str
+    phase: str
+    flops: float
+    bytes: float
+    time_s: float
+    bound: str
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class GpuResult:
+    """What :func:`gpu_baseline` predicts for a cluster of ``n_gpus`` data-parallel GPUs.
+
+    Times are per optimizer step (``batch_per_gpu`` samples on each GPU). ``compute_time_s`` is
+    one GPU's step alone; ``step_time_s`` adds the exposed all-reduce. ``n_gpus_used`` is
+    ``n_gpus`` unless spreading over more nodes is slower than using fewer GPUs, in which case
+    the job runs on the fewer (see :func:`cluster_samples_per_s`). ``to_dict()`` is strict JSON:
+    a non-finite float is written as null (the one rule, :func:`wse_sim.jsonable.jsonable`).
+    """
+
+    gpu: str
+    model: str
+    mode: str
+    precision: str
+    batch_per_gpu: int
+    n_gpus: int
+    gpus_per_node: int
+    n_gpus_used: int
+    ops: tuple[OpTime, ...] = field(repr=False)
+    forward_time_s: float
+    backward_time_s: float
+    optimizer_time_s: float
+    compute_time_s: float
+    allreduce_s: float
+    exposed_allreduce_s: float
+    step_time_s: float
+    samples_per_s: float
+    samples_per_s_per_gpu: float
+    scaling_efficiency: float
+    memory_bytes_per_gpu: float
+    memory_capacity_bytes: float
+    grad_bytes: float
+    overlap: float
+    spec: GpuSpec = field(repr=False)
+
+    @property
+    def single_gpu_samples_per_s(self) -> float:
+        """Samples/s of one GPU alone (no all-reduce)."""
+        return self.batch_per_gpu / self.compute_time_s
+
+    def throughput(self, n_gpus: int) -> float:
+        """Cluster samples/s with ``n_gpus`` GPUs, everything else as in this result."""
+        return cluster_samples_per_s(self, n_gpus)[0]
+
+    def with_n_gpus(self, n_gpus: int, gpus_per_node: int | None = None) -> GpuResult:
+        """This result re-scaled to ``n_gpus`` (the per-op table is per GPU and unchanged)."""
+        n = check_count("n_gpus", n_gpus)
+        per_node = self.gpus_per_node if gpus_per_node is None else \
+            check_count("gpus_per_node", gpus_per_node)
+        base = dataclasses.replace(self, n_gpus=n, gpus_per_node=per_node)
+        thr, used, ar_s, exposed_s = cluster_samples_per_s(base, n)
+        return dataclasses.replace(
+            base, n_gpus_used=used, allreduce_s=ar_s, exposed_allreduce_s=exposed_s,
+            step_time_s=self.compute_time_s + exposed_s, samples_per_s=thr,
+            samples_per_s_per_gpu=thr / n,
+            scaling_efficiency=thr / (n * self.single_gpu_samples_per_s))
+
+    def equivalent_gpus(self, target_samples_per_s: float) -> float:
+        """Fewest GPUs of this kind whose cluster reaches ``target_samples_per_s`` (an int, or
+        ``math.inf`` when even the largest cluster searched falls short)."""
+        return fewest_gpus(self, target_samples_per_s)
+
+    def top_ops(self, k: int = 10) -> list[OpTime]:
+        """The ``k`` slowest rows of the per-op table."""
+        return sorted(self.ops, key=lambda r: -r.time_s)[:k]
+
+    def to_dict(self, ops: bool = True) -> dict:
+        """JSON-ready fields (``ops=False`` leaves out the per-op table)."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+             if f.name not in ("ops", "spec")}
+        d["spec"] = self.spec.to_dict()
+        d["single_gpu_samples_per_s"] = self.single_gpu_samples_per_s
+        if ops:
+            d["ops"] = [r.to_dict() for r in self.ops]
+        return jsonable(d)

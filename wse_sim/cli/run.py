@@ -1,0 +1,184 @@
+"""``wse-sim run``: build a model, place it, simulate it and compare with a GPU baseline."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+import wse_sim as ws
+
+from .. import models
+from ..baselines import gpu_summary
+from ..errors import SimulationError, SparsityError, WseSimError
+from ..models.data import default_inputs
+from ..report import report, summary_rows
+from ..spec import GPU_PRESETS
+from .args import Parser, model_arguments, print_json, progress_bar, wafer_overrides
+
+DEFAULT_MODEL = "cvae"
+DEFAULT_WAFER = "wse2"
+DEFAULT_GPU = "v100"
+DEFAULT_SAMPLES = 64
+GPUS = tuple(GPU_PRESETS)
+PATTERNS = ("unstructured", "n:m", "block")
+JSON_KEYS = ("model", "wafer", "mode", "execution", "samples_per_s", "step_time_s", "latency_s",
+             "bottleneck", "cores_used", "utilization", "sram_peak_fraction", "replicas",
+             "energy_j_per_sample", "power_w", "gpu", "sim_wall_s", "settings")
+"""Top-level keys of ``wse-sim run --json``, in order."""
+
+RUN_EPILOG = """\
+With no arguments: CVAE training (model 'cvae') on WSE-2 (wafer 'wse2') against V100s.
+
+--json prints one JSON object with the keys: model, wafer, mode, execution, samples_per_s,
+step_time_s, latency_s, bottleneck {stage, op, kind}, cores_used, utilization,
+sram_peak_fraction, replicas, energy_j_per_sample, power_w, gpu {name, samples_per_s_per_gpu,
+equivalent_gpus, cluster_samples_per_s, gpus_per_node, batch_per_gpu, precision}, sim_wall_s
+(placement + simulation, seconds) and settings. Non-finite numbers are null: when no
+data-parallel GPU cluster reaches the wafer, gpu.equivalent_gpus is null and settings.notes
+says why.
+
+examples:
+  wse-sim run
+  wse-sim run --model bert-large --wafer wse2 --weight-sparsity 0.5 --gpu a100 --report out/
+  wse-sim run --model cvae --model-arg map_size=256 --set clock_hz=1.1e9 --json
+"""
+
+
+def check_run_args(args) -> None:
+    s = args.weight_sparsity
+    if not (0.0 <= s < 1.0) or math.isnan(s):
+        raise SparsityError(f"--weight-sparsity must be in [0, 1), got {s:g}; e.g. 0.5 prunes "
+                            "half the weights")
+    for name in ("batch", "samples"):
+        v = getattr(args, name)
+        if v is not None and v < 1:
+            raise SimulationError(f"--{name} must be >= 1, got {v}")
+    if args.seed < 0:
+        raise SimulationError(f"--seed must be >= 0, got {args.seed}")
+
+
+def execute_run(args, advance) -> tuple:
+    """The run pipeline; returns (graph, result, gpu block, timings in seconds)."""
+    t0 = time.perf_counter()
+    advance("model")
+    graph = models.get(args.model, **model_arguments(args.model_arg))
+    if args.weight_sparsity > 0:
+        graph = ws.sparsify(graph, args.weight_sparsity, args.sparsity_pattern, seed=args.seed)
+    wafer = ws.wafer(args.wafer, **wafer_overrides(args.set))
+    t1 = time.perf_counter()
+    advance("place")
+    plan = ws.place(graph, wafer, training=args.mode == "train", batch=args.batch,
+                    seed=args.seed)
+    t2 = time.perf_counter()
+    advance("simulate")
+    result = ws.simulate(plan, mode=args.mode, batch=args.batch, samples=args.samples,
+                         activations=args.activations, seed=args.seed,
+                         inputs=default_inputs if args.activations == "functional" else None,
+                         progress=lambda done, total: advance("simulate", done / total))
+    t3 = time.perf_counter()
+    advance("gpu")
+    gpu = gpu_block(result, graph, args.gpu)
+    t4 = time.perf_counter()
+    timings = {"model": t1 - t0, "place": t2 - t1, "simulate": t3 - t2, "gpu": t4 - t3}
+    return graph, result, gpu, timings
+
+
+def gpu_block(result, graph, name: str) -> dict:
+    """The GPU comparison (see :func:`wse_sim.baselines.gpu_summary`); an error from the
+    baseline (e.g. the model does not fit one GPU) becomes a note instead of failing the run."""
+    try:
+        return gpu_summary(result, name, graph, batch_per_gpu="auto", precision="mixed")
+    except WseSimError as exc:
+        return {"name": name, "samples_per_s_per_gpu": None, "equivalent_gpus": None,
+                "note": f"no GPU baseline: {exc}"}
+
+
+def run_record(args, result, gpu: dict, timings: dict) -> dict:
+    """The ``--json`` object: exactly :data:`JSON_KEYS` at the top level."""
+    settings = dict(result.settings)
+    settings.update(
+        model_args=model_arguments(args.model_arg), wafer_overrides=wafer_overrides(args.set),
+        weight_sparsity=args.weight_sparsity,
+        sparsity_pattern=args.sparsity_pattern if args.weight_sparsity > 0 else "dense",
+        gpu=args.gpu, timings_s=timings, engine_wall_s=result.sim_wall_s)
+    notes = [gpu["note"]] if gpu.get("note") else []
+    if notes:
+        settings["notes"] = notes
+    d = {"model": result.model, "wafer": result.wafer, "mode": result.mode,
+         "execution": result.execution, "samples_per_s": result.samples_per_s,
+         "step_time_s": result.step_time_s, "latency_s": result.latency_s,
+         "bottleneck": result.bottleneck, "cores_used": result.cores_used,
+         "utilization": result.utilization, "sram_peak_fraction": result.sram_peak_fraction,
+         "replicas": result.replicas, "energy_j_per_sample": result.energy_j_per_sample,
+         "power_w": result.power_w, "gpu": gpu,
+         "sim_wall_s": timings["place"] + timings["simulate"], "settings": settings}
+    assert tuple(d) == JSON_KEYS
+    return d
+
+
+def human_summary(result, gpu: dict, timings: dict) -> str:
+    rows = summary_rows(result, gpu)
+    rows.append(("wall time", f"place {timings['place']:.2f} s + simulate "
+                              f"{timings['simulate']:.2f} s (model {timings['model']:.2f} s, "
+                              f"GPU {timings['gpu']:.2f} s)"))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
+
+
+def cmd_run(args) -> int:
+    check_run_args(args)
+    show = not args.no_progress
+    with progress_bar(show) as advance:
+        _, result, gpu, timings = execute_run(args, advance)
+    record = run_record(args, result, gpu, timings)
+    # print first, then draw: a finished result is never lost to a plotting failure
+    if args.json:
+        print_json(record)
+    else:
+        print(human_summary(result, gpu, timings))
+    sys.stdout.flush()
+    if args.report:
+        md = report(result, args.report, gpu=gpu)
+        print(f"report: {md}", file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
+def add_run_arguments(p: Parser) -> None:
+    p.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME",
+                   help=f"model from 'wse-sim models' (default: {DEFAULT_MODEL})")
+    p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="keyword for the model builder, repeatable, e.g. seq_len=512 or "
+                        "map_size=256 (values read as int/float/bool when they parse)")
+    p.add_argument("--wafer", default=DEFAULT_WAFER, metavar="NAME",
+                   help=f"wafer preset from 'wse-sim wafers' (default: {DEFAULT_WAFER})")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a wafer field, repeatable, e.g. rows=64, "
+                        "sram_bytes_per_core=98304 (bytes), clock_hz=1.1e9 (Hz)")
+    p.add_argument("--mode", choices=("train", "infer"), default="train",
+                   help="training (forward + backward + update) or inference (default: train)")
+    p.add_argument("--batch", type=int, default=None, metavar="N",
+                   help="samples per optimizer step per replica (default: the model's)")
+    p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, metavar="N",
+                   help=f"samples pushed through the simulated pipeline (default: "
+                        f"{DEFAULT_SAMPLES})")
+    p.add_argument("--weight-sparsity", type=float, default=0.0, metavar="S",
+                   help="fraction of weights pruned, in [0, 1) (default: 0, dense)")
+    p.add_argument("--sparsity-pattern", choices=PATTERNS, default="unstructured",
+                   help="weight mask pattern: unstructured, n:m (2:4, needs S=0.5) or block "
+                        "(default: unstructured)")
+    p.add_argument("--activations", choices=("synthetic", "functional"), default="synthetic",
+                   help="activation zeros from expected densities (synthetic) or measured on "
+                        "generated inputs (functional) (default: synthetic)")
+    p.add_argument("--gpu", choices=GPUS, default=DEFAULT_GPU,
+                   help=f"GPU for the baseline and GPU equivalence (default: {DEFAULT_GPU})")
+    p.add_argument("--report", metavar="DIR",
+                   help="also write a report folder: report.md, PNG plots, result.json, "
+                        "arrays.npz")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object instead of the table (equivalent_gpus: null "
+                        "when no GPU cluster reaches the wafer)")
+    p.add_argument("--seed", type=int, default=0, metavar="N",
+                   help="seed for weight masks, activation draws and ties (default: 0)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (it is drawn on stderr only, after 2 s)")

@@ -1,0 +1,21 @@
+"""The graph IR: :class:`Op`, :class:`Graph` (a networkx DiGraph with shapes inferred as it
+is built) and :func:`sparsify`."""
+
+from .graph import Graph
+from .op import (
+    BINARY_FNS,
+    DTYPE_BYTES,
+    ELEMENTWISE_FNS,
+    HEAVY_KINDS,
+    OP_KINDS,
+    PATTERNS,
+    RELU_OUTPUT_DENSITY,
+    SPARSIFIED_BY_DEFAULT,
+    WEIGHTED_KINDS,
+    Op,
+)
+from .sparsify import sparsify
+
+__all__ = ["BINARY_FNS", "DTYPE_BYTES", "ELEMENTWISE_FNS", "HEAVY_KINDS", "OP_KINDS",
+           "PATTERNS", "RELU_OUTPUT_DENSITY", "SPARSIFIED_BY_DEFAULT", "WEIGHTED_KINDS", "Graph",
+           "Op", "sparsify"]

@@ -1,0 +1,97 @@
+"""Ops of the graph IR: :class:`Op`, the op kinds and the dtypes the simulator knows.
+
+Shapes are per sample (no batch dimension); MAC counts are per sample too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+DTYPE_BYTES = {"fp16": 2, "bf16": 2, "fp32": 4}
+"""Bytes per element for the dtypes the simulator knows."""
+
+HEAVY_KINDS = frozenset({"dense", "matmul", "conv2d", "conv_transpose2d", "embedding"})
+"""Ops that own a region of cores; every other op rides on the heavy op that feeds it."""
+WEIGHTED_KINDS = frozenset(
+    {"dense", "conv2d", "conv_transpose2d", "embedding", "layernorm", "batchnorm"})
+SPARSIFIED_BY_DEFAULT = frozenset({"dense", "conv2d", "conv_transpose2d"})
+ELEMENTWISE_FNS = {
+    # vector ops per output element (for cost); unary fns take 1 input, binary 2
+    "relu": 1, "gelu": 8, "sigmoid": 4, "tanh": 4, "exp": 2, "dropout": 2, "scale": 1,
+    "add": 1, "mul": 1, "sub": 1, "reparam": 3,
+}
+BINARY_FNS = frozenset({"add", "mul", "sub", "reparam"})
+OP_KINDS = frozenset(HEAVY_KINDS | {"input", "pool", "layernorm", "batchnorm", "softmax",
+                                    "elementwise", "reshape", "transpose", "loss"})
+PATTERNS = ("dense", "unstructured", "n:m", "block")
+
+RELU_OUTPUT_DENSITY = 0.5
+"""Expected fraction of non-zero outputs of a ReLU before real data says otherwise: a symmetric
+pre-activation distribution is positive half the time. Functional simulation replaces it."""
+
+
+@dataclass(frozen=True)
+class Op:
+    """One operation; shapes per sample, counts per sample.
+
+    ``weight_shape`` is the weight tensor without bias: ``(n_in, n_out)`` for dense,
+    ``(c_out, c_in, kh, kw)`` for conv2d, ``(c_in, c_out, kh, kw)`` for conv_transpose2d,
+    ``(vocab, dim)`` for embedding, ``(dim,)`` for norms.
+    """
+
+    name: str
+    kind: str
+    inputs: tuple[str, ...] = ()
+    in_shapes: tuple[tuple[int, ...], ...] = ()
+    out_shape: tuple[int, ...] = ()
+    dtype: str = "fp16"
+    weight_shape: tuple[int, ...] = ()
+    params: int = 0  # trainable values owned by this op (weights + bias); 0 if tied
+    macs_fwd: int = 0
+    macs_bwd_input: int = 0
+    macs_bwd_weight: int = 0
+    vector_ops: int = 0  # non-MAC arithmetic per sample (activations, norms, softmax)
+    weight_density: float = 1.0
+    sparsity_pattern: str = "dense"
+    mask_seed: int = 0
+    out_density: float = 1.0  # expected fraction of non-zero output activations
+    attrs: dict = field(default_factory=dict, hash=False)
+
+    @property
+    def heavy(self) -> bool:
+        """True for ops that get their own region (dense, matmul, conv, embedding)."""
+        return self.kind in HEAVY_KINDS
+
+    @property
+    def out_elems(self) -> int:
+        """Output activation elements per sample."""
+        return math.prod(self.out_shape)
+
+    @property
+    def in_elems(self) -> int:
+        """Input activation elements per sample, summed over inputs."""
+        return sum(math.prod(s) for s in self.in_shapes)
+
+    @property
+    def weight_count(self) -> int:
+        """Elements of the weight tensor (no bias), 0 for weightless ops."""
+        return math.prod(self.weight_shape) if self.weight_shape else 0
+
+    @property
+    def dtype_bytes(self) -> int:
+        return DTYPE_BYTES[self.dtype]
+
+    @property
+    def training_macs(self) -> int:
+        """Forward + input-gradient + weight-gradient MACs per sample."""
+        return self.macs_fwd + self.macs_bwd_input + self.macs_bwd_weight
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["inputs"] = list(self.inputs)
+        d["in_shapes"] = [list(s) for s in self.in_shapes]
+        d["out_shape"] = list(self.out_shape)
+        d["weight_shape"] = list(self.weight_shape)
+        return d

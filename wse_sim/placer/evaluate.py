@@ -1,0 +1,100 @@
+"""Evaluate stages on real rectangles: split, weight counts, per-core costs, SRAM, and the
+busiest link with the traffic between stages routed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..fabric import link_loads
+from ..kernels.routes import region_max_link_load
+from ..mapping import (
+    CoreCosts,
+    Split,
+    choose_split,
+    expected_x_counts,
+    internal_bounds,
+    region_costs,
+    sram_per_core,
+    weight_row_counts,
+)
+from ..spec import WaferSpec
+from .placement import Stage
+from .sizing import StageModel
+from .stages import StageSet, stage_signature
+
+
+@dataclass(frozen=True)
+class StageEval:
+    """One stage on its rectangle, at the expected activation densities."""
+
+    split: Split
+    rtn: np.ndarray = field(repr=False)  # int64 (k_rows, b): weight row non-zeros per column tile
+    cycles: float  # time per sample: compute, memory or busiest link, whichever is largest
+    sram: np.ndarray = field(repr=False)  # float64 (a, b): bytes per logical core
+    cost: CoreCosts = field(repr=False)
+
+
+def evaluate_stages(sset: StageSet, rects, in_flight: np.ndarray, spec: WaferSpec,
+                    training: bool, batch: int, model: StageModel, resident: bool = True,
+                    rtn_cache: dict | None = None) -> list[StageEval]:
+    """Split choice, predicted cycles and SRAM of every stage on its rectangle.
+
+    Stages that are the same op on the same rectangle shape (the repeated layers of a
+    transformer) are evaluated once. ``rtn_cache`` keeps weight counts across rounds (they
+    depend on the op and the column count only: drawn once per place()).
+    """
+    out = []
+    memo: dict = {}
+    for i, sd in enumerate(sset.data):
+        _, _, h, w = rects[i]
+        density, first = float(sset.in_density[i]), bool(sset.first[i])
+        key = (h, w, stage_signature(sd), density, first, int(in_flight[i]))
+        if key in memo:
+            out.append(memo[key])
+            continue
+        split = choose_split(sd.op, sd.view, h, w, spec, in_density=density,
+                             training=training, weight_bytes=model.fixed_bytes[i],
+                             stash_bytes=model.stash_bytes[i] * in_flight[i],
+                             avail_bytes=model.per_core_bytes)
+        rkey = (stage_signature(sd), split.b)
+        if rtn_cache is not None and rkey in rtn_cache:
+            rtn = rtn_cache[rkey]
+        else:
+            rtn = weight_row_counts(sd.op, sd.view, split.b)
+            if rtn_cache is not None:
+                rtn_cache[rkey] = rtn
+        xc = expected_x_counts(sd.view, density, split.groups)
+        cost = region_costs(sd.view, rtn, xc, split, spec, dtype=sd.op.dtype,
+                            training=training, first=first,
+                            extra_vector_ops=sd.extra_vector_ops, batch=batch, nnz_total=sd.nnz)
+        sram = sram_per_core(sd.op, sd.view, rtn, xc, split, spec, training=training,
+                             in_flight=int(in_flight[i]), resident=resident)
+        compute, link, memory = internal_bounds(cost, spec)
+        memo[key] = StageEval(split, rtn, max(compute, link / spec.link_wavelets_per_cycle,
+                                              memory), sram, cost)
+        out.append(memo[key])
+    return out
+
+
+def routed_link_cycles(rects, evals: list[StageEval], flows, tile, spec: WaferSpec,
+                       training: bool) -> np.ndarray:
+    """Busiest link of each stage's rectangle, in cycles per sample, all traffic routed (S,)."""
+    stages = [Stage(i, "", (), rc, e.split, 0.0, False, 0, 0.0, 0.0)
+              for i, (rc, e) in enumerate(zip(rects, evals, strict=True))]
+    loads, _ = link_loads(stages, [e.cost for e in evals], flows, tile, training)
+    r = np.array(rects, dtype=np.int64)
+    peak = region_max_link_load(loads, r[:, 0], r[:, 0] + r[:, 2], r[:, 1], r[:, 1] + r[:, 3])
+    return peak / spec.link_wavelets_per_cycle
+
+
+def balance_of(t: np.ndarray, sized_by_memory: np.ndarray) -> float:
+    """Slowest / mean predicted stage time over the stages whose size time decided.
+
+    A stage sized by its SRAM minimum holds more cores than its work needs and runs faster
+    than the pipeline's period by construction; counting it would call the placer unbalanced
+    for what is a memory bound. ``Placement.balance_all`` keeps the figure over every stage.
+    """
+    sel = t[~sized_by_memory] if (~sized_by_memory).any() else t
+    return float(sel.max() / sel.mean())

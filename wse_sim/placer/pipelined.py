@@ -1,0 +1,154 @@
+"""Pipelined placement: choose the replica count, then size, lay out and repair one
+replica's stages in rounds until every core fits its SRAM and the stages balance."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import PlacementError
+from ..graph import DTYPE_BYTES
+from ..spec import WaferSpec
+from .assemble import assemble
+from .evaluate import StageEval, balance_of, evaluate_stages, routed_link_cycles
+from .layout import bisect_layout
+from .placement import Placement
+from .replicas import allreduce_cycles_per_step, replica_tiles
+from .sizing import StageModel, allocate_cores, min_cores_for_sram
+from .stages import StageSet
+
+FIT_ROUNDS = 10  # size -> lay out -> evaluate rounds that grow stages whose SRAM overflows
+BALANCE_ROUNDS = 2  # further rounds that correct each stage's time model by its measured time
+REPLICA_SLACK = 1.15  # cores per replica above the SRAM minimum when bounding the count, assumed
+
+
+@dataclass(frozen=True)
+class Fit:
+    """The best round of one replica's repair loop."""
+
+    period_cycles: float  # slowest stage's predicted time per sample
+    balance: float  # slowest / mean over the stages whose size time decided
+    rects: list = field(repr=False)  # (row0, col0, height, width) per stage
+    evals: list[StageEval] = field(repr=False)
+    sized_by_memory: np.ndarray = field(repr=False)  # bool (S,)
+
+
+def place_pipelined(sset: StageSet, model: StageModel, wafer: WaferSpec, training: bool,
+                    replicas: int | str, batch: int, seed: int) -> Placement | None:
+    """The fastest pipelined placement found, or None when no replica count fits."""
+    if replicas == "auto":
+        best_r = _predicted_best_replicas(sset, model, wafer, batch)
+        tries = sorted({best_r} | {best_r // 2 ** i for i in range(1, 21) if best_r // 2 ** i},
+                       reverse=True)
+    else:
+        tries = [int(replicas)]
+    best_plan, best_rate = None, -1.0
+    for r in tries:  # the predicted best count first, then fewer while that predicts faster
+        plan = fit_replica(sset, model, wafer, training, batch, seed, r)
+        if plan is None:
+            continue
+        rate = predicted_rate(plan, training)
+        if best_plan is not None and rate <= best_rate:
+            break
+        best_plan, best_rate = plan, rate
+    return best_plan
+
+
+def _predicted_best_replicas(sset: StageSet, model: StageModel, wafer: WaferSpec,
+                             batch: int) -> int:
+    """The replica count the sizing model alone predicts fastest (all-reduce included)."""
+    S = len(sset)
+    vb = DTYPE_BYTES[sset.graph.dtype]
+    nnz = np.array([sd.nnz for sd in sset.data], dtype=np.float64)
+    mins_once = min_cores_for_sram(model, sset.in_flight, np.ones(S))
+    r_max = max(1, int(wafer.cores // max(mins_once.sum() * REPLICA_SLACK, S)))
+    cands = sorted({1, r_max} | {2 ** i for i in range(1, 21) if 2 ** i <= r_max}
+                   | {int(r_max * f) for f in (0.5, 0.75) if int(r_max * f) >= 1})
+    best_r, best_rate = 1, -1.0
+    for r in cands:
+        try:
+            tile, _ = replica_tiles(wafer.rows, wafer.cols, r)
+        except PlacementError:
+            continue
+        total = tile[0] * tile[1]
+        _, T = allocate_cores(model, mins_once, total)
+        if not math.isfinite(T):
+            continue
+        side = math.sqrt(total / S)
+        ar = allreduce_cycles_per_step(nnz, [(0, 0, side, side)] * S, r, tile, wafer, vb)
+        rate = r / (T + ar / batch)
+        if rate > best_rate * 1.0001:
+            best_r, best_rate = r, rate
+    return best_r
+
+
+def predicted_rate(plan: Placement, training: bool) -> float:
+    """Samples per cycle the placement predicts: replicas x batch over one step, the slowest
+    stage's time per sample plus the gradient all-reduce between replicas."""
+    t_max = max(s.est_cycles for s in plan.stages)
+    nnz = np.array([d.nnz for d in plan.data], dtype=np.float64)
+    ar = allreduce_cycles_per_step(nnz, [s.rect for s in plan.stages], plan.replicas,
+                                   plan.tile_shape, plan.wafer,
+                                   DTYPE_BYTES[plan.graph.dtype]) if training else 0.0
+    return plan.replicas * plan.batch / (plan.batch * t_max + ar)
+
+
+def fit_replica(sset: StageSet, model: StageModel, wafer: WaferSpec, training: bool,
+                batch: int, seed: int, r: int) -> Placement | None:
+    """Size, lay out and check one replica tile for ``r`` replicas; None when SRAM won't fit."""
+    tile, origins = replica_tiles(wafer.rows, wafer.cols, r)
+    fit = _repair_rounds(sset, model, wafer, training, batch, tile)
+    if fit is None:
+        return None
+    plan = assemble(sset, wafer, fit.rects, fit.evals, origins, tile, training, batch, seed,
+                    fit.balance)
+    t = np.array([e.cycles for e in fit.evals])
+    return dataclasses.replace(plan, balance_all=float(t.max() / t.mean()),
+                               memory_sized_stages=int(fit.sized_by_memory.sum()))
+
+
+def _repair_rounds(sset: StageSet, model: StageModel, wafer: WaferSpec, training: bool,
+                   batch: int, tile: tuple[int, int]) -> Fit | None:
+    """Fit rounds grow stages whose SRAM overflows; balance rounds then rescale each stage's
+    time model by measured / predicted time. Returns the best round, or None."""
+    S = len(sset)
+    total = tile[0] * tile[1]
+    scale = np.ones(S)
+    rtn_cache: dict = {}
+    best: Fit | None = None
+    balance_rounds = 0
+    for _ in range(FIT_ROUNDS + BALANCE_ROUNDS):
+        mins = min_cores_for_sram(model, sset.in_flight, scale)
+        if mins.sum() > total:
+            break
+        n, _ = allocate_cores(model, mins, total)
+        rects = bisect_layout(n, (0, 0, tile[0], tile[1]))
+        ev = evaluate_stages(sset, rects, sset.in_flight, wafer, training, batch, model,
+                             rtn_cache=rtn_cache)
+        over = np.array([e.sram.max() for e in ev]) / wafer.sram_bytes_per_core
+        # a stage's time includes its busiest link with the traffic between stages routed
+        t = np.maximum([e.cycles for e in ev],
+                       routed_link_cycles(rects, ev, sset.flows, tile, wafer, training))
+        ev = [dataclasses.replace(e, cycles=float(ti)) for e, ti in zip(ev, t, strict=True)]
+        sized_by_memory = mins >= n * 0.999  # the SRAM minimum, not time, set these sizes
+        heavy_bal = balance_of(t, sized_by_memory)
+        if over.max() > 1.0:  # first make every core fit: grow the overflowing stages
+            # past their current size (a stage sized by time may overflow too)
+            grow = over * 1.05 * np.maximum(1.0, n / np.maximum(mins, 1.0))
+            scale = scale * np.where(over > 1.0, grow, 1.0)
+            continue
+        improved = best is None or t.max() < best.period_cycles
+        if improved:
+            best = Fit(float(t.max()), heavy_bal, rects, ev, sized_by_memory)
+        # stop when balanced, out of rounds, or a balance round made the slowest stage slower
+        if heavy_bal < 1.05 or balance_rounds == BALANCE_ROUNDS or not improved:
+            break
+        balance_rounds += 1
+        area = np.array([rc[2] * rc[3] for rc in rects], dtype=np.float64)
+        predicted = model.A / area + model.B / np.sqrt(area) + model.C
+        corr = np.clip(t / np.maximum(predicted, 1e-9), 0.5, 2.0) ** 0.8
+        model = dataclasses.replace(model, A=model.A * corr, B=model.B * corr)
+    return best
