@@ -9,6 +9,7 @@ import pytest
 import wse_sim
 from wse_sim import errors, spec
 from wse_sim.errors import (
+    FabricError,
     GpuError,
     GraphError,
     PlacementError,
@@ -22,7 +23,7 @@ from wse_sim.errors import (
 from wse_sim.graph import Graph
 
 SUBCLASSES = [SpecError, GraphError, SparsityError, PlacementError, SimulationError, GpuError,
-              WseSimFileError]
+              WseSimFileError, FabricError]
 
 
 def module_exceptions() -> list[type]:

@@ -8,6 +8,7 @@ the public API; ``docs/architecture.md`` maps the packages.
 from .baselines import GpuResult, equivalent_gpus, gpu_baseline, scaling_curve
 from .engine import SimResult, simulate
 from .errors import (
+    FabricError,
     GpuError,
     GraphError,
     PlacementError,
@@ -26,7 +27,8 @@ from .sweep import plot_sweep, read_table, sweep
 from .version import __version__
 
 __all__ = [
-    "GPU_PRESETS", "GpuError", "GpuResult", "GpuSpec", "Graph", "GraphError", "Op", "Placement",
+    "FabricError", "GPU_PRESETS", "GpuError", "GpuResult", "GpuSpec", "Graph", "GraphError", "Op",
+    "Placement",
     "PlacementError", "SimResult", "SimulationError", "SparsityError", "SpecError",
     "WAFER_PRESETS", "WaferSpec", "WseSimError", "WseSimFileError", "__version__",
     "equivalent_gpus", "gpu", "gpu_baseline", "load_result", "place", "plot_placement",

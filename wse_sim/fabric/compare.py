@@ -167,7 +167,7 @@ def _build(segs, uni, samples: int, off, mesh, task: int):
 
 def compare_stage(placement, stage, samples: int = 2, router="wse",
                   task_cycles: int = cycle.DEFAULT_TASK_CYCLES, flows: bool = True,
-                  costs=None) -> StageComparison:
+                  costs=None, steady: bool = True) -> StageComparison:
     """Flow-level and cycle-level fabric cycles per sample of one placed stage.
 
     Parameters
@@ -183,6 +183,8 @@ def compare_stage(placement, stage, samples: int = 2, router="wse",
     flows : include the XY flows to and from the neighbouring stages
     costs : the stage's per-sample costs (a ``CoreCosts``); default: recomputed as the
         placer does at the stage's expected activation density
+    steady : also run 2 x samples to split the steady rate from the fill (else steady_cycles,
+        fill_cycles and steady_contention are NaN)
     """
     if getattr(placement, "mode", "pipelined") != "pipelined":
         raise FabricError("compare_stage needs a pipelined placement (weight streaming moves "
@@ -214,7 +216,7 @@ def compare_stage(placement, stage, samples: int = 2, router="wse",
     task = cycle._pos_int("task_cycles", task_cycles, 0)
     t0 = time.perf_counter()
     results = []
-    for k in (n, 2 * n):
+    for k in (n, 2 * n) if steady else (n,):
         prog, ramp = _build(segs, uni, k, off, mesh, task)
         sp = dataclasses.replace(spec, max_vcs=max(spec.max_vcs, prog.colors))
         busiest = max(ramp, 1)
@@ -224,7 +226,8 @@ def compare_stage(placement, stage, samples: int = 2, router="wse",
                                            f"stage {idx} ({st.heavy})")
         results.append((cycle.program_cycles(stats), link, ramp, prog.colors))
     wall = time.perf_counter() - t0
-    (t1, link1, ramp1, colors), (t2, _, _, _) = results
+    (t1, link1, ramp1, colors) = results[0]
+    t2 = results[1][0] if steady else float("nan")
     flow_r = float(link1.max(initial=0)) / n
     ramp_c = ramp1 / n
     bound = max(flow_r, ramp_c)
