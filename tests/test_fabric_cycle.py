@@ -47,7 +47,7 @@ def test_collectives_conserve_and_finish():
 def test_kernel_inconsistency_raises_fabric_error():
     # a route that sends a color east into a router with no queue for it: the kernel stops
     # with an error code and Python raises a WseSimError naming it
-    prog = cycle._Program(1, 3)
+    prog = cycle.Program(1, 3)
     prog.routes.append((np.array([0]), np.array([4]), np.array([0]), np.array([1])))
     prog.nodes.append((np.array([0]), np.array([0]), np.array([5]), np.array([0]),
                        np.array([0]), np.array([[-1]])))
@@ -78,7 +78,7 @@ def test_zero_load_latency_is_the_pipeline_sum(router, mesh, traffic, hops, flit
 def test_one_wavelet_over_h_hops(router):
     spec = cycle.PRESETS[router]
     for h in (0, 1, 2, 5, 13):
-        prog = cycle._Program(3, 16)
+        prog = cycle.Program(3, 16)
         cycle.add_unicasts(prog, [1], [1], [1 + (h > 3)], [1 + h - (h > 3)], [1], 0)
         stats, link, _ = cycle.run_program(prog, spec, 4, 10_000, "one wavelet")
         # a wavelet injected in cycle 0 arrives in cycle `latency`: the program spans one more
@@ -196,3 +196,20 @@ def test_preset_to_dict_and_results_to_dict():
     assert ckeys <= set(cycle.collective("broadcast", cores=4, wavelets=3).to_dict())
     with pytest.raises(FabricError, match="group"):
         cycle.collective("two-phase-reduce", cores=8, wavelets=3)
+
+
+def test_cli_fabric(capsys, tmp_path):
+    import json
+
+    from wse_sim.cli.main import main
+
+    assert main(["fabric", "--mesh", "4x4", "--cycles", "400", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["mesh"] == [4, 4] and out["in_flight"] == 0
+    png = tmp_path / "c.png"
+    assert main(["fabric", "--collective", "chain-reduce", "--cores", "8", "--wavelets", "5",
+                 "--plot", str(png)]) == 0
+    assert "cycles" in capsys.readouterr().out and png.stat().st_size > 0
+    assert main(["fabric", "--mesh", "4by4"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("wse-sim: error:") and err.count("\n") == 1

@@ -21,6 +21,7 @@ from ..errors import FabricError
 from ..kernels.routes import DIR_E, DIR_N, DIR_S, DIR_W, add_link_rects, add_xy_routes
 from ..kernels.tiles import splits
 from . import cycle
+from .cycle.core import _pos_int
 from .flow import _region_rects, flow_routes
 
 # colors of a stage's own streams; flows between stages take the colors after these
@@ -136,7 +137,7 @@ def _flow_level(stage, cost, uni, tile, training: bool) -> float:
 
 
 def _build(segs, uni, samples: int, off, mesh, task: int):
-    prog = cycle._Program(*mesh)
+    prog = cycle.Program(*mesh)
     ramp_in = np.zeros(mesh, dtype=np.int64)
     ramp_out = np.zeros(mesh, dtype=np.int64)
     for kind, rows, cols, d, n, w, color in segs:
@@ -147,7 +148,7 @@ def _build(segs, uni, samples: int, off, mesh, task: int):
         # first receives; every chain core but the last (and a multicast's first) sends
         dr, dc = cycle.DIR_STEP[d]
         keep = (n >= 2) & (cnt > 0)
-        seg, pos = cycle._ragged(n[keep])
+        seg, pos = cycle.ragged(n[keep])
         r = rr[keep][seg] + dr * pos
         c = cc[keep][seg] + dc * pos
         k = cnt[keep][seg]
@@ -195,7 +196,7 @@ def compare_stage(placement, stage, samples: int = 2, router="wse",
         raise FabricError(f"stage must be a stage index in [0, {len(stages)}) or a Stage, "
                           f"got {stage!r}")
     idx = int(idx)
-    n = cycle._pos_int("samples", samples)
+    n = _pos_int("samples", samples)
     st = stages[idx]
     training = bool(placement.training)
     cost = costs if costs is not None else _stage_costs(placement, idx)
@@ -213,7 +214,7 @@ def compare_stage(placement, stage, samples: int = 2, router="wse",
         chi = max(chi, int(uni[1].max()) + 1, int(uni[3].max()) + 1)
     off, mesh = (rlo, clo), (rhi - rlo, chi - clo)
     spec = cycle.router_spec(router)
-    task = cycle._pos_int("task_cycles", task_cycles, 0)
+    task = _pos_int("task_cycles", task_cycles, 0)
     t0 = time.perf_counter()
     results = []
     for k in (n, 2 * n) if steady else (n,):
