@@ -192,6 +192,72 @@ def _tables(rows, cols, vcs, qid, q_router, q_port, q_vc):
     return nbr, port_q0, q_down, r_row, r_col
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _va_stage(r, t, q0, q1, depth, vcs, t_va, qh, bs, q_ovc, q_sa, out_owner, rr_va, va_start,
+              va_q, va_key):
+    """VC allocation of the head packets of router r: separable, input first, round-robin."""
+    nva = 0
+    for q in range(q0, q1):
+        if qh[q * 4 + QW] == qh[q * 4 + QR] or q_ovc[q] >= 0:
+            continue
+        s = q * depth + qh[q * 4 + QRP]
+        if bs[s * 4 + SR] > t:
+            continue
+        m = bs[s * 4 + SM]
+        o = 0
+        while (m >> o) & 1 == 0:
+            o += 1
+        if o == RAMP:
+            q_ovc[q] = 0
+            q_sa[q] = t + t_va
+            continue
+        # input stage: the first free output VC after the port's pointer
+        po = r * N_PORTS + o
+        start = va_start[po]
+        pick = -1
+        for j in range(vcs):
+            v = start + j
+            if v >= vcs:
+                v -= vcs
+            if out_owner[po * vcs + v] < 0:
+                pick = v
+                break
+        if pick >= 0:
+            va_q[nva] = q
+            va_key[nva] = po * vcs + pick
+            nva += 1
+    # output stage: each requested output VC grants the requester closest after
+    # its round-robin pointer (over the router's queues)
+    nloc = q1 - q0
+    for i in range(nva):
+        key = va_key[i]
+        if key < 0:
+            continue
+        ptr = rr_va[key]
+        best = i
+        bestd = va_q[i] - q0 - ptr
+        if bestd < 0:
+            bestd += nloc
+        for j in range(i + 1, nva):
+            if va_key[j] == key:
+                dj = va_q[j] - q0 - ptr
+                if dj < 0:
+                    dj += nloc
+                if dj < bestd:
+                    best = j
+                    bestd = dj
+        for j in range(i, nva):
+            if va_key[j] == key:
+                va_key[j] = -1
+        q = va_q[best]
+        out_owner[key] = q
+        ov = key % vcs
+        q_ovc[q] = ov
+        q_sa[q] = t + t_va
+        rr_va[key] = q - q0 + 1 if q - q0 + 1 < nloc else 0
+        va_start[key // vcs] = ov + 1 if ov + 1 < vcs else 0
+
+
 @njit(cache=True, error_model="numpy")
 def simulate_network(
     rows, cols, vcs, depth, t_rc, t_va, t_net, t_eject, t_ramp_in, t_credit,
@@ -602,68 +668,13 @@ def simulate_network(
                         break
                     if err:
                         break
-            # -- VC allocation (packets): separable, input first, round-robin
-            if occ[r] > 0 and program == 0:
-                nva = 0
-                for q in range(q0, q1):
-                    if qh[q * 4 + QW] == qh[q * 4 + QR] or q_ovc[q] >= 0:
-                        continue
-                    s = q * depth + qh[q * 4 + QRP]
-                    if bs[s * 4 + SR] > t:
-                        continue
-                    m = bs[s * 4 + SM]
-                    o = 0
-                    while (m >> o) & 1 == 0:
-                        o += 1
-                    if o == RAMP:
-                        q_ovc[q] = 0
-                        q_sa[q] = t + t_va
-                        continue
-                    # input stage: the first free output VC after the port's pointer
-                    po = r * N_PORTS + o
-                    start = va_start[po]
-                    pick = -1
-                    for j in range(vcs):
-                        v = start + j
-                        if v >= vcs:
-                            v -= vcs
-                        if out_owner[po * vcs + v] < 0:
-                            pick = v
-                            break
-                    if pick >= 0:
-                        va_q[nva] = q
-                        va_key[nva] = po * vcs + pick
-                        nva += 1
-                # output stage: each requested output VC grants the requester closest after
-                # its round-robin pointer (over the router's queues)
-                nloc = q1 - q0
-                for i in range(nva):
-                    key = va_key[i]
-                    if key < 0:
-                        continue
-                    ptr = rr_va[key]
-                    best = i
-                    bestd = va_q[i] - q0 - ptr
-                    if bestd < 0:
-                        bestd += nloc
-                    for j in range(i + 1, nva):
-                        if va_key[j] == key:
-                            dj = va_q[j] - q0 - ptr
-                            if dj < 0:
-                                dj += nloc
-                            if dj < bestd:
-                                best = j
-                                bestd = dj
-                    for j in range(i, nva):
-                        if va_key[j] == key:
-                            va_key[j] = -1
-                    q = va_q[best]
-                    out_owner[key] = q
-                    ov = key % vcs
-                    q_ovc[q] = ov
-                    q_sa[q] = t + t_va
-                    rr_va[key] = q - q0 + 1 if q - q0 + 1 < nloc else 0
-                    va_start[key // vcs] = ov + 1 if ov + 1 < vcs else 0
+            # -- VC allocation (packets). With a VA stage (t_va >= 1) it runs after switch
+            # allocation, so an output VC freed by a tail leaving this cycle is taken again at
+            # once (its SA is next cycle anyway); with none (t_va = 0) it runs first, so the
+            # head can win SA in the same cycle
+            if t_va == 0 and occ[r] > 0 and program == 0:
+                _va_stage(r, t, q0, q1, depth, vcs, t_va, qh, bs, q_ovc, q_sa, out_owner, rr_va,
+                          va_start, va_q, va_key)
             # -- switch allocation: input stage
             if occ[r] > 0:
                 any_req = 0
@@ -809,6 +820,9 @@ def simulate_network(
                                     if o != RAMP:
                                         out_owner[(r * N_PORTS + o) * vcs + q_ovc[q]] = -1
                                     q_ovc[q] = -1
+            if t_va > 0 and occ[r] > 0 and program == 0:
+                _va_stage(r, t, q0, q1, depth, vcs, t_va, qh, bs, q_ovc, q_sa, out_owner, rr_va,
+                          va_start, va_q, va_key)
             # -- keep the router listed while it has work
             busy = occ[r] > 0
             if program == 0:
