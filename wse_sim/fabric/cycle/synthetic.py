@@ -83,7 +83,8 @@ def simulate(mesh=(16, 16), traffic: str = "uniform", rate: float = 0.05, packet
     vcs, buffer : virtual channels per port and flits per VC FIFO (None: the preset's depth)
     cycles : sources inject in [0, cycles); packets created in [warmup, cycles) are measured
         and followed to delivery (background traffic continues meanwhile, up to ``cycles``
-        more cycles, else the run is called saturated); then the network drains empty
+        more cycles or 4x the longest route's zero-load latency if that is longer, else the
+        run is called saturated); then the network drains empty
     """
     if not _warming:
         _warm()
@@ -110,8 +111,11 @@ def simulate(mesh=(16, 16), traffic: str = "uniform", rate: float = 0.05, packet
     pat, table, mean_hops = _pattern(traffic, rows, cols)
     hot = (rows // 2) * cols + cols // 2
     qs = _dense_queues(rows, cols, V)
+    # window packets get `cycles` more cycles to arrive, and at least 4x the zero-load
+    # latency of the longest route (a 256x256 mesh needs ~2,600 cycles for one packet)
+    drain = cycles + max(cycles, 4 * spec.zero_load_cycles(rows + cols - 2, L))
     synth = (pat, table, hot, HOTSPOT_FRACTION, float(rate), L, cycles, warmup, cycles,
-             2 * cycles, SOURCE_QUEUE_PACKETS, seed)
+             drain, SOURCE_QUEUE_PACKETS, seed)
     err, st, link, lat, nlat, wall = _run(rows, cols, V, depth, spec, *qs, 0, synth,
                                           _no_program())
     _raise_kernel(err, st, f"{traffic} traffic on {rows}x{cols}")
