@@ -78,17 +78,17 @@ class RouterSpec:
 
 
 PRESETS: dict[str, RouterSpec] = {
-    # A Cerebras WSE router as the project models it (wse_sim/spec.py WaferSpec fields).
+    # A Cerebras WSE router as the project models it (docs/hardware.md, WaferSpec fields).
     "wse": RouterSpec(
         name="wse",
         route_cycles=0,  # static per-color routes: nothing to compute, stated (SDK)
         vc_alloc_cycles=0,  # a color is its own channel end to end: no allocation, stated (SDK)
-        switch_alloc_cycles=0,  # 1 cycle per hop router and wire together, stated
-        switch_cycles=0,  # (WaferSpec.hop_latency_cycles): modelled as the link's one cycle
+        switch_alloc_cycles=0,  # 1 cycle per hop router and wire together, stated [SC22]
+        switch_cycles=0,  # [OSDI25] (hop_latency_cycles): modelled as the link's one cycle
         link_cycles=1,  # the 1 cycle per hop, stated
         credit_cycles=1,  # back-pressure to the neighbour, assumed (not published)
-        ramp_in_cycles=2,  # core -> router, 2 cycles: "A reduce-collective performance model
-        ramp_out_cycles=2,  # on the Cerebras CS-2" (HPDC 2024), medium confidence
+        ramp_in_cycles=2,  # core -> router, 2 cycles: Luczynski et al., "Near-Optimal
+        ramp_out_cycles=2,  # Wafer-Scale Reduce", HPDC 2024 [HPDC24]; assumed, medium
         max_vcs=24,  # 24 routable colors, stated (Cerebras SDK)
         queue_depth=4,  # wavelets per color per input port, ASSUMED: the depth is not
         # published; 4 covers the 2-cycle credit round trip twice, so one stream runs at the
