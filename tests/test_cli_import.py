@@ -61,7 +61,9 @@ def test_run_onnx_with_a_trace(files, tmp_path):
     assert record["model"] == "mlp" and record["samples_per_s"] > 0
     assert f"trace: {trace}" in err  # --json keeps stdout for the JSON object
     events = json.loads(trace.read_text())["traceEvents"]
-    assert {e["name"] for e in events if e["ph"] == "X"} == {"forward", "backward", "update"}
+    names = {e["name"] for e in events if e["ph"] == "X"}
+    # the update shows only when a batch's last sample is among the samples shown
+    assert {"forward", "backward"} <= names <= {"forward", "backward", "update"}
 
 
 def test_bad_input_shape_is_one_line(files):

@@ -9,6 +9,7 @@ import pytest
 import wse_sim
 from wse_sim import errors, spec
 from wse_sim.errors import (
+    FabricError,
     GpuError,
     GraphError,
     MissingDependencyError,
@@ -24,7 +25,7 @@ from wse_sim.errors import (
 from wse_sim.graph import Graph
 
 SUBCLASSES = [SpecError, GraphError, SparsityError, PlacementError, SimulationError, GpuError,
-              ResourceError, WseSimFileError, MissingDependencyError]
+              ResourceError, WseSimFileError, MissingDependencyError, FabricError]
 
 
 def module_exceptions() -> list[type]:

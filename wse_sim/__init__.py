@@ -10,6 +10,7 @@ from . import models
 from .baselines import GpuResult, equivalent_gpus, gpu_baseline, scaling_curve
 from .engine import SimResult, simulate
 from .errors import (
+    FabricError,
     GpuError,
     GraphError,
     MissingDependencyError,
@@ -32,7 +33,7 @@ from .sweep import plot_sweep, read_table, sweep
 from .version import __version__
 
 __all__ = [
-    "GPU_PRESETS", "GpuError", "GpuResult", "GpuSpec", "Graph", "GraphError",
+    "FabricError", "GPU_PRESETS", "GpuError", "GpuResult", "GpuSpec", "Graph", "GraphError",
     "MissingDependencyError", "Op", "Placement", "PlacementError", "ResourceError", "SimResult",
     "SimulationError", "SparsityError", "SpecError", "WAFER_PRESETS", "WaferSpec", "WseSimError",
     "WseSimFileError", "__version__", "equivalent_gpus", "export_trace", "from_onnx", "from_torch",

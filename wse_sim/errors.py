@@ -32,6 +32,10 @@ class SimulationError(WseSimError, ValueError):
     """Simulation settings are invalid (mode, batch, samples, activations)."""
 
 
+class FabricError(SimulationError):
+    """The cycle-level fabric simulator was misconfigured or found an inconsistency."""
+
+
 class GpuError(WseSimError, ValueError):
     """A GPU baseline cannot be computed (unknown GPU, bad count, batch does not fit)."""
 

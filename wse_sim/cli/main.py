@@ -11,6 +11,7 @@ import sys
 
 from ..errors import WseSimError
 from ..version import __version__
+from . import fabric as fabric_cli
 from .args import PROG, Parser
 from .importing import add_import_command
 from .info import cmd_models, cmd_wafers
@@ -52,6 +53,7 @@ def build_parser() -> Parser:
                    help="output folder (default: the folder of RESULT.json)")
     p.set_defaults(func=cmd_report)
     add_import_command(sub)
+    fabric_cli.add_parser(sub)
     sub.add_parser("sweep", add_help=False,
                    help="run every point of a parameter space (see 'wse-sim sweep --help')")
     return parser
