@@ -104,6 +104,12 @@ def add_link_rects(loads, direction, r_lo, r_hi, c_lo, c_hi, w, method: str = "a
     """
     rows, cols = _check_loads(loads)
     method = _check_method(method)
+    rects = _checked_link_rects(rows, cols, direction, r_lo, r_hi, c_lo, c_hi, w)
+    return _apply_rects(loads, *rects, method)
+
+
+def _checked_link_rects(rows, cols, direction, r_lo, r_hi, c_lo, c_hi, w):
+    """The link rectangles as owned int64 / float64 arrays, checked against the mesh."""
     names = ("direction", "r_lo", "r_hi", "c_lo", "c_hi")
     d, r0, r1, c0, c1 = _as_ints(names, (direction, r_lo, r_hi, c_lo, c_hi))
     w = _as_weights("w", w, d.shape[0])
@@ -128,7 +134,7 @@ def add_link_rects(loads, direction, r_lo, r_hi, c_lo, c_hi, w, method: str = "a
             f"{DIR_NAMES[d[k]]} links leave rows [{r_min[k]}, {r_max[k]}) x cols "
             f"[{c_min[k]}, {c_max[k]})"
         )
-    return _apply_rects(loads, d, r0, r1, c0, c1, w, method)
+    return d, r0, r1, c0, c1, w
 
 
 def _segment_rects(r0, c0, r1, c1):

@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..graph import DTYPE_BYTES
 from ..mapping import CoreCosts, internal_bounds, region_costs, sample_x_counts, update_cycles
+from ..mapping.costs import group_blocks
 from ..placer import Placement, stage_signature
 
 SAMPLE_DRAWS = 8  # distinct activation draws per stage; sample i uses draw i % SAMPLE_DRAWS
@@ -83,12 +85,15 @@ def sample_stages(placement: Placement, dens: list[np.ndarray], samples: int, tr
             acc_t = acc_f = None
             for i in range(n_eval):
                 sl = slice(i, None, n_eval)
-                c = _costs(placement, st, sd, xcs[i], training, batch, ramp)
+                # one draw's per-group kernel results serve the whole step and its forward
+                blk = group_blocks(sd.view, sd.rtn, xcs[i], st.split, DTYPE_BYTES[sd.op.dtype],
+                                   want_macs=True)
+                c = _costs(placement, st, sd, xcs[i], training, batch, ramp, blk)
                 for a, v in zip(tot, internal_bounds(c, spec), strict=True):
                     a[sl, s] = v
                 acc_t = c if acc_t is None else _add_costs(acc_t, c)
                 if training:
-                    cf = _costs(placement, st, sd, xcs[i], False, batch, ramp)
+                    cf = _costs(placement, st, sd, xcs[i], False, batch, ramp, blk)
                     for a, v in zip(fwd, internal_bounds(cf, spec), strict=True):
                         a[sl, s] = v
                     acc_f = cf if acc_f is None else _add_costs(acc_f, cf)
@@ -111,12 +116,12 @@ def sample_stages(placement: Placement, dens: list[np.ndarray], samples: int, tr
 
 
 def _costs(placement: Placement, st, sd, xc, training: bool, batch: int,
-           ramp: bool) -> CoreCosts:
+           ramp: bool, blocks=None) -> CoreCosts:
     # the engine schedules the optimizer step itself (once per step), so it is left out here
     return region_costs(sd.view, sd.rtn, xc, st.split, placement.wafer, dtype=sd.op.dtype,
                         training=training, first=st.first,
                         extra_vector_ops=sd.extra_vector_ops, batch=batch, nnz_total=sd.nnz,
-                        optimizer=False, ramp=ramp)
+                        optimizer=False, ramp=ramp, blocks=blocks)
 
 
 def _add_costs(a: CoreCosts, b: CoreCosts) -> CoreCosts:

@@ -7,7 +7,8 @@ one (routers, queues, credits); :func:`compare_stage` runs a placed stage throug
 
 from . import cycle
 from .compare import StageComparison, compare_stage
-from .flow import link_loads
+from .flow import link_loads, link_traffic
 from .ingress import add_host_io
 
-__all__ = ["StageComparison", "add_host_io", "compare_stage", "cycle", "link_loads"]
+__all__ = ["StageComparison", "add_host_io", "compare_stage", "cycle", "link_loads",
+           "link_traffic"]

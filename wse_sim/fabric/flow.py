@@ -102,6 +102,19 @@ def link_loads(stages, costs, flows, tile_shape, training: bool) -> tuple[np.nda
     """Link loads of one replica tile, wavelets per sample: float64 (rows, cols, 4), and the
     total wavelet-hops per sample."""
     loads = np.zeros((*tile_shape, 4), dtype=np.float64)
+    rects, routes = link_traffic(stages, costs, flows, training)
+    hops = 0.0
+    if len(rects[0]):
+        hops += add_link_rects(loads, *rects)
+    if len(routes[4]):
+        hops += add_xy_routes(loads, *routes)
+    return loads, hops
+
+
+def link_traffic(stages, costs, flows, training: bool):
+    """The traffic :func:`link_loads` adds, in its order: the regions' link rectangles
+    ``(direction, r_lo, r_hi, c_lo, c_hi, w)`` (non-empty ones) and the inter-stage XY routes
+    ``(sr, sc, dr, dc, w)``; wavelets per sample."""
     # identical stages on the same rectangle (weight streaming's repeated layers) are added
     # once, weighted by how many there are
     groups: dict = {}
@@ -112,13 +125,11 @@ def link_loads(stages, costs, flows, tile_shape, training: bool) -> tuple[np.nda
     for st, c, mult in groups.values():
         for d, rlo, rhi, clo, chi, w in _region_rects(st, c, training):
             rects.append((d, rlo, rhi, clo, chi, w * mult))
-    hops = 0.0
     if rects:
         d, rlo, rhi, clo, chi, w = (np.concatenate(x) for x in zip(*rects, strict=True))
         keep = (rhi > rlo) & (chi > clo)
-        hops += add_link_rects(loads, d[keep], rlo[keep], rhi[keep], clo[keep], chi[keep],
-                               w[keep])
-    sr, sc, dr, dc, w = flow_routes(stages, flows, training)
-    if len(w):
-        hops += add_xy_routes(loads, sr, sc, dr, dc, w)
-    return loads, hops
+        out = (d[keep], rlo[keep], rhi[keep], clo[keep], chi[keep], w[keep])
+    else:
+        z = np.zeros(0, dtype=np.int64)
+        out = (z, z, z, z, z, np.zeros(0))
+    return out, flow_routes(stages, flows, training)

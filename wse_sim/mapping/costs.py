@@ -1,7 +1,8 @@
 """Per-core costs of a stage: MACs, cycles, SRAM port bytes and wavelets per sample.
 
 A core's MACs are counted on its own tile with the kernels
-(:func:`wse_sim.kernels.counts.band_weighted_sums`), so the imbalance between tiles is real.
+(:func:`wse_sim.kernels.blocks.band_rows`, the per-band form of
+:func:`wse_sim.kernels.counts.band_weighted_sums`), so the imbalance between tiles is real.
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..graph import DTYPE_BYTES
-from ..kernels.counts import band_weighted_sums
-from ..kernels.tiles import INDEX_BYTES, splits, tile_bytes
+from ..kernels.blocks import band_rows
+from ..kernels.tiles import INDEX_BYTES, splits
 from ..spec import WaferSpec
-from .activations import band_sums
 from .split import Split
 from .view import View, passes
 
@@ -39,70 +39,42 @@ class CoreCosts:
     ramp_cycles: np.ndarray  # (a, b) cycles the core's ramp needs: wavelets in or out / width
 
 
-class _BandMemo:
-    """Per-call memo of kernel results that depend only on a group's row count (weights) or
-    on its row count and activation counts (MACs): row groups repeat, kernels run once each."""
-
-    def __init__(self, rtn: np.ndarray, k: int):
-        self.rtn, self.k = rtn, k
-        self._nnz: dict = {}
-        self._macs: dict = {}
-
-    def nnz(self, rows_g: int) -> np.ndarray:
-        if rows_g not in self._nnz:
-            self._nnz[rows_g] = band_weighted_sums(self.rtn, np.ones(self.k, dtype=np.int64),
-                                                   splits(self.k, rows_g))
-        return self._nnz[rows_g]
-
-    def macs(self, rows_g: int, x: np.ndarray) -> np.ndarray:
-        key = (rows_g, x.tobytes())
-        if key not in self._macs:
-            self._macs[key] = band_weighted_sums(self.rtn, np.ascontiguousarray(x),
-                                                 splits(self.k, rows_g))
-        return self._macs[key]
-
-
 def group_blocks(view: View, rtn: np.ndarray, x_counts: np.ndarray, split: Split,
-                  vbytes: int, want_macs: bool) -> dict[str, np.ndarray]:
+                 vbytes: int, want_macs: bool) -> dict[str, np.ndarray]:
     """Per-logical-row results, computed once per distinct row group and stacked.
 
     Row groups repeat (dense activations give identical groups; sampled ones repeat every
-    :data:`MAX_DRAWN_GROUPS`), so the kernels run a handful of times even for 1,000 groups.
-    Returns float64 arrays: ``macs`` (a, b) (if ``want_macs``), ``x_band`` (a,) non-zero
-    activations of each row's band, ``heights`` (a,) weight rows per band, ``nnz`` (a, b)
-    stored weights per core and ``compressed`` (a, b) 1.0 where the tile keeps indices.
+    :data:`MAX_DRAWN_GROUPS`), so each distinct group is counted once, all of them in one
+    kernel call (:func:`wse_sim.kernels.blocks.band_rows`), and the groups' rows gathered.
+    Returns float64 arrays: ``macs`` (a, b) (if ``want_macs``, else None), ``x_band`` (a,)
+    non-zero activations of each row's band, ``heights`` (a,) weight rows per band, ``nnz``
+    (a, b) stored weights per core and ``compressed`` (a, b) 1.0 where the tile keeps indices.
     """
     grows = split.group_rows()
     widths = np.diff(splits(view.n, split.b))
-    memo = _BandMemo(rtn, view.k_rows)
-    sizes = view.row_sizes()
-    cache: dict = {}
-    parts: dict[str, list[np.ndarray]] = {"macs": [], "x_band": [], "heights": [], "nnz": [],
-                                         "compressed": []}
+    x_counts = np.ascontiguousarray(x_counts, dtype=np.int64)
+    first: dict = {}  # (rows, activation counts) -> index of its first group
+    uid = np.empty(split.groups, dtype=np.int64)
     for g in range(split.groups):
-        rows_g = int(grows[g])
-        x = np.ascontiguousarray(x_counts[g])
-        key = (rows_g, x.tobytes())
-        if key not in cache:
-            bands = splits(view.k_rows, rows_g)
-            nnz = memo.nnz(rows_g)
-            heights = band_sums(sizes, bands)
-            _, dense = tile_bytes(nnz, heights.astype(np.int64)[:, None], widths[None, :], vbytes)
-            cache[key] = {
-                # coarse rows: exact for dense activations, exact in expectation otherwise
-                "macs": memo.macs(rows_g, x) / view.coarse if want_macs else None,
-                "x_band": band_sums(x, bands), "heights": heights,
-                "nnz": nnz.astype(np.float64), "compressed": (~dense).astype(np.float64)}
-        for name, lst in parts.items():
-            lst.append(cache[key][name])
-    return {name: (np.concatenate(lst) if lst[0] is not None else None)
-            for name, lst in parts.items()}
+        key = (int(grows[g]), x_counts[g].tobytes())
+        uid[g] = first.setdefault(key, len(first))
+    order = np.unique(uid, return_index=True)[1]  # each distinct group's first occurrence
+    rows_u = grows[order]
+    macs, x_band, heights, nnz, compressed = band_rows(
+        rtn, x_counts[order], rows_u, view.row_sizes(), widths, vbytes, view.coarse, want_macs)
+    # logical row r of group g is row r of its distinct group's block
+    offs = np.concatenate([[0], np.cumsum(rows_u)])[uid]
+    idx = np.repeat(offs - np.concatenate([[0], np.cumsum(grows)[:-1]]), grows) \
+        + np.arange(int(grows.sum()))
+    return {"macs": macs[idx] if want_macs else None, "x_band": x_band[idx],
+            "heights": heights[idx], "nnz": nnz[idx], "compressed": compressed[idx]}
 
 
 def region_costs(view: View, rtn: np.ndarray, x_counts: np.ndarray, split: Split,
                  spec: WaferSpec, *, dtype: str, training: bool, first: bool,
                  extra_vector_ops: float, batch: int, nnz_total: int,
-                 optimizer: bool = True, ramp: bool = True) -> CoreCosts:
+                 optimizer: bool = True, ramp: bool = True,
+                 blocks: dict[str, np.ndarray] | None = None) -> CoreCosts:
     """Per-sample per-core costs of a stage from its weight row counts and activation counts.
 
     Parameters
@@ -117,6 +89,9 @@ def region_costs(view: View, rtn: np.ndarray, x_counts: np.ndarray, split: Split
         (:func:`update_cycles`)
     ramp : charge each core's ramp (wavelets in and out, ``spec.ramp_wavelets_per_cycle``) and
         the SRAM traffic of accumulating received partial sums and stashing activations
+    blocks : :func:`group_blocks` of these arguments with ``want_macs=True``, when the caller
+        already has them (the training and forward costs of one draw, or the SRAM of the same
+        stage, share them); computed here otherwise
     """
     a, b, groups = split.a, split.b, split.groups
     lanes = spec.fmac_per_cycle(dtype)
@@ -124,7 +99,8 @@ def region_costs(view: View, rtn: np.ndarray, x_counts: np.ndarray, split: Split
     grows = split.group_rows()
     r_g = np.diff(splits(view.rows, groups)).astype(np.float64)
     n_cols = np.diff(splits(view.n, b)).astype(np.float64)
-    blk = group_blocks(view, rtn, x_counts, split, vbytes, want_macs=True)
+    blk = blocks if blocks is not None else group_blocks(view, rtn, x_counts, split, vbytes,
+                                                         want_macs=True)
     macs = blk["macs"]
     row_wave = blk["x_band"] / view.reuse
     bwd_row = blk["x_band"]

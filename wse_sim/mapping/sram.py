@@ -14,20 +14,24 @@ from .view import View
 
 def sram_per_core(op: Op, view: View, rtn: np.ndarray, x_counts: np.ndarray, split: Split,
                   spec: WaferSpec, *, training: bool, in_flight: int,
-                  resident: bool = True) -> np.ndarray:
+                  resident: bool = True,
+                  blocks: dict[str, np.ndarray] | None = None) -> np.ndarray:
     """SRAM bytes held by each logical core: float64 (a, b).
 
     Weight tile (values + indices, as the kernels store it), optimizer state when training,
     the stashed activations of ``in_flight`` samples, stream buffers and the code reserve.
     ``resident=False`` (weight streaming): weights pass through a double-buffered chunk of
     ``spec.stream_chunk_bytes`` instead of staying, and the optimizer runs off the wafer.
+    ``blocks``: :func:`~wse_sim.mapping.costs.group_blocks` of these arguments, when the
+    caller already has them (the stage's costs did the same work).
     """
     a, b, groups = split.a, split.b, split.groups
     vbytes = DTYPE_BYTES[op.dtype]
     grows = split.group_rows()
     n_cols = np.diff(splits(view.n, b)).astype(np.float64)
     r_rows = np.repeat(np.diff(splits(view.rows, groups)).astype(np.float64), grows)
-    blk = group_blocks(view, rtn, x_counts, split, vbytes, want_macs=False)
+    blk = blocks if blocks is not None else group_blocks(view, rtn, x_counts, split, vbytes,
+                                                         want_macs=False)
     nnz = blk["nnz"]
     if view.stored_weights:
         # values (+ 16-bit indices and column pointers when compressed), as the kernels store

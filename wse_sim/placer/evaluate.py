@@ -3,12 +3,14 @@ busiest link with the traffic between stages routed."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..fabric import link_loads
-from ..kernels.routes import region_max_link_load
+from ..fabric import link_traffic
+from ..graph import DTYPE_BYTES
+from ..kernels.peaks import region_peaks
 from ..mapping import (
     CoreCosts,
     Split,
@@ -19,11 +21,14 @@ from ..mapping import (
     sram_per_core,
     weight_row_counts,
 )
+from ..mapping.costs import group_blocks
 from ..spec import Physics, WaferSpec
 from ..spec.physics import ALL_ON
 from .placement import Stage
 from .sizing import StageModel
 from .stages import StageSet, stage_signature
+
+_DRAWN_PATTERNS = ("unstructured", "n:m", "block")  # counts drawn from the op's mask seed
 
 
 @dataclass(frozen=True)
@@ -40,21 +45,27 @@ class StageEval:
 def evaluate_stages(sset: StageSet, rects, in_flight: np.ndarray, spec: WaferSpec,
                     training: bool, batch: int, model: StageModel, resident: bool = True,
                     rtn_cache: dict | None = None, physics: Physics = ALL_ON,
-                    splits: list[Split] | None = None) -> list[StageEval]:
+                    splits: list[Split] | None = None,
+                    memo: dict | None = None) -> list[StageEval]:
     """Split choice, predicted cycles and SRAM of every stage on its rectangle.
 
     Stages that are the same op on the same rectangle shape (the repeated layers of a
     transformer) are evaluated once. ``rtn_cache`` keeps weight counts across rounds (they
     depend on the op and the column count only: drawn once per place()). ``splits`` fixes each
     stage's split (re-evaluating a placement on another wafer) instead of choosing it.
+    ``memo`` keeps evaluations across the rounds of one place() call (the caller keeps
+    ``spec``, ``physics`` and the stage set fixed): a round re-costs only the stages whose
+    rectangle shape, split or SRAM budget changed.
     """
     out = []
-    memo: dict = {}
+    memo = {} if memo is None else memo
     for i, sd in enumerate(sset.data):
         _, _, h, w = rects[i]
         density, first = float(sset.in_density[i]), bool(sset.first[i])
         key = (h, w, stage_signature(sd), density, first, int(in_flight[i]),
-               None if splits is None else splits[i])
+               None if splits is None else splits[i], training, batch, resident,
+               float(model.fixed_bytes[i]), float(model.stash_bytes[i]),
+               float(model.per_core_bytes))
         if key in memo:
             out.append(memo[key])
             continue
@@ -70,16 +81,18 @@ def evaluate_stages(sset: StageSet, rects, in_flight: np.ndarray, spec: WaferSpe
         if rtn_cache is not None and rkey in rtn_cache:
             rtn = rtn_cache[rkey]
         else:
-            rtn = weight_row_counts(sd.op, sd.view, split.b)
+            rtn = drawn_row_counts(sd, split.b)
             if rtn_cache is not None:
                 rtn_cache[rkey] = rtn
         xc = expected_x_counts(sd.view, density, split.groups)
+        # the per-group kernel results serve both the costs and the SRAM
+        blk = group_blocks(sd.view, rtn, xc, split, DTYPE_BYTES[sd.op.dtype], want_macs=True)
         cost = region_costs(sd.view, rtn, xc, split, spec, dtype=sd.op.dtype,
                             training=training, first=first,
                             extra_vector_ops=sd.extra_vector_ops, batch=batch, nnz_total=sd.nnz,
-                            ramp=physics.ramp)
+                            ramp=physics.ramp, blocks=blk)
         sram = sram_per_core(sd.op, sd.view, rtn, xc, split, spec, training=training,
-                             in_flight=int(in_flight[i]), resident=resident)
+                             in_flight=int(in_flight[i]), resident=resident, blocks=blk)
         compute, ramp, link, memory = internal_bounds(cost, spec)
         memo[key] = StageEval(split, rtn, max(compute, ramp, link / spec.link_wavelets_per_cycle,
                                               memory), sram, cost)
@@ -87,14 +100,58 @@ def evaluate_stages(sset: StageSet, rects, in_flight: np.ndarray, spec: WaferSpe
     return out
 
 
+DRAWN_CACHE_BYTES = 256 * 2**20  # drawn weight counts kept between place() calls, assumed
+# (a BERT-Large place() at weight sparsity 0.5 on WSE-2 draws 430 arrays, 40 MB as uint8)
+_DRAWN: OrderedDict = OrderedDict()
+_DRAWN_BYTES = [0]
+
+
+def drawn_row_counts(sd, b: int) -> np.ndarray:
+    """:func:`~wse_sim.mapping.weight_row_counts` of a stage's op over ``b`` column tiles,
+    kept between place() calls (least recently used out past :data:`DRAWN_CACHE_BYTES`).
+
+    The counts of a synthetic pattern are a pure function of the view, density, pattern,
+    mask seed and ``b``, and the binomial draws of unstructured sparsity cost ~10 ms a stage,
+    so a sweep or a what-if wafer that asks for the same (op, b) again reuses them. Real
+    masks and dense weights are not kept (dense counts cost nothing to make). Returns a
+    fresh int64 array (K, b) each call.
+    """
+    op = sd.op
+    if op.sparsity_pattern not in _DRAWN_PATTERNS or op.weight_density >= 1.0:
+        return weight_row_counts(op, sd.view, b)
+    key = (sd.view, op.kind, float(op.weight_density), op.sparsity_pattern,
+           int(op.mask_seed), int(b))
+    hit = _DRAWN.get(key)
+    if hit is not None:
+        _DRAWN.move_to_end(key)
+        return hit.astype(np.int64)
+    rtn = weight_row_counts(op, sd.view, b)
+    # kept in the narrowest unsigned type that holds them (a count is at most a tile width)
+    small = rtn.astype(np.min_scalar_type(int(rtn.max(initial=0))))
+    _DRAWN[key] = small
+    _DRAWN_BYTES[0] += small.nbytes
+    while _DRAWN_BYTES[0] > DRAWN_CACHE_BYTES and len(_DRAWN) > 1:
+        _DRAWN_BYTES[0] -= _DRAWN.popitem(last=False)[1].nbytes
+    return rtn
+
+
+def clear_drawn_cache() -> None:
+    """Forget the weight counts kept by :func:`drawn_row_counts` (benchmarks of a first call)."""
+    _DRAWN.clear()
+    _DRAWN_BYTES[0] = 0
+
+
 def routed_link_cycles(rects, evals: list[StageEval], flows, tile, spec: WaferSpec,
                        training: bool) -> np.ndarray:
     """Busiest link of each stage's rectangle, in cycles per sample, all traffic routed (S,)."""
     stages = [Stage(i, "", (), rc, e.split, 0.0, False, 0, 0.0, 0.0)
               for i, (rc, e) in enumerate(zip(rects, evals, strict=True))]
-    loads, _ = link_loads(stages, [e.cost for e in evals], flows, tile, training)
+    link_rects, routes = link_traffic(stages, [e.cost for e in evals], flows, training)
     r = np.array(rects, dtype=np.int64)
-    peak = region_max_link_load(loads, r[:, 0], r[:, 0] + r[:, 2], r[:, 1], r[:, 1] + r[:, 3])
+    # the stages tile the replica without overlap: each one's busiest link comes out of one
+    # row-by-row pass, the same bits as region_max_link_load on link_loads' array
+    peak = region_peaks(tile[0], tile[1], link_rects, routes, r[:, 0], r[:, 0] + r[:, 2],
+                        r[:, 1], r[:, 1] + r[:, 3])
     return peak / spec.link_wavelets_per_cycle
 
 

@@ -56,8 +56,9 @@ def place_pipelined(sset: StageSet, model: StageModel, wafer: WaferSpec, trainin
     else:
         tries = [int(replicas)]
     best_plan, best_rate, over_budget = None, -1.0, None
+    caches: dict = {}  # weight counts and stage evaluations, shared by every try below
     for r in tries:  # the predicted best count first, then fewer while that predicts faster
-        plan = fit_replica(sset, model, wafer, training, batch, seed, r, physics)
+        plan = fit_replica(sset, model, wafer, training, batch, seed, r, physics, caches)
         if plan is None:
             continue
         if physics.colors and plan.routers_over_color_budget:
@@ -68,7 +69,7 @@ def place_pipelined(sset: StageSet, model: StageModel, wafer: WaferSpec, trainin
             break
         best_plan, best_rate = plan, rate
     for cand in candidates:
-        plan = refit(cand, sset, model, wafer, physics)
+        plan = refit(cand, sset, model, wafer, physics, caches)
         if plan is None or (physics.colors and plan.routers_over_color_budget):
             continue
         rate = predicted_rate(plan, training)
@@ -80,17 +81,21 @@ def place_pipelined(sset: StageSet, model: StageModel, wafer: WaferSpec, trainin
 
 
 def refit(plan: Placement, sset: StageSet, model: StageModel, wafer: WaferSpec,
-          physics: Physics) -> Placement | None:
+          physics: Physics, caches: dict | None = None) -> Placement | None:
     """``plan``'s rectangles, splits and replica tiles re-evaluated on ``wafer``; None when they
-    do not lie on its mesh or their SRAM does not fit there."""
+    do not lie on its mesh or their SRAM does not fit there. ``caches``: see
+    :func:`fit_replica`."""
     th, tw = plan.tile_shape
     if plan.mode != "pipelined" or len(plan.stages) != len(sset) or any(
             oy + th > wafer.rows or ox + tw > wafer.cols for oy, ox in plan.replica_origins):
         return None
     rects = [st.rect for st in plan.stages]
     splits = [st.split for st in plan.stages]
+    caches = {} if caches is None else caches
     ev = evaluate_stages(sset, rects, sset.in_flight, wafer, plan.training, plan.batch, model,
-                         physics=physics, splits=splits)
+                         physics=physics, splits=splits,
+                         rtn_cache=caches.setdefault("rtn", {}),
+                         memo=caches.setdefault("eval", {}))
     if max(float(e.sram.max()) for e in ev) > wafer.sram_bytes_per_core:
         return None
     t = np.maximum([e.cycles for e in ev], routed_link_cycles(
@@ -142,10 +147,16 @@ def predicted_rate(plan: Placement, training: bool) -> float:
 
 
 def fit_replica(sset: StageSet, model: StageModel, wafer: WaferSpec, training: bool,
-                batch: int, seed: int, r: int, physics: Physics = ALL_ON) -> Placement | None:
-    """Size, lay out and check one replica tile for ``r`` replicas; None when SRAM won't fit."""
+                batch: int, seed: int, r: int, physics: Physics = ALL_ON,
+                caches: dict | None = None) -> Placement | None:
+    """Size, lay out and check one replica tile for ``r`` replicas; None when SRAM won't fit.
+
+    ``caches`` (a dict, filled here) keeps weight counts and stage evaluations between calls
+    for the same stage set, wafer and physics, so a stage is costed once per rectangle shape
+    whatever the round or replica count that asks for it."""
     tile, origins = replica_tiles(wafer.rows, wafer.cols, r)
-    fit = _repair_rounds(sset, model, wafer, training, batch, tile, physics)
+    fit = _repair_rounds(sset, model, wafer, training, batch, tile, physics,
+                         {} if caches is None else caches)
     if fit is None:
         return None
     plan = assemble(sset, wafer, fit.rects, fit.evals, origins, tile, training, batch, seed,
@@ -156,13 +167,15 @@ def fit_replica(sset: StageSet, model: StageModel, wafer: WaferSpec, training: b
 
 
 def _repair_rounds(sset: StageSet, model: StageModel, wafer: WaferSpec, training: bool,
-                   batch: int, tile: tuple[int, int], physics: Physics) -> Fit | None:
+                   batch: int, tile: tuple[int, int], physics: Physics,
+                   caches: dict) -> Fit | None:
     """Fit rounds grow stages whose SRAM overflows; balance rounds then rescale each stage's
     time model by measured / predicted time. Returns the best round, or None."""
     S = len(sset)
     total = tile[0] * tile[1]
     scale = np.ones(S)
-    rtn_cache: dict = {}
+    rtn_cache = caches.setdefault("rtn", {})
+    memo = caches.setdefault("eval", {})
     best: Fit | None = None
     balance_rounds = 0
     for _ in range(FIT_ROUNDS + BALANCE_ROUNDS):
@@ -172,7 +185,7 @@ def _repair_rounds(sset: StageSet, model: StageModel, wafer: WaferSpec, training
         n, _ = allocate_cores(model, mins, total)
         rects = bisect_layout(n, (0, 0, tile[0], tile[1]))
         ev = evaluate_stages(sset, rects, sset.in_flight, wafer, training, batch, model,
-                             rtn_cache=rtn_cache, physics=physics)
+                             rtn_cache=rtn_cache, physics=physics, memo=memo)
         over = np.array([e.sram.max() for e in ev]) / wafer.sram_bytes_per_core
         # a stage's time includes its busiest link with the traffic between stages routed
         t = np.maximum([e.cycles for e in ev],
