@@ -54,31 +54,40 @@ def plot_stage_cycles(result, path) -> Path:
 
 
 def plot_timeline(result, path) -> Path:
-    """Gantt chart: when each of the first 16 samples occupies each stage, microseconds."""
+    """Gantt chart: when each of the first 16 samples occupies each stage, microseconds. A
+    training schedule's backward tasks are drawn hatched, in their sample's colour."""
     start = np.asarray(result.timeline_start, dtype=np.float64)
     finish = np.asarray(result.timeline_finish, dtype=np.float64)
     n, s = start.shape if start.ndim == 2 else (0, 0)
     n = min(n, TIMELINE_SAMPLES)
     to_us = 1e6 / (result.clock_hz or 1.0)
+    b0 = np.asarray(getattr(result, "timeline_bwd_start", np.zeros((0, 0))), dtype=np.float64)
+    b1 = np.asarray(getattr(result, "timeline_bwd_finish", np.zeros((0, 0))), dtype=np.float64)
+    backward = b0.shape == start.shape and b1.shape == start.shape and b0.size > 0
     fig, ax = wide_figure()
     cm = colormap("tab20")
     streaming = result.execution == "weight_streaming"
     for i in range(1 if streaming else n):  # streaming: every sample shares one schedule
         _bars(ax, start[i] * to_us, finish[i] * to_us, cm(i % 20),
               "whole batch" if streaming else f"sample {i}")
+        if backward and not streaming:
+            _bars(ax, b0[i] * to_us, b1[i] * to_us, cm(i % 20), None, hatch="///")
+    end = float((b1 if backward else finish)[:n].max(initial=0.0))
     ax.set_ylim(s - 0.5, -0.5)
-    ax.set_xlim(0, max(float(finish[:n].max(initial=0.0)) * to_us, 1e-9) * 1.01)
+    ax.set_xlim(0, max(end * to_us, 1e-9) * 1.01)
     ax.set_xlabel("time (µs)")
     ax.set_ylabel("stage index (pipeline order)")
     what = (f"one optimizer step, {s} layers in turn" if streaming
-            else f"first {n} samples through {s} stages")
+            else f"first {n} samples through {s} stages"
+            + ("; hatched: backward" if backward else ""))
     ax.set_title(f"Pipeline timeline: {result.model} on {result.wafer} ({what})", fontsize=11)
     if n:
         ax.legend(loc="upper right", fontsize=6, ncol=4 if n > 4 else 1)
     return save(fig, path)
 
 
-def _bars(ax, x0: np.ndarray, x1: np.ndarray, colour, label: str, height: float = 0.8) -> None:
+def _bars(ax, x0: np.ndarray, x1: np.ndarray, colour, label: str | None,
+          height: float = 0.8, hatch: str | None = None) -> None:
     """One sample's bars: stage k spans [x0[k], x1[k]] on row k, as one collection."""
     from matplotlib.collections import PolyCollection
 
@@ -86,6 +95,10 @@ def _bars(ax, x0: np.ndarray, x1: np.ndarray, colour, label: str, height: float 
     y1 = y0 + height
     verts = np.stack([np.stack([x0, y0], 1), np.stack([x0, y1], 1), np.stack([x1, y1], 1),
                       np.stack([x1, y0], 1)], axis=1)
+    if hatch:  # outlined and hatched in the colour, so the forward bars stay distinct
+        ax.add_collection(PolyCollection(verts, facecolors="none", edgecolors=colour,
+                                         hatch=hatch, linewidths=0.6))
+        return
     ax.add_collection(PolyCollection(verts, facecolors=colour, edgecolors="none",
                                      label=label))
 
