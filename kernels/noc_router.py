@@ -1,0 +1,296 @@
+"""One router (and its core) for one cycle of :func:`wse_sim.kernels.noc.simulate_network`:
+injection from the core, VC allocation, switch allocation (input then output stage), switch
+traversal into the next router or the ejection channel, and retiring served flits (numba).
+
+The state travels as tuples of arrays built by the caller (``cfg`` scalars, ``net`` tables,
+``rs`` router buffers, ``ej`` ejection wheel, ``src`` synthetic sources, ``pin`` / ``pst``
+program inputs / state, ``scr`` scratch) and the shared counters ``ct``
+(:mod:`wse_sim.kernels._noc_layout`). Each stage returns an error code (``OK`` = 0).
+
+Nothing here imports the rest of ``wse_sim``.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+from ._noc_layout import (
+    C_BUFFERED,
+    C_EJCHAN,
+    C_FLUSHING,
+    C_FORKS,
+    C_N_CUR,
+    C_N_NXT,
+    C_OWED,
+    C_PEAK,
+    C_ROUTER_CYCLES,
+    ERR_NO_QUEUE,
+    ERR_ROUTE,
+    N_PORTS,
+    OK,
+    OPP,
+    QR,
+    QRP,
+    QW,
+    QWP,
+    RAMP,
+    SF,
+    SM,
+    SP,
+    SR,
+    _bump,
+    _has_credit,
+    _popcount,
+    _va_stage,
+    _xy_mask,
+)
+from .noc_inject import _busy, _fire_task, _push_flit, _send_wavelet, _start_packet
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _sa_input(r, t, cfg, net, rs, scr):
+    """Switch allocation, input stage: each input port requests with one ready VC (round-robin)
+    the outputs it has credit for; returns (outputs requested as a mask, error code)."""
+    depth, program = cfg[3], cfg[10]
+    q_vc, port_q0, q_down = net[3], net[6], net[7]
+    bs, qh, q_ovc, q_sa, rr_in = rs[0], rs[1], rs[2], rs[3], rs[6]
+    req_q, req_m, got_m = scr[0], scr[1], scr[2]
+    any_req = 0
+    for p in range(N_PORTS):
+        req_m[p] = 0
+        got_m[p] = 0
+        qa = port_q0[r * N_PORTS + p]
+        nv = port_q0[r * N_PORTS + p + 1] - qa
+        if nv == 0:
+            continue
+        start = rr_in[r * N_PORTS + p]
+        for j in range(nv):
+            jj = start + j
+            if jj >= nv:
+                jj -= nv
+            q = qa + jj
+            if qh[q * 4 + QW] == qh[q * 4 + QR]:
+                continue
+            s = q * depth + qh[q * 4 + QRP]
+            if bs[s * 4 + SR] > t:
+                continue
+            if program == 0:
+                if q_ovc[q] < 0 or q_sa[q] > t:
+                    continue
+                dv = q_ovc[q] - q_vc[q]  # dense queues: VCs of a port adjacent
+            else:
+                dv = 0
+            m = bs[s * 4 + SM]
+            ok_m = 0
+            for o in range(4):
+                if (m >> o) & 1 == 0:
+                    continue
+                dq = q_down[q * 4 + o]
+                if dq < 0:
+                    return any_req, ERR_NO_QUEUE
+                if _has_credit(dq + dv, t, qh, bs, depth):
+                    ok_m |= 1 << o
+            ok_m |= m & 16
+            if ok_m:
+                req_q[p] = q
+                req_m[p] = ok_m
+                any_req |= ok_m
+                break
+    return any_req, OK
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _forward(r, o, q, pay, t, cfg, net, rs, p_dst, route_tbl, ct, link_count, nxt):
+    """Switch traversal: the copy of queue q's head for output o enters the next router."""
+    depth, t_rc, t_va, t_net, program, flits = cfg[3], cfg[4], cfg[5], cfg[6], cfg[10], cfg[11]
+    win_lo, win_hi, n_colors = cfg[12], cfg[13], cfg[14]
+    q_vc, nbr, q_down, r_row, r_col = net[3], net[5], net[7], net[8], net[9]
+    bs, qh, q_ovc, occ = rs[0], rs[1], rs[2], rs[4]
+    nb = nbr[r * 4 + o]
+    if program == 0:
+        ov = q_ovc[q]
+        dq = q_down[q * 4 + o] + ov - q_vc[q]
+        pid = pay // flits
+        head = pay - pid * flits == 0
+        ds = dq * depth + qh[dq * 4 + QWP]
+        bs[ds * 4 + SR] = t + t_net + (t_rc if head else 0)
+        m2 = _xy_mask(nb, p_dst[pid], r_row, r_col)
+    else:
+        ov = q_vc[q]
+        dq = q_down[q * 4 + o]
+        ds = dq * depth + qh[dq * 4 + QWP]
+        bs[ds * 4 + SR] = t + t_net + t_rc + t_va
+        m2 = route_tbl[(nb * N_PORTS + OPP[o]) * n_colors + ov]
+        if m2 == 0:
+            return ERR_ROUTE
+    bs[ds * 4 + SP] = pay
+    bs[ds * 4 + SM] = m2
+    qh[dq * 4 + QW] += 1
+    qh[dq * 4 + QWP] = _bump(qh[dq * 4 + QWP], depth)
+    occ[nb] += 1
+    ct[C_BUFFERED] += 1
+    pc = _popcount(m2)
+    ct[C_OWED] += pc
+    ct[C_FORKS] += pc - 1
+    if qh[dq * 4 + QW] - qh[dq * 4 + QR] > ct[C_PEAK]:
+        ct[C_PEAK] = qh[dq * 4 + QW] - qh[dq * 4 + QR]
+    if program or (win_lo <= t < win_hi):
+        link_count[r * 4 + o] += 1
+    if nxt[nb] == 0:
+        nxt[nb] = 1
+        ct[C_N_NXT] += 1
+    return OK
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _sa_output(r, t, any_req, cfg, net, rs, ej, p_dst, route_tbl, scr, ct, link_count, nxt):
+    """Switch allocation, output stage: each requested output grants one input port
+    (round-robin) and the granted copy leaves, to the next router or the ejection channel."""
+    rows, cols, depth, t_eject, M = cfg[0], cfg[1], cfg[3], cfg[7], cfg[15]
+    R = rows * cols
+    q_vc = net[3]
+    bs, qh, rr_out = rs[0], rs[1], rs[7]
+    ew_n, ew_pay, ew_r, ew_vc = ej
+    req_q, req_m, got_m = scr[0], scr[1], scr[2]
+    for o in range(N_PORTS):
+        if (any_req >> o) & 1 == 0:
+            continue
+        po = r * N_PORTS + o
+        start = rr_out[po]
+        for j in range(N_PORTS):
+            p = start + j
+            if p >= N_PORTS:
+                p -= N_PORTS
+            if (req_m[p] >> o) & 1 == 0:
+                continue
+            got_m[p] |= 1 << o
+            rr_out[po] = p + 1 if p + 1 < N_PORTS else 0
+            q = req_q[p]
+            s = q * depth + qh[q * 4 + QRP]
+            pay = bs[s * 4 + SP]
+            ct[C_OWED] -= 1
+            if o == RAMP:
+                es = (t + t_eject) % M
+                ei = es * R + ew_n[es]
+                ew_pay[ei] = pay
+                ew_r[ei] = r
+                ew_vc[ei] = q_vc[q]
+                ew_n[es] += 1
+                ct[C_EJCHAN] += 1
+            else:
+                err = _forward(r, o, q, pay, t, cfg, net, rs, p_dst, route_tbl, ct, link_count,
+                               nxt)
+                if err:
+                    return err
+            break
+    return OK
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _retire(r, t, cfg, net, rs, scr, ct):
+    """Retire the copies just granted; dequeue flits whose every output has been served and
+    release a packet's output VC with its tail."""
+    vcs, depth, t_credit, program, flits = cfg[2], cfg[3], cfg[9], cfg[10], cfg[11]
+    port_q0 = net[6]
+    bs, qh, q_ovc, occ, out_owner, rr_in = rs[0], rs[1], rs[2], rs[4], rs[5], rs[6]
+    req_q, got_m = scr[0], scr[2]
+    for p in range(N_PORTS):
+        if got_m[p] == 0:
+            continue
+        q = req_q[p]
+        s = q * depth + qh[q * 4 + QRP]
+        left = bs[s * 4 + SM] & ~got_m[p]
+        bs[s * 4 + SM] = left
+        # the input pointer moves past the VC just served
+        qa = port_q0[r * N_PORTS + p]
+        nv = port_q0[r * N_PORTS + p + 1] - qa
+        rr_in[r * N_PORTS + p] = q - qa + 1 if q - qa + 1 < nv else 0
+        if left == 0:
+            qh[q * 4 + QR] += 1
+            qh[q * 4 + QRP] = _bump(qh[q * 4 + QRP], depth)
+            bs[s * 4 + SF] = t + t_credit
+            occ[r] -= 1
+            ct[C_BUFFERED] -= 1
+            if program == 0:
+                pay = bs[s * 4 + SP]
+                pid = pay // flits
+                if pay - pid * flits == flits - 1:
+                    o = 0
+                    while (got_m[p] >> o) & 1 == 0:
+                        o += 1
+                    if o != RAMP:
+                        out_owner[(r * N_PORTS + o) * vcs + q_ovc[q]] = -1
+                    q_ovc[q] = -1
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _switch(r, t, cfg, net, rs, ej, p_dst, route_tbl, scr, ct, link_count, nxt):
+    """VC allocation and switch allocation / traversal of router r for cycle t.
+
+    With a VA stage (t_va >= 1) VA runs after switch allocation, so an output VC freed by a
+    tail leaving this cycle is taken again at once (its SA is next cycle anyway); with none
+    (t_va = 0) it runs first, so the head can win SA in the same cycle."""
+    vcs, depth, t_va, program = cfg[2], cfg[3], cfg[5], cfg[10]
+    router_q0 = net[4]
+    bs, qh, q_ovc, q_sa, occ, out_owner, _, _, rr_va, va_start = rs
+    va_q, va_key = scr[3], scr[4]
+    q0 = router_q0[r]
+    q1 = router_q0[r + 1]
+    if t_va == 0 and occ[r] > 0 and program == 0:
+        _va_stage(r, t, q0, q1, depth, vcs, t_va, qh, bs, q_ovc, q_sa, out_owner, rr_va,
+                  va_start, va_q, va_key)
+    if occ[r] > 0:
+        any_req, err = _sa_input(r, t, cfg, net, rs, scr)
+        if err:
+            return err
+        if any_req:
+            err = _sa_output(r, t, any_req, cfg, net, rs, ej, p_dst, route_tbl, scr, ct,
+                             link_count, nxt)
+            if err:
+                return err
+            _retire(r, t, cfg, net, rs, scr, ct)
+    if t_va > 0 and occ[r] > 0 and program == 0:
+        _va_stage(r, t, q0, q1, depth, vcs, t_va, qh, bs, q_ovc, q_sa, out_owner, rr_va,
+                  va_start, va_q, va_key)
+    return OK
+
+
+# No reference counting here (_nrt=False): the stages are inlined, and every array they pull
+# out of a state tuple would otherwise cost an atomic incref / decref pair per router visit
+# (8x slower, measured); the arrays are owned by simulate_network, which outlives this call.
+# numba's cache does not track callees in other files: after editing a stage, delete the
+# kernels/__pycache__/*.nbi / *.nbc files, or simulate_network keeps the old code.
+@njit(cache=True, error_model="numpy", _nrt=False)
+def routers_step(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cur, nxt):
+    """Visit the routers listed in ``cur`` (index order) for cycle t; lists in ``nxt`` those
+    with work next cycle. Returns an error code."""
+    rows, cols, program = cfg[0], cfg[1], cfg[10]
+    R = rows * cols
+    seen = 0
+    r = -1
+    while seen < ct[C_N_CUR]:
+        r += 1
+        if cur[r] == 0:
+            continue
+        cur[r] = 0
+        seen += 1
+        ct[C_ROUTER_CYCLES] += 1
+        if program == 0:
+            if src[9][r] < 0 and src[7][r] > 0 and ct[C_FLUSHING] == 0:
+                err = _start_packet(r, t, cfg, net, rs, src, sp, ct)
+                if err:
+                    return err
+            if src[9][r] >= 0:
+                _push_flit(r, t, cfg, net, rs, src, ct)
+        elif pin[10][r + 1] > pin[10][r]:
+            _fire_task(r, t, R, pin, pst, ct)
+            err = _send_wavelet(r, t, cfg, net, rs, pin, pst, ct)
+            if err:
+                return err
+        err = _switch(r, t, cfg, net, rs, ej, src[0], pin[0], scr, ct, link_count, nxt)
+        if err:
+            return err
+        if _busy(r, program, rs, src, pin, pst, ct) and nxt[r] == 0:
+            nxt[r] = 1
+            ct[C_N_NXT] += 1
+    return OK
