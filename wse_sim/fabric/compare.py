@@ -19,10 +19,9 @@ import numpy as np
 
 from ..errors import FabricError
 from ..kernels.routes import DIR_E, DIR_N, DIR_S, DIR_W, add_link_rects, add_xy_routes
-from ..kernels.tiles import splits
 from . import cycle
 from .cycle.core import _pos_int
-from .flow import _region_rects, flow_routes
+from .flow import _region_rects, flow_routes, logical_grid
 
 # colors of a stage's own streams; flows between stages take the colors after these
 C_ROW, C_COL, C_BWD_ROW, C_BWD_COL, C_FLOWS = 0, 1, 2, 3, 4
@@ -83,12 +82,7 @@ def _streams(stage, cost, flows_of, stages, training: bool):
     wavelets per sample, color); unicasts (sr, sc, dr, dc, wavelets per sample).
     """
     r0, c0, _, _ = stage.rect
-    sp = stage.split
-    a, b = sp.a, sp.b
-    bounds = splits(a, sp.groups)
-    g_lo, g_hi = bounds[:-1], bounds[1:]
-    i = np.arange(a)
-    j = np.arange(b)
+    sp, a, b, g_lo, g_hi, i, j = logical_grid(stage)
     segs = []
     # logical row i multicasts over its b cores from its first one (flow.py: 'along')
     if b > 1:

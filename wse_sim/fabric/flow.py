@@ -24,15 +24,19 @@ from ..kernels.tiles import splits
 MAX_PARALLEL_ROUTES = 256  # routes a flow is spread over at most (one per edge core)
 
 
+def logical_grid(stage):
+    """``(split, a, b, group_lo, group_hi, rows, cols)`` of a stage: its split, its logical
+    rows and columns, the first and past-last logical row of each row group, and the index
+    ranges ``arange(a)``, ``arange(b)``."""
+    sp = stage.split
+    bounds = splits(sp.a, sp.groups)
+    return sp, sp.a, sp.b, bounds[:-1], bounds[1:], np.arange(sp.a), np.arange(sp.b)
+
+
 def _region_rects(stage, cost, training: bool):
     """Link rectangles (direction, r_lo, r_hi, c_lo, c_hi, w) of one stage's internal traffic."""
     r0, c0, h, w = stage.rect
-    sp = stage.split
-    a, b = sp.a, sp.b
-    bounds = splits(a, sp.groups)
-    g_lo, g_hi = bounds[:-1], bounds[1:]
-    i = np.arange(a)
-    j = np.arange(b)
+    sp, a, b, g_lo, g_hi, i, j = logical_grid(stage)
     rects = []
     # logical row i multicasts along its length b; logical column j reduces within its group
     along = (DIR_E, DIR_W) if sp.k_on_rows else (DIR_S, DIR_N)
