@@ -5,9 +5,9 @@
 
 Everything runs with every mechanism on (``Physics()`` defaults: the training schedule, ramp
 and SRAM port, host ingress, FIFOs from SRAM, the colour budget and the preset candidate).
-"Warm" means the numba kernels load from their on-disk cache. The weight counts place() draws
-for sparse ops are kept between calls in a process (``placer.evaluate.drawn_row_counts``):
-``first`` rows clear them before each round, ``repeat`` rows do not. Figures go in the note,
+"Warm" means the numba kernels load from their on-disk cache. The weight masks of sparse ops
+are kept as bits between calls in a process (``graph.drawn``): ``first`` rows clear them before
+each round, ``repeat`` rows do not. Figures go in the note,
 never into assertions; the machine is shared, so read ``load_avg`` beside each figure.
 """
 
@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 
 import wse_sim as ws
+from wse_sim.graph.drawn import clear_drawn_cache
 from wse_sim.models import get
 from wse_sim.models.bert import bert
-from wse_sim.placer.evaluate import clear_drawn_cache
 
 SAMPLES = 64
 BIG = {"rows": 1988, "cols": 1500}  # 4x the cores of a WSE-2 (a what-if of the wse2 preset)

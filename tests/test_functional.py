@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 import wse_sim as ws
 from wse_sim import functional as F
 from wse_sim.graph import Graph, Op
+from wse_sim.graph.drawn import drawn_matrix
+from wse_sim.mapping import view_of, weight_row_counts
 from wse_sim.models import bert, cvae, expected_contact_density
 from wse_sim.models.data import default_inputs
 
@@ -120,7 +124,15 @@ def test_sparsified_weights_are_masked(small_cvae):
         if op.kind not in ("dense", "conv2d", "conv_transpose2d"):
             continue
         w = w_sparse[op.name]
-        assert np.count_nonzero(w) == round(0.1 * w.size), op.name
+        # non-zero exactly where the mask the placer counts says (one mask per op, on its view)
+        nz = w != 0
+        on_view = nz.reshape(nz.shape[0], -1).T if op.kind == "conv2d" else \
+            nz.reshape(nz.shape[0], -1)
+        assert np.array_equal(on_view, drawn_matrix(op)), op.name
+        assert np.array_equal(on_view.sum(axis=1),
+                              weight_row_counts(op, view_of(op), 1)[:, 0]), op.name
+        sd = math.sqrt(w.size * 0.1 * 0.9)  # i.i.d. Bernoulli(0.1): a binomial total
+        assert abs(np.count_nonzero(w) - 0.1 * w.size) <= 5 * sd + 1, op.name
         kept = w != 0
         assert np.array_equal(w[kept], w_dense[op.name][kept])  # same weights, masked
     d_dense = F.measured_densities(small_cvae, default_inputs, n_samples=3)

@@ -9,9 +9,8 @@ import numpy as np
 
 from ..errors import SimulationError
 from ..graph import MASK_PATTERN, Graph, Op
+from ..graph.drawn import drawn_matrix
 from ..graph.masks import weight_mask
-from ..kernels import KernelArgumentError
-from ..kernels.masks import sparsity_mask
 
 _WEIGHT_STREAM, _NOISE_STREAM = 0, 1  # per-op random streams: weights, dropout/reparam noise
 
@@ -59,21 +58,10 @@ def _mask(op: Op) -> np.ndarray | None:
         return weight_mask(op)
     if op.weight_density >= 1.0 or op.sparsity_pattern == "dense":
         return None
-    shape = op.weight_shape
+    m = drawn_matrix(op)  # the very mask the placer counted, on the matrix view (K, N)
     if op.kind == "conv2d":
-        view = (math.prod(shape[1:]), shape[0])
-    elif op.kind == "conv_transpose2d":
-        view = (shape[0], math.prod(shape[1:]))
-    else:
-        view = shape
-    try:
-        m = sparsity_mask(view, op.weight_density, pattern=op.sparsity_pattern,
-                          seed=op.mask_seed)
-    except KernelArgumentError as e:
-        raise SimulationError(f"op {op.name!r}: cannot draw its weight mask: {e}") from None
-    if op.kind == "conv2d":
-        return np.ascontiguousarray(m.T).reshape(shape)
-    return m.reshape(shape)
+        return np.ascontiguousarray(m.T).reshape(op.weight_shape)
+    return m.reshape(op.weight_shape)
 
 
 def _draw_weight(graph: Graph, op: Op, index: int, seed: int,

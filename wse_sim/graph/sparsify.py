@@ -23,10 +23,11 @@ def sparsify(graph: Graph, weight_sparsity: float | None = None, pattern: str = 
     Synthetic (``weight_sparsity``): dense, conv and conv-transpose ops are sparsified;
     embeddings and norms only when named in ``ops`` (which, when given, restricts
     sparsification to exactly those ops). Each op gets its own mask seed derived from ``seed``
-    and its position, so masks differ between layers but are reproducible. The mapping draws
-    from these fields: ``"unstructured"`` as per (row, column tile) Binomial(tile width,
-    density) counts, the law of an i.i.d. Bernoulli(density) mask (never built); ``"n:m"``
-    (2:4) and ``"block"`` as real masks drawn from the seed, then counted per tile.
+    and its position, so masks differ between layers but are reproducible. Each op stands for
+    one mask drawn from these fields (:mod:`wse_sim.graph.drawn`): ``"unstructured"`` an i.i.d.
+    Bernoulli(density) mask kept as bits (nested in density for one seed, so lower sparsity
+    only adds non-zeros), ``"n:m"`` (2:4) and ``"block"`` drawn by ``sparsity_mask``; the
+    placer counts it per tile and the functional pass multiplies by it.
 
     Real (``masks``): ``{op name: array}`` or the path of an ``.npz`` holding one array per op
     name, each of the op's ``weight_shape`` (booleans or the weight values; non-zero = kept).

@@ -31,9 +31,8 @@ import numpy as np
 
 from ..errors import GraphError
 from ..graph import MASK_PATTERN, Op
+from ..graph.drawn import drawn_row_counts
 from ..graph.masks import mask_row_counts
-from ..kernels.counts import row_tile_nnz, row_tile_nnz_binomial
-from ..kernels.masks import sparsity_mask
 from ..kernels.tiles import splits
 
 MAX_COUNTED_ROWS = 4096
@@ -114,26 +113,15 @@ def _view_of(op: Op) -> View:
 def weight_row_counts(op: Op, view: View, b: int) -> np.ndarray:
     """Non-zeros of each row of W inside each of ``b`` column tiles: int64 (view.k_rows, b).
 
-    Drawn: ``"unstructured"`` counts come per (row, tile) from Binomial(tile width, density),
-    exactly the law of an i.i.d. Bernoulli(density) mask, which is never built; ``"n:m"`` and
-    ``"block"`` masks are drawn for real from ``op.mask_seed`` and counted. Counted: a real
-    mask (``"mask"``, from ``sparsify(graph, masks=...)``) is counted exactly, tile by tile, on
-    the view ``W (K x N)`` (conv2d in im2col order). Rows are merged ``view.coarse`` at a time.
+    Drawn: a synthetic pattern (``"unstructured"``, ``"n:m"``, ``"block"``) stands for one mask
+    per op, drawn once from ``op.mask_seed`` and counted tile by tile
+    (:func:`wse_sim.graph.drawn.drawn_row_counts`), so every tiling the placer tries splits the
+    same non-zeros. Counted: a real mask (``"mask"``, from ``sparsify(graph, masks=...)``) is
+    counted exactly on the view ``W (K x N)`` (conv2d in im2col order). Rows are merged
+    ``view.coarse`` at a time.
     """
-    widths = np.diff(splits(view.n, b))
-    d = op.weight_density
-    sizes = view.row_sizes()
     if op.sparsity_pattern == MASK_PATTERN:
         return mask_row_counts(op, b, view.coarse)
-    if op.sparsity_pattern in ("dense",) or d >= 1.0:
-        return sizes[:, None] * widths[None, :]
-    if op.sparsity_pattern == "unstructured":
-        if view.coarse == 1:
-            return row_tile_nnz_binomial(view.k, view.n, d, b, seed=op.mask_seed)
-        rng = np.random.default_rng(op.mask_seed)  # sum of coarse i.i.d. rows: one binomial
-        return rng.binomial(sizes[:, None] * widths[None, :], d).astype(np.int64)
-    mask = sparsity_mask((view.k, view.n), d, pattern=op.sparsity_pattern, seed=op.mask_seed)
-    counts = row_tile_nnz(mask, b)
-    if view.coarse > 1:
-        counts = np.add.reduceat(counts, np.arange(0, view.k, view.coarse), axis=0)
-    return counts
+    if op.sparsity_pattern == "dense" or op.weight_density >= 1.0:
+        return view.row_sizes()[:, None] * np.diff(splits(view.n, b))[None, :]
+    return drawn_row_counts(op, b, view.coarse)

@@ -3,7 +3,6 @@ busiest link with the traffic between stages routed."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,8 +26,6 @@ from ..spec.physics import ALL_ON
 from .placement import Stage
 from .sizing import StageModel
 from .stages import StageSet, stage_signature
-
-_DRAWN_PATTERNS = ("unstructured", "n:m", "block")  # counts drawn from the op's mask seed
 
 
 @dataclass(frozen=True)
@@ -81,7 +78,7 @@ def evaluate_stages(sset: StageSet, rects, in_flight: np.ndarray, spec: WaferSpe
         if rtn_cache is not None and rkey in rtn_cache:
             rtn = rtn_cache[rkey]
         else:
-            rtn = drawn_row_counts(sd, split.b)
+            rtn = weight_row_counts(sd.op, sd.view, split.b)
             if rtn_cache is not None:
                 rtn_cache[rkey] = rtn
         xc = expected_x_counts(sd.view, density, split.groups)
@@ -98,47 +95,6 @@ def evaluate_stages(sset: StageSet, rects, in_flight: np.ndarray, spec: WaferSpe
                                               memory), sram, cost)
         out.append(memo[key])
     return out
-
-
-DRAWN_CACHE_BYTES = 256 * 2**20  # drawn weight counts kept between place() calls, assumed
-# (a BERT-Large place() at weight sparsity 0.5 on WSE-2 draws 430 arrays, 40 MB as uint8)
-_DRAWN: OrderedDict = OrderedDict()
-_DRAWN_BYTES = [0]
-
-
-def drawn_row_counts(sd, b: int) -> np.ndarray:
-    """:func:`~wse_sim.mapping.weight_row_counts` of a stage's op over ``b`` column tiles,
-    kept between place() calls (least recently used out past :data:`DRAWN_CACHE_BYTES`).
-
-    The counts of a synthetic pattern are a pure function of the view, density, pattern,
-    mask seed and ``b``, and the binomial draws of unstructured sparsity cost ~10 ms a stage,
-    so a sweep or a what-if wafer that asks for the same (op, b) again reuses them. Real
-    masks and dense weights are not kept (dense counts cost nothing to make). Returns a
-    fresh int64 array (K, b) each call.
-    """
-    op = sd.op
-    if op.sparsity_pattern not in _DRAWN_PATTERNS or op.weight_density >= 1.0:
-        return weight_row_counts(op, sd.view, b)
-    key = (sd.view, op.kind, float(op.weight_density), op.sparsity_pattern,
-           int(op.mask_seed), int(b))
-    hit = _DRAWN.get(key)
-    if hit is not None:
-        _DRAWN.move_to_end(key)
-        return hit.astype(np.int64)
-    rtn = weight_row_counts(op, sd.view, b)
-    # kept in the narrowest unsigned type that holds them (a count is at most a tile width)
-    small = rtn.astype(np.min_scalar_type(int(rtn.max(initial=0))))
-    _DRAWN[key] = small
-    _DRAWN_BYTES[0] += small.nbytes
-    while _DRAWN_BYTES[0] > DRAWN_CACHE_BYTES and len(_DRAWN) > 1:
-        _DRAWN_BYTES[0] -= _DRAWN.popitem(last=False)[1].nbytes
-    return rtn
-
-
-def clear_drawn_cache() -> None:
-    """Forget the weight counts kept by :func:`drawn_row_counts` (benchmarks of a first call)."""
-    _DRAWN.clear()
-    _DRAWN_BYTES[0] = 0
 
 
 def routed_link_cycles(rects, evals: list[StageEval], flows, tile, spec: WaferSpec,
