@@ -1,4 +1,4 @@
-"""Weight masks stored as bits, one i.i.d. Bernoulli mask per seed, counted per column tile.
+"""Weight masks stored as bits: a seeded Bernoulli mask per weight matrix, counted per tile.
 
 A synthetic sparse weight ``(n_rows, n_cols)`` is one mask, whatever tiling the placer tries:
 bit ``c`` of row ``r`` is a pure function of ``(seed, r, c)``, so the counts of a 7-column
