@@ -1,5 +1,12 @@
 """Per-sample stage costs: each stage's per-core costs at drawn activation densities, for the
-forward pass and for the whole training step of a sample, and each stage's update."""
+forward pass and for the whole training step of a sample, and each stage's update.
+
+Each draw of a stage is costed in one kernel pass over its cores
+(:func:`wse_sim.kernels.stage_costs.draw_costs`): the engine keeps only the slowest core's,
+busiest ramp's and busiest SRAM port's figures of a draw, and the per-core means over the
+draws of compute cycles, MACs and SRAM bytes. The figures are those of
+:func:`wse_sim.mapping.region_costs`, bit for bit (``tests/test_stage_costs.py``).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +15,22 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..graph import DTYPE_BYTES
-from ..mapping import CoreCosts, internal_bounds, region_costs, sample_x_counts, update_cycles
-from ..mapping.costs import group_blocks
+from ..kernels.stage_costs import (
+    N_PARAMS,
+    P_ACC,
+    P_CONST,
+    P_K1,
+    P_NPASS,
+    P_OVH,
+    P_READ,
+    P_TRAIN,
+    P_WRITE,
+    draw_costs,
+)
+from ..kernels.tiles import INDEX_BYTES, splits
+from ..mapping import sample_x_counts, update_cycles
+from ..mapping.costs import distinct_blocks
+from ..mapping.view import passes
 from ..placer import Placement, stage_signature
 
 SAMPLE_DRAWS = 8  # distinct activation draws per stage; sample i uses draw i % SAMPLE_DRAWS
@@ -17,16 +38,35 @@ STREAM_DRAWS = 2  # weight streaming runs a whole batch per layer: its mean is w
 
 
 @dataclass(frozen=True)
+class StageLinks:
+    """A stage's internal link loads per sample, wavelets before the link width, as
+    :func:`wse_sim.fabric.link_loads` reads them (the link fields of
+    :class:`wse_sim.mapping.CoreCosts`): float64 ``row_wavelets`` (a,) on each logical row's
+    multicast, ``col_wavelets`` (groups, b) on each column's reduction, and backward
+    ``bwd_row_wavelets`` (a,) and ``bwd_col_wavelets`` (groups, b) (zeros where none flow)."""
+
+    row_wavelets: np.ndarray = field(repr=False)
+    col_wavelets: np.ndarray = field(repr=False)
+    bwd_row_wavelets: np.ndarray = field(repr=False)
+    bwd_col_wavelets: np.ndarray = field(repr=False)
+
+    def fields(self) -> tuple[np.ndarray, ...]:
+        return (self.row_wavelets, self.col_wavelets, self.bwd_row_wavelets,
+                self.bwd_col_wavelets)
+
+
+@dataclass(frozen=True)
 class PassCosts:
     """One pass's per-sample stage bounds, float64 (samples, S): the slowest core's compute
     and ramp cycles, the busiest internal link's wavelets (before the link width) and the
-    busiest SRAM port's cycles; and its mean per-core costs per stage."""
+    busiest SRAM port's cycles; and each stage's internal link loads, mean over its draws
+    (stages costed once share one object)."""
 
     compute: np.ndarray = field(repr=False)
     ramp: np.ndarray = field(repr=False)
     link: np.ndarray = field(repr=False)
     memory: np.ndarray = field(repr=False)
-    mean_costs: list[CoreCosts] = field(repr=False)
+    mean_costs: list[StageLinks] = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -48,22 +88,32 @@ class StageSamples:
     sram_bytes_per_sample: float  # read + written, all cores
 
 
+@dataclass(frozen=True)
+class _Costed:
+    """What one costed stage leaves: its mean link loads (total, forward), mean compute
+    cycles per core (physical) and the sums of its mean MACs, read and written bytes."""
+
+    links_t: StageLinks
+    links_f: StageLinks | None
+    core_cycles: np.ndarray
+    macs: float
+    read: float
+    write: float
+
+
 def sample_stages(placement: Placement, dens: list[np.ndarray], samples: int, training: bool,
                   batch: int, rng: np.random.Generator, progress=None) -> StageSamples:
     """Cost every stage for ``samples`` samples; ``dens[s]`` cycles over stage s's input
     densities (one per draw). Deterministic stages with equal signatures are costed once."""
-    spec = placement.wafer
-    ramp = placement.physics.ramp
     S = len(placement.stages)
     shape = (samples, S)
     tot = [np.zeros(shape) for _ in range(4)]
     fwd = [np.zeros(shape) for _ in range(4)] if training else None
-    mean_t: list[CoreCosts] = []
-    mean_f: list[CoreCosts] = []
-    core_cycles: list[np.ndarray] = []
+    costed: list[_Costed] = []
     upd = np.zeros(S)
     macs = read = write = 0.0
     memo: dict = {}
+    scratch: dict = {}
     for s, (st, sd) in enumerate(zip(placement.stages, placement.data, strict=True)):
         variable = bool((dens[s] < 1.0).any()) or sd.view.one_hot
         key = None if variable else (st.split, stage_signature(sd), st.first)
@@ -72,9 +122,7 @@ def sample_stages(placement: Placement, dens: list[np.ndarray], samples: int, tr
             for arrs in (tot, fwd or ()):
                 for a in arrs:
                     a[:, s] = a[:, src]
-            mt = mean_t[src]
-            mf = mean_f[src] if training else None
-            core_cycles.append(core_cycles[src])
+            c = costed[src]
         else:
             if key is not None:
                 memo[key] = s
@@ -82,51 +130,110 @@ def sample_stages(placement: Placement, dens: list[np.ndarray], samples: int, tr
             n_eval = min(samples, draws) if variable else 1
             xcs = [sample_x_counts(sd.view, float(dens[s][i % len(dens[s])]), st.split.groups,
                                    1, rng)[0] for i in range(n_eval)]
-            acc_t = acc_f = None
-            for i in range(n_eval):
-                sl = slice(i, None, n_eval)
-                # one draw's per-group kernel results serve the whole step and its forward
-                blk = group_blocks(sd.view, sd.rtn, xcs[i], st.split, DTYPE_BYTES[sd.op.dtype],
-                                   want_macs=True)
-                c = _costs(placement, st, sd, xcs[i], training, batch, ramp, blk)
-                for a, v in zip(tot, internal_bounds(c, spec), strict=True):
-                    a[sl, s] = v
-                acc_t = c if acc_t is None else _add_costs(acc_t, c)
-                if training:
-                    cf = _costs(placement, st, sd, xcs[i], False, batch, ramp, blk)
-                    for a, v in zip(fwd, internal_bounds(cf, spec), strict=True):
-                        a[sl, s] = v
-                    acc_f = cf if acc_f is None else _add_costs(acc_f, cf)
-            mt = _scale_costs(acc_t, 1.0 / n_eval)
-            mf = _scale_costs(acc_f, 1.0 / n_eval) if training else None
-            core_cycles.append(st.split.to_physical(mt.compute_cycles))
-        mean_t.append(mt)
+            c = _cost_stage(placement, st, sd, xcs, training, s, tot, fwd, scratch)
+        costed.append(c)
         if training:
-            mean_f.append(mf)
-            upd[s] = update_cycles(sd.view, st.split, spec, dtype=sd.op.dtype,
+            upd[s] = update_cycles(sd.view, st.split, placement.wafer, dtype=sd.op.dtype,
                                    nnz_total=sd.nnz)
-        macs += float(mt.macs.sum())
-        read += float(mt.read_bytes.sum())
-        write += float(mt.write_bytes.sum())
+        macs += c.macs
+        read += c.read
+        write += c.write
         if progress is not None:
             progress(s + 1, S)
-    total = PassCosts(*tot, mean_t)
-    forward = PassCosts(*fwd, mean_f) if training else None
-    return StageSamples(total, forward, upd, core_cycles, macs, read + write)
+    total = PassCosts(*tot, [c.links_t for c in costed])
+    forward = PassCosts(*fwd, [c.links_f for c in costed]) if training else None
+    return StageSamples(total, forward, upd, [c.core_cycles for c in costed], macs,
+                        read + write)
 
 
-def _costs(placement: Placement, st, sd, xc, training: bool, batch: int,
-           ramp: bool, blocks=None) -> CoreCosts:
-    # the engine schedules the optimizer step itself (once per step), so it is left out here
-    return region_costs(sd.view, sd.rtn, xc, st.split, placement.wafer, dtype=sd.op.dtype,
-                        training=training, first=st.first,
-                        extra_vector_ops=sd.extra_vector_ops, batch=batch, nnz_total=sd.nnz,
-                        optimizer=False, ramp=ramp, blocks=blocks)
+def _cost_stage(placement: Placement, st, sd, xcs: list[np.ndarray], training: bool, s: int,
+                tot: list[np.ndarray], fwd: list[np.ndarray] | None, scratch: dict) -> _Costed:
+    """Cost stage ``s`` at each activation draw ``xcs[i]`` (samples i, i + n, ... use draw i):
+    its bounds go into column s of ``tot`` (and ``fwd``), its means into a :class:`_Costed`."""
+    spec = placement.wafer
+    view, split = sd.view, st.split
+    a, b, groups = split.a, split.b, split.groups
+    vbytes = DTYPE_BYTES[sd.op.dtype]
+    p_tot = _pass_params(sd, split, spec, training, st.first)
+    p_fwd = _pass_params(sd, split, spec, False, st.first) if training else p_tot
+    grp = np.repeat(np.arange(groups, dtype=np.int64), split.group_rows())
+    r_g = np.diff(splits(view.rows, groups)).astype(np.float64)
+    n_cols = np.diff(splits(view.n, b)).astype(np.float64)
+    col_wave = r_g[:, None] * n_cols[None, :]
+    # one draw's per-group kernel results serve the whole step and its forward
+    blks = [distinct_blocks(view, sd.rtn, xc, split, vbytes, want_macs=True) for xc in xcs]
+    offs = np.cumsum([0] + [len(k["x_band"]) for k in blks])
+    ridx = np.stack([k["row_index"] + o for k, o in zip(blks, offs, strict=False)])
+    xb = np.stack([k["x_band"][k["row_index"]] for k in blks])
+    rw = xb / view.reuse
+    acc_c = np.empty((a, b))  # kept: the stage's mean compute cycles per core
+    if (a, b) not in scratch:  # the other means are only summed: reused between stages
+        scratch[(a, b)] = tuple(np.empty((a, b)) for _ in range(3))
+    acc_m, acc_r, acc_w = scratch[(a, b)]
+    mx = draw_costs(np.concatenate([k["macs"] for k in blks]),
+                    np.concatenate([k["compressed"] for k in blks]), ridx, grp, col_wave, rw,
+                    xb, xb / b, rw * vbytes / b, p_tot, p_fwd, training, st.first,
+                    placement.physics.ramp, view.stored_weights, float(vbytes + vbytes),
+                    float(INDEX_BYTES), float(vbytes), float(spec.ramp_wavelets_per_cycle),
+                    acc_c, acc_m, acc_r, acc_w)
+    n = len(xcs)
+    links_t = links_f = None
+    for i in range(n):
+        lt = _links(rw[i], col_wave, xb[i], training, st.first)
+        _put(tot, slice(i, None, n), s, mx[i, :4], lt, spec)
+        links_t = lt if links_t is None else _add_links(links_t, lt)
+        if training:
+            lf = _links(rw[i], col_wave, xb[i], False, st.first)
+            _put(fwd, slice(i, None, n), s, mx[i, 4:], lf, spec)
+            links_f = lf if links_f is None else _add_links(links_f, lf)
+    if n > 1:  # the mean over the draws (a single draw is its own mean)
+        links_t = _scale_links(links_t, 1.0 / n)
+        links_f = _scale_links(links_f, 1.0 / n) if training else None
+    return _Costed(links_t, links_f, split.to_physical(acc_c), float(acc_m.sum()),
+                   float(acc_r.sum()), float(acc_w.sum()))
 
 
-def _add_costs(a: CoreCosts, b: CoreCosts) -> CoreCosts:
-    return type(a)(**{k: getattr(a, k) + getattr(b, k) for k in a.__dataclass_fields__})
+def _pass_params(sd, split, spec, training: bool, first: bool) -> np.ndarray:
+    """The per-stage scalars of :func:`wse_sim.mapping.region_costs` for one pass, as
+    :func:`~wse_sim.kernels.stage_costs.draw_costs` takes them (the optimizer step is left
+    out: the engine schedules it once per step)."""
+    lanes = spec.fmac_per_cycle(sd.op.dtype)
+    vbytes = DTYPE_BYTES[sd.op.dtype]
+    n_pass = passes(training, first)
+    p = np.zeros(N_PARAMS)
+    p[P_K1] = n_pass / lanes
+    p[P_OVH] = spec.wavelet_overhead_cycles
+    # cheap ops: forward, and in training recomputed and differentiated (3x)
+    p[P_CONST] = (spec.task_overhead_cycles * (3 if training else 1)
+                  + sd.extra_vector_ops * (3 if training else 1) / (split.a * split.b * lanes))
+    p[P_NPASS] = n_pass
+    p[P_READ] = n_pass * float(vbytes + vbytes)  # the weight value and the accumulator
+    p[P_WRITE] = n_pass * vbytes
+    p[P_ACC] = 2.0 if training else 1.0
+    p[P_TRAIN] = 1.0 if training else 0.0
+    return p
 
 
-def _scale_costs(a: CoreCosts, f: float) -> CoreCosts:
-    return type(a)(**{k: getattr(a, k) * f for k in a.__dataclass_fields__})
+def _links(rw, col_wave, xb, training: bool, first: bool) -> StageLinks:
+    a, shape = rw.shape[0], col_wave.shape
+    return StageLinks(rw, col_wave, xb if training and not first else np.zeros(a),
+                      col_wave if training else np.zeros(shape))
+
+
+def _put(arrs: list[np.ndarray], sl: slice, s: int, mx: np.ndarray, links: StageLinks,
+         spec) -> None:
+    """Store a draw's (compute, ramp, link, memory) bounds in its samples' rows of column s
+    (the rule of :func:`wse_sim.mapping.internal_bounds`)."""
+    link = max(float(x.max(initial=0)) for x in links.fields())
+    memory = max(float(mx[2]) / spec.sram_read_bytes_per_cycle,
+                 float(mx[3]) / spec.sram_write_bytes_per_cycle)
+    for arr, v in zip(arrs, (float(mx[0]), float(mx[1]), link, memory), strict=True):
+        arr[sl, s] = v
+
+
+def _add_links(x: StageLinks, y: StageLinks) -> StageLinks:
+    return StageLinks(*(p + q for p, q in zip(x.fields(), y.fields(), strict=True)))
+
+
+def _scale_links(x: StageLinks, f: float) -> StageLinks:
+    return StageLinks(*(p * f for p in x.fields()))

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..fabric import link_loads
 from ..graph import DTYPE_BYTES
+from ..kernels.region_links import add_region_links, region_rects
+from ..kernels.stream import add_scaled
+from ..kernels.tiles import splits
 from ..placer import Placement
 from .energy import energy_j_per_sample
 from .pipelined import SHOWN_SAMPLES
@@ -25,6 +27,7 @@ def run_streaming(placement: Placement, ss: StageSamples, *, mode: str, batch: i
                          np.maximum(t.memory, t.ramp))
     per_sample = stage_t.mean(axis=0)
     rows, total = [], 0.0
+    core_mean: dict = {}
     micro = placement.micro_batch
     for s, (st, sd) in enumerate(zip(placement.stages, placement.data, strict=True)):
         vb = DTYPE_BYTES[sd.op.dtype]
@@ -38,17 +41,20 @@ def run_streaming(placement: Placement, ss: StageSamples, *, mode: str, batch: i
         layer = max(batch * per_sample[s], stream)
         total += layer
         cm, fm, mm = t.compute[:, s].mean(), t.link[:, s].mean(), t.memory[:, s].mean()
+        core = ss.core_cycles[s]
+        if id(core) not in core_mean:  # stages costed once share their array
+            core_mean[id(core)] = float(core.mean())
         rm = t.ramp[:, s].mean()
         rows.append(StageRow(s, st.heavy, st.ops, st.cores, float(cm),
-                             float(ss.core_cycles[s].mean()), float(fm), float(mm),
+                             core_mean[id(core)], float(fm), float(mm),
                              float(stream / batch), float(layer / batch),
                              bound_kind(cm, fm, mm, stream / batch, rm), float(rm)))
     step_s = total / spec.clock_hz
     sps = batch / step_s
-    busy = sum(ss.core_cycles[s] * batch for s in range(len(rows))) / total
+    busy = _busy_cycles(ss.core_cycles, batch) / total
     # every layer's own multicasts and reductions cross the whole mesh, one layer at a time
-    loads, hops = link_loads(placement.stages, t.mean_costs, (), placement.tile_shape,
-                             training)
+    loads, hops = stream_link_loads(placement.stages, t.mean_costs, placement.tile_shape,
+                                    training)
     cum = np.cumsum([0.0] + [r.stage_cycles for r in rows])
     shown = min(SHOWN_SAMPLES, samples)
     settings.update(period_cycles=total / batch, allreduce_cycles_per_step=0.0,
@@ -65,3 +71,41 @@ def run_streaming(placement: Placement, ss: StageSamples, *, mode: str, batch: i
         link_loads=loads, schedule="layer-by-layer" if training else "inference",
         timeline_start=np.broadcast_to(cum[:-1], (shown, len(rows))).copy(),
         timeline_finish=np.broadcast_to(cum[1:], (shown, len(rows))).copy())
+
+
+def _busy_cycles(core_cycles: list[np.ndarray], batch: int) -> np.ndarray:
+    """Each core's busy cycles per step, float64 (h, w): the layers' mean compute cycles per
+    core times the batch, added layer after layer."""
+    acc = np.zeros(core_cycles[0].shape)
+    for c in core_cycles:
+        add_scaled(acc, c, float(batch))
+    return acc
+
+
+def stream_link_loads(stages, costs, tile_shape, training: bool) -> tuple[np.ndarray, float]:
+    """``wse_sim.fabric.link_loads(stages, costs, (), tile_shape, training)``, the same bits:
+    the regions' internal traffic, identical stages on one rectangle (the same ``costs``
+    object) added once times their number; the rectangles come from one kernel call."""
+    groups: dict = {}
+    for st, c in zip(stages, costs, strict=True):
+        groups.setdefault((id(c), st.rect, st.split), [st, c, 0])[2] += 1
+    geo, bounds, rows_w, cols_w = [], [], [], []
+    for st, c, mult in groups.values():
+        sp = st.split
+        geo.append((st.rect[0], st.rect[1], sp.a, sp.b, sp.groups, int(sp.k_on_rows), mult))
+        bounds.append(splits(sp.a, sp.groups))
+        rows_w.append((c.row_wavelets, c.bwd_row_wavelets))
+        cols_w.append((c.col_wavelets.ravel(), c.bwd_col_wavelets.ravel()))
+    offs = [np.cumsum([0] + [len(x) for x in parts]) for parts in
+            ([r[0] for r in rows_w], [c[0] for c in cols_w], bounds)]
+    rects, w = region_rects(np.array(geo, dtype=np.int64).reshape(-1, 7), *offs,
+                            _cat(bounds, np.int64), _cat([r[0] for r in rows_w]),
+                            _cat([r[1] for r in rows_w]), _cat([c[0] for c in cols_w]),
+                            _cat([c[1] for c in cols_w]), bool(training))
+    loads = np.zeros((*tile_shape, 4), dtype=np.float64)
+    hops = 0.0 + add_region_links(loads, rects, w)
+    return loads, hops
+
+
+def _cat(parts, dtype=np.float64) -> np.ndarray:
+    return np.ascontiguousarray(np.concatenate(parts) if parts else np.zeros(0), dtype=dtype)

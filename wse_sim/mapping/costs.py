@@ -50,6 +50,16 @@ def group_blocks(view: View, rtn: np.ndarray, x_counts: np.ndarray, split: Split
     non-zero activations of each row's band, ``heights`` (a,) weight rows per band, ``nnz``
     (a, b) stored weights per core and ``compressed`` (a, b) 1.0 where the tile keeps indices.
     """
+    blk = distinct_blocks(view, rtn, x_counts, split, vbytes, want_macs)
+    idx = blk.pop("row_index")
+    return {k: (v[idx] if v is not None else None) for k, v in blk.items()}
+
+
+def distinct_blocks(view: View, rtn: np.ndarray, x_counts: np.ndarray, split: Split,
+                    vbytes: int, want_macs: bool) -> dict[str, np.ndarray]:
+    """:func:`group_blocks` before the gather: the same arrays over the distinct groups' rows
+    only (``u`` rows in all), and ``row_index`` int64 (a,), the row there of each logical row
+    (``group_blocks(...)[k] == distinct_blocks(...)[k][row_index]``)."""
     grows = split.group_rows()
     widths = np.diff(splits(view.n, split.b))
     x_counts = np.ascontiguousarray(x_counts, dtype=np.int64)
@@ -66,8 +76,8 @@ def group_blocks(view: View, rtn: np.ndarray, x_counts: np.ndarray, split: Split
     offs = np.concatenate([[0], np.cumsum(rows_u)])[uid]
     idx = np.repeat(offs - np.concatenate([[0], np.cumsum(grows)[:-1]]), grows) \
         + np.arange(int(grows.sum()))
-    return {"macs": macs[idx] if want_macs else None, "x_band": x_band[idx],
-            "heights": heights[idx], "nnz": nnz[idx], "compressed": compressed[idx]}
+    return {"macs": macs if want_macs else None, "x_band": x_band, "heights": heights,
+            "nnz": nnz, "compressed": compressed, "row_index": idx}
 
 
 def region_costs(view: View, rtn: np.ndarray, x_counts: np.ndarray, split: Split,

@@ -1,0 +1,110 @@
+"""The engine's one-pass stage costing (kernels/stage_costs, kernels/region_links) gives the
+same bits as the array cost model it replaces: ``region_costs`` per draw, their mean, and
+``fabric.link_loads`` over the regions' internal traffic."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wse_sim as ws
+from wse_sim.engine.sampling import sample_stages
+from wse_sim.engine.streaming import stream_link_loads
+from wse_sim.fabric import link_loads
+from wse_sim.kernels.stream import add_scaled
+from wse_sim.mapping import internal_bounds, region_costs, sample_x_counts
+from wse_sim.models.bert import bert
+from wse_sim.spec import Physics
+
+
+def _graph(sparsity: float):
+    g = bert(2, hidden=128, heads=2, ffn=512, seq_len=32, name="bert-mini")
+    return ws.sparsify(g, sparsity, seed=0) if sparsity else g
+
+
+def _reference(plan, training: bool, samples: int, seed: int):
+    """The per-draw array form: region_costs for each draw, its bounds, and the mean arrays
+    (draws added in order, then times 1 / n), drawing activations as the engine does."""
+    rng = np.random.default_rng(seed)
+    draws = 8 if plan.mode == "pipelined" else 2
+    out = []
+    for st, sd in zip(plan.stages, plan.data, strict=True):
+        n = min(samples, draws) if (st.in_density < 1.0 or sd.view.one_hot) else 1
+        xcs = [sample_x_counts(sd.view, st.in_density, st.split.groups, 1, rng)[0]
+               for _ in range(n)]
+        costs = {}
+        for t in ((True, False) if training else (False,)):
+            cs = [region_costs(sd.view, sd.rtn, xc, st.split, plan.wafer, dtype=sd.op.dtype,
+                               training=t, first=st.first,
+                               extra_vector_ops=sd.extra_vector_ops, batch=plan.batch,
+                               nnz_total=sd.nnz, optimizer=False, ramp=plan.physics.ramp)
+                  for xc in xcs]
+            mean = {k: _mean([getattr(c, k) for c in cs]) for k in cs[0].__dataclass_fields__}
+            costs[t] = ([internal_bounds(c, plan.wafer) for c in cs], mean)
+        out.append(costs)
+    return out
+
+
+def _mean(arrs):
+    acc = arrs[0]
+    for x in arrs[1:]:
+        acc = acc + x
+    return acc * (1.0 / len(arrs)) if len(arrs) > 1 else acc
+
+
+def _dens(plan):
+    return [np.atleast_1d(st.in_density) for st in plan.stages]
+
+
+@pytest.mark.parametrize("mode", ["pipelined", "weight_streaming"])
+@pytest.mark.parametrize(("training", "sparsity", "ramp"),
+                         [(True, 0.0, True), (False, 0.5, True), (True, 0.5, False)])
+def test_sample_stages_match_region_costs(mode, training, sparsity, ramp):
+    plan = ws.place(_graph(sparsity), ws.wafer("wse2", rows=60, cols=80), mode=mode,
+                    training=training, physics=Physics(ramp=ramp))
+    samples = 5
+    ss = sample_stages(plan, _dens(plan), samples, training, plan.batch,
+                       np.random.default_rng(3))
+    ref = _reference(plan, training, samples, 3)
+    macs = 0.0
+    for s, costs in enumerate(ref):
+        for t, pc in ((True, ss.total), (False, ss.forward)) if training else ((False,
+                                                                               ss.total),):
+            bounds, mean = costs[t]
+            n = len(bounds)
+            for i in range(samples):
+                got = (pc.compute[i, s], pc.ramp[i, s], pc.link[i, s], pc.memory[i, s])
+                assert got == bounds[i % n]
+            links = pc.mean_costs[s]
+            for k in ("row_wavelets", "col_wavelets", "bwd_row_wavelets", "bwd_col_wavelets"):
+                assert np.array_equal(getattr(links, k), mean[k]), k
+        mean_t = costs[training][1]
+        assert np.array_equal(ss.core_cycles[s], plan.stages[s].split.to_physical(
+            mean_t["compute_cycles"]))
+        macs += float(mean_t["macs"].sum())
+    assert ss.macs_per_sample == macs
+    assert any(len(c[training][0]) > 1 for c in ref)  # some stage averages several draws
+
+
+@pytest.mark.parametrize("mode", ["pipelined", "weight_streaming"])
+@pytest.mark.parametrize("training", [True, False])
+def test_stream_link_loads_match_fabric(mode, training):
+    plan = ws.place(_graph(0.0), ws.wafer("wse2", rows=60, cols=80), mode=mode,
+                    training=training)
+    ss = sample_stages(plan, _dens(plan), 4, training, plan.batch, np.random.default_rng(0))
+    want, want_hops = link_loads(plan.stages, ss.total.mean_costs, (), plan.tile_shape,
+                                 training)
+    got, hops = stream_link_loads(plan.stages, ss.total.mean_costs, plan.tile_shape, training)
+    assert want.any()  # the case carries traffic
+    assert np.array_equal(got, want) and hops == want_hops
+
+
+def test_add_scaled_is_numpys_sum_of_products():
+    rng = np.random.default_rng(1)
+    xs = [rng.random((7, 5)), rng.random((5, 7)).T, rng.random((7, 5))]
+    acc = np.zeros((7, 5))
+    for x in xs:
+        add_scaled(acc, x, 3.0)
+    assert np.array_equal(acc, sum(x * 3 for x in xs))
+    with pytest.raises(ValueError):
+        add_scaled(acc, rng.random((5, 7)), 1.0)
