@@ -9,9 +9,10 @@ import pytest
 
 import wse_sim as ws
 from wse_sim.engine.sampling import sample_stages
-from wse_sim.engine.streaming import stream_link_loads
 from wse_sim.fabric import link_loads
+from wse_sim.kernels.routes import DIR_E, DIR_N, DIR_S, DIR_W, add_link_rects
 from wse_sim.kernels.stream import add_scaled
+from wse_sim.kernels.tiles import splits
 from wse_sim.mapping import internal_bounds, region_costs, sample_x_counts
 from wse_sim.models.bert import bert
 from wse_sim.spec import Physics
@@ -86,15 +87,50 @@ def test_sample_stages_match_region_costs(mode, training, sparsity, ramp):
     assert any(len(c[training][0]) > 1 for c in ref)  # some stage averages several draws
 
 
+def _reference_rects(stage, cost, training, mult):
+    """A region's link rectangles written out one by one (the geometry of fabric/flow.py's
+    docstring): logical row i multicasts along b, column j reduces within its row group."""
+    r0, c0 = stage.rect[:2]
+    sp = stage.split
+    along = (DIR_E, DIR_W) if sp.k_on_rows else (DIR_S, DIR_N)
+    down = (DIR_S, DIR_N) if sp.k_on_rows else (DIR_E, DIR_W)
+    bounds = splits(sp.a, sp.groups)
+    out = []
+
+    def add(d, lo_r, hi_r, lo_c, hi_c, w):  # (logical row span) x (logical column span)
+        if sp.k_on_rows:
+            out.append((d, r0 + lo_r, r0 + hi_r, c0 + lo_c, c0 + hi_c, w * mult))
+        else:
+            out.append((d, r0 + lo_c, r0 + hi_c, c0 + lo_r, c0 + hi_r, w * mult))
+
+    for t in range(1 + training):
+        if sp.b > 1:
+            row_w = cost.row_wavelets if t == 0 else cost.bwd_row_wavelets
+            for i in range(sp.a):
+                add(along[t], i, i + 1, t, sp.b - 1 + t, row_w[i])
+    for t in range(1 + training):
+        if sp.a > 1:
+            col_w = cost.col_wavelets if t == 0 else cost.bwd_col_wavelets
+            for g in range(sp.groups):
+                for j in range(sp.b):
+                    add(down[t], bounds[g] + t, bounds[g + 1] - 1 + t, j, j + 1, col_w[g, j])
+    return [r for r in out if r[2] > r[1] and r[4] > r[3]]
+
+
 @pytest.mark.parametrize("mode", ["pipelined", "weight_streaming"])
 @pytest.mark.parametrize("training", [True, False])
-def test_stream_link_loads_match_fabric(mode, training):
+def test_link_loads_match_rectangles_written_out(mode, training):
     plan = ws.place(_graph(0.0), ws.wafer("wse2", rows=60, cols=80), mode=mode,
                     training=training)
     ss = sample_stages(plan, _dens(plan), 4, training, plan.batch, np.random.default_rng(0))
-    want, want_hops = link_loads(plan.stages, ss.total.mean_costs, (), plan.tile_shape,
-                                 training)
-    got, hops = stream_link_loads(plan.stages, ss.total.mean_costs, plan.tile_shape, training)
+    got, hops = link_loads(plan.stages, ss.total.mean_costs, (), plan.tile_shape, training)
+    groups = {}
+    for st, c in zip(plan.stages, ss.total.mean_costs, strict=True):
+        groups.setdefault((id(c), st.rect, st.split), [st, c, 0])[2] += 1
+    rects = [r for st, c, m in groups.values() for r in _reference_rects(st, c, training, m)]
+    want = np.zeros_like(got)
+    cols = [np.array([r[k] for r in rects]) for k in range(6)]
+    want_hops = add_link_rects(want, *[c.astype(np.int64) for c in cols[:5]], cols[5])
     assert want.any()  # the case carries traffic
     assert np.array_equal(got, want) and hops == want_hops
 

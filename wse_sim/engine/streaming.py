@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..fabric import link_loads
 from ..graph import DTYPE_BYTES
-from ..kernels.region_links import add_region_links, region_rects
 from ..kernels.stream import add_scaled
-from ..kernels.tiles import splits
 from ..placer import Placement
 from .energy import energy_j_per_sample
 from .pipelined import SHOWN_SAMPLES
@@ -53,7 +52,7 @@ def run_streaming(placement: Placement, ss: StageSamples, *, mode: str, batch: i
     sps = batch / step_s
     busy = _busy_cycles(ss.core_cycles, batch) / total
     # every layer's own multicasts and reductions cross the whole mesh, one layer at a time
-    loads, hops = stream_link_loads(placement.stages, t.mean_costs, placement.tile_shape,
+    loads, hops = link_loads(placement.stages, t.mean_costs, (), placement.tile_shape,
                                     training)
     cum = np.cumsum([0.0] + [r.stage_cycles for r in rows])
     shown = min(SHOWN_SAMPLES, samples)
@@ -80,32 +79,3 @@ def _busy_cycles(core_cycles: list[np.ndarray], batch: int) -> np.ndarray:
     for c in core_cycles:
         add_scaled(acc, c, float(batch))
     return acc
-
-
-def stream_link_loads(stages, costs, tile_shape, training: bool) -> tuple[np.ndarray, float]:
-    """``wse_sim.fabric.link_loads(stages, costs, (), tile_shape, training)``, the same bits:
-    the regions' internal traffic, identical stages on one rectangle (the same ``costs``
-    object) added once times their number; the rectangles come from one kernel call."""
-    groups: dict = {}
-    for st, c in zip(stages, costs, strict=True):
-        groups.setdefault((id(c), st.rect, st.split), [st, c, 0])[2] += 1
-    geo, bounds, rows_w, cols_w = [], [], [], []
-    for st, c, mult in groups.values():
-        sp = st.split
-        geo.append((st.rect[0], st.rect[1], sp.a, sp.b, sp.groups, int(sp.k_on_rows), mult))
-        bounds.append(splits(sp.a, sp.groups))
-        rows_w.append((c.row_wavelets, c.bwd_row_wavelets))
-        cols_w.append((c.col_wavelets.ravel(), c.bwd_col_wavelets.ravel()))
-    offs = [np.cumsum([0] + [len(x) for x in parts]) for parts in
-            ([r[0] for r in rows_w], [c[0] for c in cols_w], bounds)]
-    rects, w = region_rects(np.array(geo, dtype=np.int64).reshape(-1, 7), *offs,
-                            _cat(bounds, np.int64), _cat([r[0] for r in rows_w]),
-                            _cat([r[1] for r in rows_w]), _cat([c[0] for c in cols_w]),
-                            _cat([c[1] for c in cols_w]), bool(training))
-    loads = np.zeros((*tile_shape, 4), dtype=np.float64)
-    hops = 0.0 + add_region_links(loads, rects, w)
-    return loads, hops
-
-
-def _cat(parts, dtype=np.float64) -> np.ndarray:
-    return np.ascontiguousarray(np.concatenate(parts) if parts else np.zeros(0), dtype=dtype)

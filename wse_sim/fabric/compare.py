@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import FabricError
-from ..kernels.routes import DIR_E, DIR_N, DIR_S, DIR_W, add_link_rects, add_xy_routes
+from ..kernels.region_links import add_region_links
+from ..kernels.routes import DIR_E, DIR_N, DIR_S, DIR_W, add_xy_routes
 from . import cycle
 from .cycle.core import _pos_int
-from .flow import _region_rects, flow_routes, logical_grid
+from .flow import flow_routes, logical_grid, region_traffic
 
 # colors of a stage's own streams; flows between stages take the colors after these
 C_ROW, C_COL, C_BWD_ROW, C_BWD_COL, C_FLOWS = 0, 1, 2, 3, 4
@@ -119,11 +120,7 @@ def _streams(stage, cost, flows_of, stages, training: bool):
 def _flow_level(stage, cost, uni, tile, training: bool) -> float:
     """The flow model's busiest link over exactly this traffic, wavelets per sample."""
     loads = np.zeros((*tile, 4), dtype=np.float64)
-    rects = _region_rects(stage, cost, training)
-    if rects:
-        d, rlo, rhi, clo, chi, w = (np.concatenate(x) for x in zip(*rects, strict=True))
-        keep = (rhi > rlo) & (chi > clo)
-        add_link_rects(loads, d[keep], rlo[keep], rhi[keep], clo[keep], chi[keep], w[keep])
+    add_region_links(loads, *region_traffic([stage], [cost], training))
     sr, sc, dr, dc, w = uni
     if len(w):
         add_xy_routes(loads, sr, sc, dr, dc, w)

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernels.routes import DIR_E, DIR_N, DIR_S, DIR_W, add_link_rects, add_xy_routes
+from ..kernels.region_links import add_region_links, region_rects
+from ..kernels.routes import add_xy_routes
 from ..kernels.tiles import splits
 
 MAX_PARALLEL_ROUTES = 256  # routes a flow is spread over at most (one per edge core)
@@ -33,47 +34,32 @@ def logical_grid(stage):
     return sp, sp.a, sp.b, bounds[:-1], bounds[1:], np.arange(sp.a), np.arange(sp.b)
 
 
-def _region_rects(stage, cost, training: bool):
-    """Link rectangles (direction, r_lo, r_hi, c_lo, c_hi, w) of one stage's internal traffic."""
-    r0, c0, h, w = stage.rect
-    sp, a, b, g_lo, g_hi, i, j = logical_grid(stage)
-    rects = []
-    # logical row i multicasts along its length b; logical column j reduces within its group
-    along = (DIR_E, DIR_W) if sp.k_on_rows else (DIR_S, DIR_N)
-    down = (DIR_S, DIR_N) if sp.k_on_rows else (DIR_E, DIR_W)
-    fwd_row, bwd_row = cost.row_wavelets, cost.bwd_row_wavelets
-    col_lo = np.repeat(g_lo, b)
-    col_hi = np.repeat(g_hi, b)
-    jj = np.tile(j, sp.groups)
-    fwd_col = cost.col_wavelets.ravel()
-    bwd_col = cost.bwd_col_wavelets.ravel()
+def region_traffic(stages, costs, training: bool, mult=None) -> tuple[np.ndarray, np.ndarray]:
+    """The regions' internal link rectangles, in one kernel call
+    (:func:`wse_sim.kernels.region_links.region_rects`): int64 (5, n) direction, r_lo, r_hi,
+    c_lo, c_hi and float64 (n,) wavelets per sample, region after region, empty ones dropped.
 
-    def rowwise(direction, lo_off, hi_off, wts):
-        # logical row i spans logical columns [lo_off, b - hi_off) of links in `direction`
-        if sp.k_on_rows:
-            return (np.full(a, direction), r0 + i, r0 + i + 1,
-                    np.full(a, c0 + lo_off), np.full(a, c0 + b - hi_off), wts)
-        return (np.full(a, direction), np.full(a, r0 + lo_off), np.full(a, r0 + b - hi_off),
-                c0 + i, c0 + i + 1, wts)
+    ``mult[i]`` (default 1) is how many identical stages stage ``i`` stands for; its
+    wavelets are multiplied by it.
+    """
+    geo, bounds, rows_w, cols_w = [], [], [], []
+    for q, (st, c) in enumerate(zip(stages, costs, strict=True)):
+        sp = st.split
+        geo.append((st.rect[0], st.rect[1], sp.a, sp.b, sp.groups, int(sp.k_on_rows),
+                    1 if mult is None else mult[q]))
+        bounds.append(splits(sp.a, sp.groups))
+        rows_w.append((c.row_wavelets, c.bwd_row_wavelets))
+        cols_w.append((c.col_wavelets.ravel(), c.bwd_col_wavelets.ravel()))
+    offs = [np.cumsum([0] + [len(x) for x in parts]) for parts in
+            ([r[0] for r in rows_w], [c[0] for c in cols_w], bounds)]
+    return region_rects(np.array(geo, dtype=np.int64).reshape(-1, 7), *offs,
+                        _cat(bounds, np.int64), _cat([r[0] for r in rows_w]),
+                        _cat([r[1] for r in rows_w]), _cat([c[0] for c in cols_w]),
+                        _cat([c[1] for c in cols_w]), bool(training))
 
-    def colwise(direction, lo_off, hi_off, wts):
-        n = len(jj)
-        if sp.k_on_rows:
-            return (np.full(n, direction), r0 + col_lo + lo_off, r0 + col_hi - hi_off,
-                    c0 + jj, c0 + jj + 1, wts)
-        return (np.full(n, direction), r0 + jj, r0 + jj + 1, c0 + col_lo + lo_off,
-                c0 + col_hi - hi_off, wts)
 
-    if b > 1:
-        rects.append(rowwise(along[0], 0, 1, fwd_row))
-        if training:
-            rects.append(rowwise(along[1], 1, 0, bwd_row))
-    if a > 1:
-        rects.append(colwise(down[0], 0, 1, fwd_col))
-        if training:
-            rects.append(colwise(down[1], 1, 0, bwd_col))
-    del h, w
-    return rects
+def _cat(parts, dtype=np.float64) -> np.ndarray:
+    return np.ascontiguousarray(np.concatenate(parts) if parts else np.zeros(0), dtype=dtype)
 
 
 def _spread(stage, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -106,10 +92,10 @@ def link_loads(stages, costs, flows, tile_shape, training: bool) -> tuple[np.nda
     """Link loads of one replica tile, wavelets per sample: float64 (rows, cols, 4), and the
     total wavelet-hops per sample."""
     loads = np.zeros((*tile_shape, 4), dtype=np.float64)
-    rects, routes = link_traffic(stages, costs, flows, training)
-    hops = 0.0
-    if len(rects[0]):
-        hops += add_link_rects(loads, *rects)
+    (rects, w), routes = _traffic(stages, costs, flows, training)
+    # the regions lie inside the tile (placements are checked when made), so their
+    # rectangles go in unchecked: weight streaming lists millions of one-column ones
+    hops = 0.0 + add_region_links(loads, rects, w)
     if len(routes[4]):
         hops += add_xy_routes(loads, *routes)
     return loads, hops
@@ -119,21 +105,17 @@ def link_traffic(stages, costs, flows, training: bool):
     """The traffic :func:`link_loads` adds, in its order: the regions' link rectangles
     ``(direction, r_lo, r_hi, c_lo, c_hi, w)`` (non-empty ones) and the inter-stage XY routes
     ``(sr, sc, dr, dc, w)``; wavelets per sample."""
+    (rects, w), routes = _traffic(stages, costs, flows, training)
+    return (*(np.ascontiguousarray(r) for r in rects), w), routes
+
+
+def _traffic(stages, costs, flows, training: bool):
     # identical stages on the same rectangle (weight streaming's repeated layers) are added
     # once, weighted by how many there are
     groups: dict = {}
     for st, c in zip(stages, costs, strict=True):
-        key = (id(c), st.rect, st.split)
-        groups.setdefault(key, [st, c, 0])[2] += 1
-    rects = []
-    for st, c, mult in groups.values():
-        for d, rlo, rhi, clo, chi, w in _region_rects(st, c, training):
-            rects.append((d, rlo, rhi, clo, chi, w * mult))
-    if rects:
-        d, rlo, rhi, clo, chi, w = (np.concatenate(x) for x in zip(*rects, strict=True))
-        keep = (rhi > rlo) & (chi > clo)
-        out = (d[keep], rlo[keep], rhi[keep], clo[keep], chi[keep], w[keep])
-    else:
-        z = np.zeros(0, dtype=np.int64)
-        out = (z, z, z, z, z, np.zeros(0))
-    return out, flow_routes(stages, flows, training)
+        groups.setdefault((id(c), st.rect, st.split), [st, c, 0])[2] += 1
+    kept = list(groups.values())
+    rects = region_traffic([g[0] for g in kept], [g[1] for g in kept], training,
+                           [g[2] for g in kept])
+    return rects, flow_routes(stages, flows, training)
