@@ -16,6 +16,8 @@ Three kinds of flow, all in wavelets per sample, accumulated by the numba kernel
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ..kernels.region_links import add_region_links, region_rects
@@ -109,13 +111,36 @@ def link_traffic(stages, costs, flows, training: bool):
     return (*(np.ascontiguousarray(r) for r in rects), w), routes
 
 
+class _Summed(NamedTuple):
+    """Link wavelets of several stages on one rectangle with one split, summed."""
+
+    row_wavelets: np.ndarray
+    col_wavelets: np.ndarray
+    bwd_row_wavelets: np.ndarray
+    bwd_col_wavelets: np.ndarray
+
+
+_LINK_FIELDS = _Summed._fields
+
+
 def _traffic(stages, costs, flows, training: bool):
-    # identical stages on the same rectangle (weight streaming's repeated layers) are added
-    # once, weighted by how many there are
+    # stages on the same rectangle with the same split (weight streaming's layers, which
+    # each take the whole wafer) load the same links: their wavelets are summed per logical
+    # row and column first, so each rectangle is listed once, not once per layer
     groups: dict = {}
     for st, c in zip(stages, costs, strict=True):
-        groups.setdefault((id(c), st.rect, st.split), [st, c, 0])[2] += 1
-    kept = list(groups.values())
-    rects = region_traffic([g[0] for g in kept], [g[1] for g in kept], training,
-                           [g[2] for g in kept])
+        same = groups.setdefault((st.rect, st.split), [st, {}])[1]
+        same.setdefault(id(c), [c, 0])[1] += 1
+    kept, kept_costs, mult = [], [], []
+    for st, same in groups.values():
+        kept.append(st)
+        if len(same) == 1:  # one cost object (identical layers): its wavelets times the count
+            (c, m), = same.values()
+            kept_costs.append(c)
+            mult.append(m)
+            continue
+        kept_costs.append(_Summed(*(sum(getattr(c, f) * m if m > 1 else getattr(c, f)
+                                        for c, m in same.values()) for f in _LINK_FIELDS)))
+        mult.append(1)
+    rects = region_traffic(kept, kept_costs, training, mult)
     return rects, flow_routes(stages, flows, training)
