@@ -178,13 +178,14 @@ def _cost_stage(placement: Placement, st, sd, xcs: list[np.ndarray], training: b
                     acc_c, acc_m, acc_r, acc_w)
     n = len(xcs)
     links_t = links_f = None
+    col_max = float(col_wave.max(initial=0))  # forward reduction and backward multicast alike
     for i in range(n):
         lt = _links(rw[i], col_wave, xb[i], training, st.first)
-        _put(tot, slice(i, None, n), s, mx[i, :4], lt, spec)
+        _put(tot, slice(i, None, n), s, mx[i, :4], lt, spec, col_max)
         links_t = lt if links_t is None else _add_links(links_t, lt)
         if training:
             lf = _links(rw[i], col_wave, xb[i], False, st.first)
-            _put(fwd, slice(i, None, n), s, mx[i, 4:], lf, spec)
+            _put(fwd, slice(i, None, n), s, mx[i, 4:], lf, spec, col_max)
             links_f = lf if links_f is None else _add_links(links_f, lf)
     if n > 1:  # the mean over the draws (a single draw is its own mean)
         links_t = _scale_links(links_t, 1.0 / n)
@@ -221,10 +222,12 @@ def _links(rw, col_wave, xb, training: bool, first: bool) -> StageLinks:
 
 
 def _put(arrs: list[np.ndarray], sl: slice, s: int, mx: np.ndarray, links: StageLinks,
-         spec) -> None:
+         spec, col_max: float) -> None:
     """Store a draw's (compute, ramp, link, memory) bounds in its samples' rows of column s
-    (the rule of :func:`wse_sim.mapping.internal_bounds`)."""
-    link = max(float(x.max(initial=0)) for x in links.fields())
+    (the rule of :func:`wse_sim.mapping.internal_bounds`). ``col_max`` is the largest column
+    load, the same for every draw (it does not depend on the activations)."""
+    link = max(float(links.row_wavelets.max(initial=0)),
+               float(links.bwd_row_wavelets.max(initial=0)), col_max)
     memory = max(float(mx[2]) / spec.sram_read_bytes_per_cycle,
                  float(mx[3]) / spec.sram_write_bytes_per_cycle)
     for arr, v in zip(arrs, (float(mx[0]), float(mx[1]), link, memory), strict=True):
