@@ -272,8 +272,11 @@ def _stage_rows(placement: Placement, ss: StageSamples, t_tot: dict, stage_t: np
 def _tile_to_wafer(tile_arr: np.ndarray, placement: Placement) -> np.ndarray:
     """A per-core array of one replica tile copied to every replica; 0 elsewhere."""
     spec = placement.wafer
-    out = np.zeros((spec.rows, spec.cols, *tile_arr.shape[2:]), dtype=np.float64)
     th, tw = placement.tile_shape
+    if (th, tw) == (spec.rows, spec.cols) and len(placement.replica_origins) == 1:
+        # one replica tiles the whole wafer: the tile is the wafer array (a fresh float64)
+        return np.array(tile_arr, dtype=np.float64, copy=tile_arr.dtype != np.float64)
+    out = np.zeros((spec.rows, spec.cols, *tile_arr.shape[2:]), dtype=np.float64)
     for oy, ox in placement.replica_origins:
         out[oy:oy + th, ox:ox + tw] = tile_arr
     return out
