@@ -136,35 +136,43 @@ def _popcount(x):
     x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
     x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
     x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
-    return (x * np.uint64(0x0101010101010101)) >> np.uint64(56)
+    return np.int64((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
 
 
 @njit(cache=True)
-def _bit_counts(bits, col_splits):
-    """int64 (n_rows, pc): set bits of each row inside columns col_splits[j]:col_splits[j+1]."""
+def _bit_counts(bits, col_splits, coarse):
+    """int64 (ceil(n_rows / coarse), pc): set bits of each row inside columns
+    col_splits[j]:col_splits[j+1], rows summed ``coarse`` at a time.
+
+    One left-to-right pass per row: the count of set bits before each tile boundary (whole
+    words, then the boundary word's low bits), differenced; a row costs n_words + pc
+    popcounts, however narrow the tiles.
+    """
     n_rows = bits.shape[0]
     pc = col_splits.shape[0] - 1
-    out = np.zeros((n_rows, pc), dtype=np.int64)
-    ones = np.uint64(2**64 - 1)
+    out = np.zeros(((n_rows + coarse - 1) // coarse, pc), dtype=np.int64)
+    one = np.uint64(1)
     for r in range(n_rows):
-        for j in range(pc):
-            s, e = col_splits[j], col_splits[j + 1]
-            if e <= s:
-                continue
-            ws, we = s // 64, (e - 1) // 64
-            lo = ones << np.uint64(s % 64)
-            hi = ones >> np.uint64(63 - (e - 1) % 64)
-            if ws == we:
-                out[r, j] = _popcount(bits[r, ws] & lo & hi)
-                continue
-            c = _popcount(bits[r, ws] & lo) + _popcount(bits[r, we] & hi)
-            for w in range(ws + 1, we):
-                c += _popcount(bits[r, w])
-            out[r, j] = c
+        o = r // coarse
+        w = 0  # words counted so far: whole words before word w
+        before = 0
+        prev = 0
+        for j in range(pc + 1):
+            c = col_splits[j]
+            while w < c // 64:
+                before += _popcount(bits[r, w])
+                w += 1
+            part = 0
+            if c % 64:
+                part = _popcount(bits[r, w] & ((one << np.uint64(c % 64)) - one))
+            here = before + part
+            if j:
+                out[o, j - 1] += here - prev
+            prev = here
     return out
 
 
-def bit_row_tile_nnz(bits, n_cols: int, pc: int) -> np.ndarray:
+def bit_row_tile_nnz(bits, n_cols: int, pc: int, coarse: int = 1) -> np.ndarray:
     """Non-zeros of each row of a packed mask inside each of ``pc`` column tiles.
 
     Parameters
@@ -172,17 +180,20 @@ def bit_row_tile_nnz(bits, n_cols: int, pc: int) -> np.ndarray:
     bits : uint64 (n_rows, ceil(n_cols / 64)), from :func:`bernoulli_bits` or :func:`pack_mask`
     n_cols : int, mask columns
     pc : int >= 1, column tiles (split like ``numpy.array_split``)
+    coarse : int >= 1, consecutive rows summed into one output row
 
     Returns
     -------
-    int64 (n_rows, pc), equal to ``row_tile_nnz(unpack_mask(bits, n_cols), pc)``
+    int64 (ceil(n_rows / coarse), pc); with ``coarse=1`` equal to
+    ``row_tile_nnz(unpack_mask(bits, n_cols), pc)``
 
     >>> bit_row_tile_nnz(pack_mask(np.array([[1, 1, 0], [0, 0, 1]], bool)), 3, 2).tolist()
     [[2, 0], [0, 1]]
     """
     b = _as_bits(bits, n_cols)
     pc = check_int("pc", pc, 1)
-    return _bit_counts(b, splits(n_cols, pc))
+    coarse = check_int("coarse", coarse, 1)
+    return _bit_counts(b, splits(n_cols, pc), coarse)
 
 
 def _as_bits(bits, n_cols: int) -> np.ndarray:

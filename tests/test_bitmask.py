@@ -23,6 +23,9 @@ def test_popcounts_equal_counting_the_bool_mask(rows, cols, pc, seed):
     bits = pack_mask(mask)
     assert np.array_equal(unpack_mask(bits, cols), mask)
     assert np.array_equal(bit_row_tile_nnz(bits, cols, pc), row_tile_nnz(mask, pc))
+    for coarse in (2, 3, 7):
+        want = np.add.reduceat(row_tile_nnz(mask, pc), np.arange(0, rows, coarse), axis=0)
+        assert np.array_equal(bit_row_tile_nnz(bits, cols, pc, coarse), want)
 
 
 def test_small_case_by_hand():

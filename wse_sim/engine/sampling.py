@@ -15,44 +15,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..graph import DTYPE_BYTES
-from ..kernels.stage_costs import (
-    N_PARAMS,
-    P_ACC,
-    P_CONST,
-    P_K1,
-    P_NPASS,
-    P_OVH,
-    P_READ,
-    P_TRAIN,
-    P_WRITE,
-    draw_costs,
-)
-from ..kernels.tiles import INDEX_BYTES, splits
+from ..kernels.stage_costs import draw_costs
+from ..kernels.tiles import INDEX_BYTES
 from ..mapping import sample_x_counts, update_cycles
+from ..mapping.bounds import StageLinks, column_waves, pass_params, stage_links
 from ..mapping.costs import distinct_blocks
-from ..mapping.view import passes
 from ..placer import Placement, stage_signature
 
 SAMPLE_DRAWS = 8  # distinct activation draws per stage; sample i uses draw i % SAMPLE_DRAWS
 STREAM_DRAWS = 2  # weight streaming runs a whole batch per layer: its mean is what counts
-
-
-@dataclass(frozen=True)
-class StageLinks:
-    """A stage's internal link loads per sample, wavelets before the link width, as
-    :func:`wse_sim.fabric.link_loads` reads them (the link fields of
-    :class:`wse_sim.mapping.CoreCosts`): float64 ``row_wavelets`` (a,) on each logical row's
-    multicast, ``col_wavelets`` (groups, b) on each column's reduction, and backward
-    ``bwd_row_wavelets`` (a,) and ``bwd_col_wavelets`` (groups, b) (zeros where none flow)."""
-
-    row_wavelets: np.ndarray = field(repr=False)
-    col_wavelets: np.ndarray = field(repr=False)
-    bwd_row_wavelets: np.ndarray = field(repr=False)
-    bwd_col_wavelets: np.ndarray = field(repr=False)
-
-    def fields(self) -> tuple[np.ndarray, ...]:
-        return (self.row_wavelets, self.col_wavelets, self.bwd_row_wavelets,
-                self.bwd_col_wavelets)
 
 
 @dataclass(frozen=True)
@@ -154,12 +125,11 @@ def _cost_stage(placement: Placement, st, sd, xcs: list[np.ndarray], training: b
     view, split = sd.view, st.split
     a, b, groups = split.a, split.b, split.groups
     vbytes = DTYPE_BYTES[sd.op.dtype]
-    p_tot = _pass_params(sd, split, spec, training, st.first)
-    p_fwd = _pass_params(sd, split, spec, False, st.first) if training else p_tot
+    per_op = {"dtype": sd.op.dtype, "extra_vector_ops": sd.extra_vector_ops, "first": st.first}
+    p_tot = pass_params(split, spec, training=training, **per_op)
+    p_fwd = pass_params(split, spec, training=False, **per_op) if training else p_tot
     grp = np.repeat(np.arange(groups, dtype=np.int64), split.group_rows())
-    r_g = np.diff(splits(view.rows, groups)).astype(np.float64)
-    n_cols = np.diff(splits(view.n, b)).astype(np.float64)
-    col_wave = r_g[:, None] * n_cols[None, :]
+    col_wave = column_waves(view, split)
     # one draw's per-group kernel results serve the whole step and its forward
     blks = [distinct_blocks(view, sd.rtn, xc, split, vbytes, want_macs=True) for xc in xcs]
     offs = np.cumsum([0] + [len(k["x_band"]) for k in blks])
@@ -180,11 +150,11 @@ def _cost_stage(placement: Placement, st, sd, xcs: list[np.ndarray], training: b
     links_t = links_f = None
     col_max = float(col_wave.max(initial=0))  # forward reduction and backward multicast alike
     for i in range(n):
-        lt = _links(rw[i], col_wave, xb[i], training, st.first)
+        lt = stage_links(rw[i], col_wave, xb[i], training, st.first)
         _put(tot, slice(i, None, n), s, mx[i, :4], lt, spec, col_max)
         links_t = lt if links_t is None else _add_links(links_t, lt)
         if training:
-            lf = _links(rw[i], col_wave, xb[i], False, st.first)
+            lf = stage_links(rw[i], col_wave, xb[i], False, st.first)
             _put(fwd, slice(i, None, n), s, mx[i, 4:], lf, spec, col_max)
             links_f = lf if links_f is None else _add_links(links_f, lf)
     if n > 1:  # the mean over the draws (a single draw is its own mean)
@@ -192,33 +162,6 @@ def _cost_stage(placement: Placement, st, sd, xcs: list[np.ndarray], training: b
         links_f = _scale_links(links_f, 1.0 / n) if training else None
     return _Costed(links_t, links_f, split.to_physical(acc_c), float(acc_m.sum()),
                    float(acc_r.sum()), float(acc_w.sum()))
-
-
-def _pass_params(sd, split, spec, training: bool, first: bool) -> np.ndarray:
-    """The per-stage scalars of :func:`wse_sim.mapping.region_costs` for one pass, as
-    :func:`~wse_sim.kernels.stage_costs.draw_costs` takes them (the optimizer step is left
-    out: the engine schedules it once per step)."""
-    lanes = spec.fmac_per_cycle(sd.op.dtype)
-    vbytes = DTYPE_BYTES[sd.op.dtype]
-    n_pass = passes(training, first)
-    p = np.zeros(N_PARAMS)
-    p[P_K1] = n_pass / lanes
-    p[P_OVH] = spec.wavelet_overhead_cycles
-    # cheap ops: forward, and in training recomputed and differentiated (3x)
-    p[P_CONST] = (spec.task_overhead_cycles * (3 if training else 1)
-                  + sd.extra_vector_ops * (3 if training else 1) / (split.a * split.b * lanes))
-    p[P_NPASS] = n_pass
-    p[P_READ] = n_pass * float(vbytes + vbytes)  # the weight value and the accumulator
-    p[P_WRITE] = n_pass * vbytes
-    p[P_ACC] = 2.0 if training else 1.0
-    p[P_TRAIN] = 1.0 if training else 0.0
-    return p
-
-
-def _links(rw, col_wave, xb, training: bool, first: bool) -> StageLinks:
-    a, shape = rw.shape[0], col_wave.shape
-    return StageLinks(rw, col_wave, xb if training and not first else np.zeros(a),
-                      col_wave if training else np.zeros(shape))
 
 
 def _put(arrs: list[np.ndarray], sl: slice, s: int, mx: np.ndarray, links: StageLinks,

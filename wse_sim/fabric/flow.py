@@ -16,15 +16,15 @@ Three kinds of flow, all in wavelets per sample, accumulated by the numba kernel
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 
 from ..kernels.region_links import add_region_links, region_rects
 from ..kernels.routes import add_xy_routes
 from ..kernels.tiles import splits
+from ..mapping.bounds import StageLinks
 
 MAX_PARALLEL_ROUTES = 256  # routes a flow is spread over at most (one per edge core)
+_LINK_FIELDS = ("row_wavelets", "col_wavelets", "bwd_row_wavelets", "bwd_col_wavelets")
 
 
 def logical_grid(stage):
@@ -111,18 +111,6 @@ def link_traffic(stages, costs, flows, training: bool):
     return (*(np.ascontiguousarray(r) for r in rects), w), routes
 
 
-class _Summed(NamedTuple):
-    """Link wavelets of several stages on one rectangle with one split, summed."""
-
-    row_wavelets: np.ndarray
-    col_wavelets: np.ndarray
-    bwd_row_wavelets: np.ndarray
-    bwd_col_wavelets: np.ndarray
-
-
-_LINK_FIELDS = _Summed._fields
-
-
 def _traffic(stages, costs, flows, training: bool):
     # stages on the same rectangle with the same split (weight streaming's layers, which
     # each take the whole wafer) load the same links: their wavelets are summed per logical
@@ -139,8 +127,8 @@ def _traffic(stages, costs, flows, training: bool):
             kept_costs.append(c)
             mult.append(m)
             continue
-        kept_costs.append(_Summed(*(sum(getattr(c, f) * m if m > 1 else getattr(c, f)
-                                        for c, m in same.values()) for f in _LINK_FIELDS)))
+        kept_costs.append(StageLinks(*(sum(getattr(c, f) * m if m > 1 else getattr(c, f)
+                                           for c, m in same.values()) for f in _LINK_FIELDS)))
         mult.append(1)
     rects = region_traffic(kept, kept_costs, training, mult)
     return rects, flow_routes(stages, flows, training)

@@ -89,11 +89,7 @@ def drawn_bits(op: Op) -> np.ndarray:
 def drawn_row_counts(op: Op, b: int, coarse: int = 1) -> np.ndarray:
     """Non-zeros of the drawn mask's rows inside each of ``b`` column tiles (N split like
     ``numpy.array_split``): int64 (ceil(K / coarse), b), ``coarse`` consecutive rows summed."""
-    k, n = view_shape(op)
-    counts = bit_row_tile_nnz(drawn_bits(op), n, b)
-    if coarse > 1:
-        counts = np.add.reduceat(counts, np.arange(0, k, coarse), axis=0)
-    return counts
+    return bit_row_tile_nnz(drawn_bits(op), view_shape(op)[1], b, coarse)
 
 
 def drawn_matrix(op: Op) -> np.ndarray:

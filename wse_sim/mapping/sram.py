@@ -7,7 +7,7 @@ import numpy as np
 from ..graph import DTYPE_BYTES, Op
 from ..kernels.tiles import INDEX_BYTES, splits
 from ..spec import WaferSpec
-from .costs import OPTIMIZER_BYTES_PER_WEIGHT, group_blocks
+from .costs import OPTIMIZER_BYTES_PER_WEIGHT, distinct_blocks
 from .split import Split
 from .view import View
 
@@ -22,16 +22,18 @@ def sram_per_core(op: Op, view: View, rtn: np.ndarray, x_counts: np.ndarray, spl
     the stashed activations of ``in_flight`` samples, stream buffers and the code reserve.
     ``resident=False`` (weight streaming): weights pass through a double-buffered chunk of
     ``spec.stream_chunk_bytes`` instead of staying, and the optimizer runs off the wafer.
-    ``blocks``: :func:`~wse_sim.mapping.costs.group_blocks` of these arguments, when the
-    caller already has them (the stage's costs did the same work).
+    ``blocks``: :func:`~wse_sim.mapping.costs.distinct_blocks` of these arguments, when the
+    caller already has them (the stage's costs did the same work). The weight bytes are
+    formed on the distinct row groups' rows and gathered once.
     """
     a, b, groups = split.a, split.b, split.groups
     vbytes = DTYPE_BYTES[op.dtype]
     grows = split.group_rows()
     n_cols = np.diff(splits(view.n, b)).astype(np.float64)
     r_rows = np.repeat(np.diff(splits(view.rows, groups)).astype(np.float64), grows)
-    blk = blocks if blocks is not None else group_blocks(view, rtn, x_counts, split, vbytes,
-                                                         want_macs=False)
+    blk = blocks if blocks is not None else distinct_blocks(view, rtn, x_counts, split,
+                                                            vbytes, want_macs=False)
+    idx = blk["row_index"]
     nnz = blk["nnz"]
     if view.stored_weights:
         # values (+ 16-bit indices and column pointers when compressed), as the kernels store
@@ -46,10 +48,10 @@ def sram_per_core(op: Op, view: View, rtn: np.ndarray, x_counts: np.ndarray, spl
         w_b = 2.0 * vbytes * max(1.0, view.heads / groups) * nnz
         if training:
             w_b += in_flight * view.heads * view.k * view.n * vbytes / (a * b)
-    x_band = blk["x_band"]
-    sparse_x = x_band < r_rows * blk["heights"] * 0.5
+    x_band = blk["x_band"][idx]
+    sparse_x = x_band < r_rows * blk["heights"][idx] * 0.5
     x_bytes = x_band / view.reuse * (vbytes + INDEX_BYTES * sparse_x)
-    out = w_b + float(spec.io_buffer_bytes + spec.code_reserve_bytes)
+    out = w_b[idx] + float(spec.io_buffer_bytes + spec.code_reserve_bytes)
     if training:
         # only the heavy op's input is kept (spread over the row's b cores); the cheap ops
         # riding on the stage are recomputed from it in the backward pass

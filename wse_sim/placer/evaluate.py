@@ -11,16 +11,14 @@ from ..fabric import link_traffic
 from ..graph import DTYPE_BYTES
 from ..kernels.peaks import region_peaks
 from ..mapping import (
-    CoreCosts,
     Split,
     choose_split,
     expected_x_counts,
-    internal_bounds,
-    region_costs,
     sram_per_core,
     weight_row_counts,
 )
-from ..mapping.costs import group_blocks
+from ..mapping.bounds import StageLinks, stage_bounds
+from ..mapping.costs import distinct_blocks
 from ..spec import Physics, WaferSpec
 from ..spec.physics import ALL_ON
 from .placement import Stage
@@ -36,7 +34,7 @@ class StageEval:
     rtn: np.ndarray = field(repr=False)  # int64 (k_rows, b): weight row non-zeros per column tile
     cycles: float  # time per sample: compute, memory or busiest link, whichever is largest
     sram: np.ndarray = field(repr=False)  # float64 (a, b): bytes per logical core
-    cost: CoreCosts = field(repr=False)
+    cost: StageLinks = field(repr=False)  # its internal link loads per sample
 
 
 def evaluate_stages(sset: StageSet, rects, in_flight: np.ndarray, spec: WaferSpec,
@@ -56,6 +54,7 @@ def evaluate_stages(sset: StageSet, rects, in_flight: np.ndarray, spec: WaferSpe
     """
     out = []
     memo = {} if memo is None else memo
+    scratch: dict = {}
     for i, sd in enumerate(sset.data):
         _, _, h, w = rects[i]
         density, first = float(sset.in_density[i]), bool(sset.first[i])
@@ -82,17 +81,17 @@ def evaluate_stages(sset: StageSet, rects, in_flight: np.ndarray, spec: WaferSpe
             if rtn_cache is not None:
                 rtn_cache[rkey] = rtn
         xc = expected_x_counts(sd.view, density, split.groups)
-        # the per-group kernel results serve both the costs and the SRAM
-        blk = group_blocks(sd.view, rtn, xc, split, DTYPE_BYTES[sd.op.dtype], want_macs=True)
-        cost = region_costs(sd.view, rtn, xc, split, spec, dtype=sd.op.dtype,
-                            training=training, first=first,
-                            extra_vector_ops=sd.extra_vector_ops, batch=batch, nnz_total=sd.nnz,
-                            ramp=physics.ramp, blocks=blk)
+        # the per-group kernel results serve both the bounds and the SRAM
+        blk = distinct_blocks(sd.view, rtn, xc, split, DTYPE_BYTES[sd.op.dtype],
+                              want_macs=True)
+        (compute, ramp, link, memory), links = stage_bounds(
+            sd.view, rtn, xc, split, spec, dtype=sd.op.dtype, training=training, first=first,
+            extra_vector_ops=sd.extra_vector_ops, batch=batch, nnz_total=sd.nnz,
+            ramp=physics.ramp, blocks=blk, scratch=scratch)
         sram = sram_per_core(sd.op, sd.view, rtn, xc, split, spec, training=training,
                              in_flight=int(in_flight[i]), resident=resident, blocks=blk)
-        compute, ramp, link, memory = internal_bounds(cost, spec)
         memo[key] = StageEval(split, rtn, max(compute, ramp, link / spec.link_wavelets_per_cycle,
-                                              memory), sram, cost)
+                                              memory), sram, links)
         out.append(memo[key])
     return out
 
