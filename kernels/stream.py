@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from numba import njit
 
+from .masks import KernelArgumentError
+
 __all__ = ["add_scaled"]
 
 
@@ -18,5 +20,6 @@ def add_scaled(acc, x, f: float) -> None:
     """``acc += x * f`` in place, float64 (h, w) arrays of one shape (``x`` may be a
     transposed view): the same bits as numpy's ``acc + x * f``, without the temporaries."""
     if acc.shape != x.shape:
-        raise ValueError(f"add_scaled: shapes {acc.shape} and {x.shape} differ")
+        raise KernelArgumentError(f"add_scaled: shapes {acc.shape} and {x.shape} differ; pass "
+                                  "two arrays of one shape")
     _add_scaled(acc, x, float(f))

@@ -1,11 +1,14 @@
-"""The engine's one-pass stage costing (kernels/stage_costs, kernels/region_links) gives the
-same bits as the array cost model it replaces: ``region_costs`` per draw, their mean, and
-``fabric.link_loads`` over the regions' internal traffic."""
+"""The one-pass stage costing (kernels/stage_costs, kernels/region_links) of the engine and the
+placer gives the same bits as the array cost model it replaces: ``region_costs`` per draw,
+their mean, the placer's bounds, and ``fabric.link_loads`` over the regions' internal
+traffic."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hs
 
 import wse_sim as ws
 from wse_sim.engine.sampling import sample_stages
@@ -13,7 +16,8 @@ from wse_sim.fabric import link_loads
 from wse_sim.kernels.routes import DIR_E, DIR_N, DIR_S, DIR_W, add_link_rects
 from wse_sim.kernels.stream import add_scaled
 from wse_sim.kernels.tiles import splits
-from wse_sim.mapping import internal_bounds, region_costs, sample_x_counts
+from wse_sim.mapping import Split, View, internal_bounds, region_costs, sample_x_counts
+from wse_sim.mapping.bounds import stage_bounds
 from wse_sim.models.bert import bert
 from wse_sim.spec import Physics
 
@@ -146,3 +150,36 @@ def test_add_scaled_is_numpys_sum_of_products():
     assert np.array_equal(acc, sum(x * 3 for x in xs))
     with pytest.raises(ValueError):
         add_scaled(acc, rng.random((5, 7)), 1.0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(hs.integers(0, 2**31), hs.sampled_from(["wse1", "wse2", "wse3"]),
+       hs.integers(1, 60), hs.integers(1, 80), hs.integers(1, 50),
+       hs.sampled_from([1, 2, 7, 100]), hs.booleans(), hs.sampled_from([1.0, 2.25, 0.37]),
+       hs.integers(1, 11), hs.integers(1, 11), hs.booleans(), hs.sampled_from(["fp16", "fp32"]),
+       hs.booleans(), hs.booleans(), hs.booleans())
+def test_placer_bounds_match_the_array_cost_model(seed, wafer, k, n, rows, coarse, stored,
+                                                  reuse, h, w, k_on_rows, dtype, training,
+                                                  first, ramp):
+    """stage_bounds == internal_bounds(region_costs(...)), bit for bit, optimizer share
+    included: every view kind, orientation, group count, ramp and pass flags."""
+    rng = np.random.default_rng(seed)
+    spec = ws.wafer(wafer)
+    view = View(rows, k, n, reuse=reuse, stored_weights=stored, heads=2 if not stored else 1,
+                coarse=coarse)
+    a = h if k_on_rows else w
+    split = Split(h, w, k_on_rows, int(rng.integers(1, a + 1)))
+    sizes = view.row_sizes()
+    rtn = rng.binomial(sizes[:, None] * np.diff(splits(n, split.b))[None, :],
+                       rng.choice([0.0, 0.3, 1.0])).astype(np.int64)
+    r_g = np.diff(splits(rows, split.groups))
+    xc = rng.binomial(r_g[:, None] * sizes[None, :], rng.choice([0.0, 0.5, 1.0])).astype(np.int64)
+    kw = {"dtype": dtype, "training": training, "first": first, "ramp": ramp,
+          "extra_vector_ops": float(rng.choice([0.0, 12345.678])),
+          "batch": int(rng.choice([1, 3, 256])),
+          "nnz_total": int(rng.choice([0, int(rtn.sum()), 12345]))}
+    ref = region_costs(view, rtn, xc, split, spec, **kw)
+    got, links = stage_bounds(view, rtn, xc, split, spec, **kw)
+    assert got == internal_bounds(ref, spec)
+    for f in ("row_wavelets", "col_wavelets", "bwd_row_wavelets", "bwd_col_wavelets"):
+        assert np.array_equal(getattr(links, f), getattr(ref, f)), f

@@ -274,7 +274,8 @@ def _tile_to_wafer(tile_arr: np.ndarray, placement: Placement) -> np.ndarray:
     spec = placement.wafer
     th, tw = placement.tile_shape
     if (th, tw) == (spec.rows, spec.cols) and len(placement.replica_origins) == 1:
-        # one replica tiles the whole wafer: the tile is the wafer array (a fresh float64)
+        # one replica tiles the whole wafer: the tile is the wafer array (float64; the
+        # caller's own array, not a copy, when it is float64 already)
         return np.array(tile_arr, dtype=np.float64, copy=tile_arr.dtype != np.float64)
     out = np.zeros((spec.rows, spec.cols, *tile_arr.shape[2:]), dtype=np.float64)
     for oy, ox in placement.replica_origins:

@@ -52,8 +52,7 @@ def run_streaming(placement: Placement, ss: StageSamples, *, mode: str, batch: i
     sps = batch / step_s
     busy = _busy_cycles(ss.core_cycles, batch) / total
     # every layer's own multicasts and reductions cross the whole mesh, one layer at a time
-    loads, hops = link_loads(placement.stages, t.mean_costs, (), placement.tile_shape,
-                                    training)
+    loads, hops = link_loads(placement.stages, t.mean_costs, (), placement.tile_shape, training)
     cum = np.cumsum([0.0] + [r.stage_cycles for r in rows])
     shown = min(SHOWN_SAMPLES, samples)
     settings.update(period_cycles=total / batch, allreduce_cycles_per_step=0.0,

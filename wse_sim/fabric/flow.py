@@ -114,7 +114,9 @@ def link_traffic(stages, costs, flows, training: bool):
 def _traffic(stages, costs, flows, training: bool):
     # stages on the same rectangle with the same split (weight streaming's layers, which
     # each take the whole wafer) load the same links: their wavelets are summed per logical
-    # row and column first, so each rectangle is listed once, not once per layer
+    # row and column first, so each rectangle is listed once, not once per layer (the same
+    # sums as adding each layer's rectangles: exactly so for integer wavelet counts, to
+    # round-off (~1e-14 relative) where a conv's reuse makes them fractional)
     groups: dict = {}
     for st, c in zip(stages, costs, strict=True):
         same = groups.setdefault((st.rect, st.split), [st, {}])[1]

@@ -63,19 +63,23 @@ def drawn_bits(op: Op) -> np.ndarray:
     if op.sparsity_pattern not in DRAWN_PATTERNS:
         raise SparsityError(f"op {op.name!r} has sparsity_pattern {op.sparsity_pattern!r}; only "
                             f"{DRAWN_PATTERNS} masks are drawn (a real mask is counted as given)")
+    seed = op.mask_seed
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise SparsityError(f"op {op.name!r} has mask_seed {seed!r}; a drawn mask needs an "
+                            "integer seed >= 0 (sparsify() sets one per op)")
     k, n = view_shape(op)
     d = float(op.weight_density)
-    key = (k, n, d, op.sparsity_pattern, int(op.mask_seed))
+    key = (k, n, d, op.sparsity_pattern, int(seed))
     hit = _KEPT.get(key)
     if hit is not None:
         _KEPT.move_to_end(key)
         return hit
     try:
         if op.sparsity_pattern == "unstructured":
-            bits = bernoulli_bits(k, n, d, seed=int(op.mask_seed))
+            bits = bernoulli_bits(k, n, d, seed=int(seed))
         else:
             bits = pack_mask(sparsity_mask((k, n), d, pattern=op.sparsity_pattern,
-                                           seed=int(op.mask_seed)))
+                                           seed=int(seed)))
     except KernelArgumentError as e:
         raise SparsityError(f"op {op.name!r}: cannot draw its weight mask: {e}") from None
     bits.setflags(write=False)  # shared by every caller
