@@ -2,8 +2,8 @@
 
 >>> from wse_sim.models import available, get
 >>> available()  # doctest: +NORMALIZE_WHITESPACE
-['bert-base', 'bert-large', 'cvae', 'cvae-cs2', 'gpt2-small', 'gpt2-xl', 'gpt3-xl', 'llama2-13b',
- 'llama2-7b', 'llama3-70b', 'llama3-8b', 'mistral-7b', 'qwen2-72b', 'resnet50']
+['bert-base', 'bert-large', 'cvae', 'cvae-cs2', 'gpt2-small', 'gpt2-xl', 'gpt3-xl', 'gptj-6b',
+ 'llama2-13b', 'llama2-7b', 'llama3-70b', 'llama3-8b', 'mistral-7b', 'qwen2-72b', 'resnet50']
 >>> get("bert_base", seq_len=64).meta["seq_len"]
 64
 """
@@ -20,7 +20,7 @@ from wse_sim.validate import check_model_args
 from .bert import bert, bert_base, bert_large
 from .cvae import cvae, cvae_cs2
 from .data import contact_maps, expected_contact_density, token_batch
-from .gpt import gpt, gpt_preset
+from .gpt import gpt, gpt_preset, gptj, gptj_preset
 from .hf import from_hf_config
 from .llama import LLAMA_PRESETS, LlamaConfig, llama, llama_preset
 from .resnet import resnet50
@@ -37,6 +37,8 @@ _MODELS: dict[str, tuple[Callable[..., Graph], str]] = {
                 "GPT-2 XL decoder, 48 x 1600, context 1024"),
     "gpt3-xl": (functools.partial(gpt_preset, "gpt3-xl"),
                 "GPT-3 XL decoder, 24 x 2048, context 2048"),
+    "gptj-6b": (functools.partial(gptj_preset, "gptj-6b"),
+                "GPT-J 6B: 28 x 4096, 16 heads, rotary on 64 dims, parallel blocks, vocab 50400"),
     **{key: (functools.partial(llama_preset, key), text)
        for key, (_, text) in LLAMA_PRESETS.items()},
 }
@@ -91,5 +93,5 @@ def describe(name: str) -> dict:
 __all__ = [
     "LlamaConfig", "available", "bert", "bert_base", "bert_large", "builder", "contact_maps",
     "cvae", "cvae_cs2", "describe", "expected_contact_density", "from_hf_config", "get", "gpt",
-    "gpt_preset", "llama", "llama_preset", "resnet50", "token_batch",
+    "gpt_preset", "gptj", "gptj_preset", "llama", "llama_preset", "resnet50", "token_batch",
 ]

@@ -116,39 +116,84 @@ def _mark(g: Graph, names, **attrs) -> None:
         g.replace_op(name, attrs={**g.op(name).attrs, **attrs})
 
 
-def gqa_attention(g: Graph, prefix: str, x: str, cfg: LlamaConfig) -> str:
-    """Causal grouped-query attention with RoPE on ``x`` of shape ``(seq, d_model)``.
+ROPE_LAYOUTS = ("half", "interleaved")
+"""How a rotary embedding pairs the dimensions it rotates: 'half' pairs ``i`` with ``i + r/2``
+(GPT-NeoX / LLaMA "rotate_half"), 'interleaved' pairs ``2i`` with ``2i + 1`` (RoFormer's
+original layout, GPT-J's ``rotate_every_two``). Same work either way; the layout matters only
+to functional simulation."""
+
+
+def rope(g: Graph, name: str, x: str, theta: float, rotary_dim: int | None = None,
+         layout: str = "half") -> str:
+    """Rotary embedding of ``x (heads, seq, d_head)`` on its first ``rotary_dim`` dimensions.
+
+    ``rotary_dim`` defaults to the whole head. The dimensions past ``rotary_dim`` pass through
+    unchanged (in place, no work), so the op costs 3 vector ops (``x cos + rotate(x) sin``) per
+    rotated element only. ``attrs``: ``theta`` (the rotary base), ``rotary_dim``, ``layout``
+    (one of :data:`ROPE_LAYOUTS`).
+    """
+    shape = g.op(x).out_shape
+    d_head = shape[-1]
+    rotary_dim = d_head if rotary_dim is None else rotary_dim
+    if isinstance(rotary_dim, bool) or not isinstance(rotary_dim, int) \
+            or not 2 <= rotary_dim <= d_head or rotary_dim % 2:
+        raise GraphError(f"op {name!r}: rotary_dim must be an even int in [2, {d_head}] (the "
+                         f"head width), got {rotary_dim!r}")
+    if layout not in ROPE_LAYOUTS:
+        raise GraphError(f"op {name!r}: rope layout must be one of {ROPE_LAYOUTS}, got "
+                         f"{layout!r}")
+    out = g.elementwise(name, "rope", x)
+    op = g.op(out)
+    g.replace_op(out, vector_ops=op.vector_ops // d_head * rotary_dim,
+                 attrs={**op.attrs, "theta": theta, "rotary_dim": rotary_dim,
+                        "layout": layout})
+    return out
+
+
+def rotary_attention(g: Graph, prefix: str, x: str, *, d_model: int, n_heads: int,
+                     n_kv_heads: int, d_head: int, theta: float, qkv_bias: bool = False,
+                     out_bias: bool = False, window: int = 0, rotary_dim: int | None = None,
+                     layout: str = "half") -> str:
+    """Causal (grouped-query) attention with rotary embeddings on ``x`` of shape ``(seq, d)``.
 
     Ops ``{prefix}.q/k/v`` (dense to ``n_heads * d_head`` / ``n_kv_heads * d_head``),
     ``.q_split``/``.q_heads`` (reshape, transpose to ``(heads, seq, d_head)``), ``.q_rope``,
-    ``.k_rope`` (elementwise ``rope``), ``.q_groups`` (when grouped: reshape to ``(kv,
-    group*seq, d_head)``), ``.scores``, ``.probs`` (softmax; scale and causal mask folded in),
-    ``.context``, ``.context_ungroup`` (when grouped), ``.context_heads``, ``.merge`` and
-    ``.attn_out``. Scores, probs and context carry ``attrs['causal'] = True``, ``attrs['group']``
-    and ``attrs['window']`` (0 = full).
+    ``.k_rope`` (:func:`rope` on the first ``rotary_dim`` dims of each head), ``.q_groups``
+    (when grouped: reshape to ``(kv, group*seq, d_head)``), ``.scores``, ``.probs`` (softmax;
+    scale and causal mask folded in), ``.context``, ``.context_ungroup`` (when grouped),
+    ``.context_heads``, ``.merge`` and ``.attn_out`` (dense to ``d_model``). Scores, probs and
+    context carry ``attrs['causal'] = True``, ``attrs['group']`` and ``attrs['window']``
+    (0 = full).
     """
     seq = g.op(x).out_shape[0]
-    dh, hq, hkv = cfg.head_dim, cfg.n_heads, cfg.n_kv_heads
+    dh, hq, hkv = d_head, n_heads, n_kv_heads
     group = hq // hkv
     heads = {}
     for part, n in (("q", hq), ("k", hkv), ("v", hkv)):
-        proj = g.dense(f"{prefix}.{part}", x, n * dh, bias=cfg.qkv_bias)
+        proj = g.dense(f"{prefix}.{part}", x, n * dh, bias=qkv_bias)
         r = g.reshape(f"{prefix}.{part}_split", proj, (seq, n, dh))
         heads[part] = g.transpose(f"{prefix}.{part}_heads", r, (1, 0, 2))
-    q = g.elementwise(f"{prefix}.q_rope", "rope", heads["q"])
-    k = g.elementwise(f"{prefix}.k_rope", "rope", heads["k"])
-    _mark(g, (q, k), theta=cfg.rope_theta)  # the rotary base, for functional simulation
+    q = rope(g, f"{prefix}.q_rope", heads["q"], theta, rotary_dim, layout)
+    k = rope(g, f"{prefix}.k_rope", heads["k"], theta, rotary_dim, layout)
     if group > 1:
         q = g.reshape(f"{prefix}.q_groups", q, (hkv, group * seq, dh))
     scores = g.matmul(f"{prefix}.scores", q, k, transpose_b=True)
     probs = g.softmax(f"{prefix}.probs", scores)
     context = g.matmul(f"{prefix}.context", probs, heads["v"])
-    _mark(g, (scores, probs, context), causal=True, group=group, window=cfg.sliding_window)
+    _mark(g, (scores, probs, context), causal=True, group=group, window=window)
     if group > 1:
         context = g.reshape(f"{prefix}.context_ungroup", context, (hq, seq, dh))
     merged = g.transpose(f"{prefix}.context_heads", context, (1, 0, 2))
     merged = g.reshape(f"{prefix}.merge", merged, (seq, hq * dh))
-    return g.dense(f"{prefix}.attn_out", merged, cfg.d_model, bias=cfg.out_bias)
+    return g.dense(f"{prefix}.attn_out", merged, d_model, bias=out_bias)
+
+
+def gqa_attention(g: Graph, prefix: str, x: str, cfg: LlamaConfig) -> str:
+    """:func:`rotary_attention` with the sizes of ``cfg`` (RoPE on the whole head)."""
+    return rotary_attention(g, prefix, x, d_model=cfg.d_model, n_heads=cfg.n_heads,
+                            n_kv_heads=cfg.n_kv_heads, d_head=cfg.head_dim,
+                            theta=cfg.rope_theta, qkv_bias=cfg.qkv_bias,
+                            out_bias=cfg.out_bias, window=cfg.sliding_window)
 
 
 def check_config(cfg: LlamaConfig, name: str = "llama") -> None:

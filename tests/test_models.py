@@ -21,8 +21,8 @@ from wse_sim.models import (
 )
 
 NAMES = ["bert-base", "bert-large", "cvae", "cvae-cs2", "gpt2-small", "gpt2-xl", "gpt3-xl",
-         "llama2-13b", "llama2-7b", "llama3-70b", "llama3-8b", "mistral-7b", "qwen2-72b",
-         "resnet50"]
+         "gptj-6b", "llama2-13b", "llama2-7b", "llama3-70b", "llama3-8b", "mistral-7b",
+         "qwen2-72b", "resnet50"]
 
 
 @pytest.fixture(scope="module")

@@ -145,24 +145,35 @@ def _gelu(x: np.ndarray) -> np.ndarray:
 
 
 def _rope(op: Op, x: np.ndarray) -> np.ndarray:
-    """Rotary position embedding of ``x (B, ..., seq, d_head)`` (d_head even).
+    """Rotary position embedding of ``x (B, ..., seq, d_head)`` on its first ``r`` dims.
 
-    Dimension pair ``(i, i + d_head/2)`` at position ``t`` is rotated by the angle
-    ``t * theta**(-2i/d_head)`` (the "rotate half" layout of RoFormer, Su et al. 2021,
-    arXiv 2104.09864), so each pair, and hence each row, keeps its norm. ``theta`` is
-    ``attrs['theta']``, else RoFormer's 10000.
+    ``r`` is ``attrs['rotary_dim']`` (default: the whole head, even); the dims past it pass
+    through. Pair ``i`` of the ``r/2`` pairs at position ``t`` is rotated by the angle
+    ``t * theta**(-2i/r)``, so each pair, and hence each row, keeps its norm. The pairs are
+    ``(i, i + r/2)`` for ``attrs['layout'] == 'half'`` (the default, GPT-NeoX / LLaMA
+    "rotate_half") and ``(2i, 2i + 1)`` for ``'interleaved'`` (RoFormer, Su et al. 2021,
+    arXiv 2104.09864, and GPT-J). ``theta`` is ``attrs['theta']``, else RoFormer's 10000.
     """
     seq, d = x.shape[-2], x.shape[-1]
-    if d % 2:
-        raise SimulationError(f"op {op.name!r}: rope needs an even last dimension, got {d}; "
-                              "give the heads an even head_dim")
-    half = d // 2
+    r = int(op.attrs.get("rotary_dim", d))
+    if r % 2 or not 0 < r <= d:
+        raise SimulationError(f"op {op.name!r}: rope needs an even rotary_dim in (0, {d}], got "
+                              f"{r}; give the heads an even head_dim / rotary_dim")
+    half = r // 2
     theta = float(op.attrs.get("theta", 10000.0))
-    inv_freq = theta ** (-np.arange(half, dtype=np.float64) * 2.0 / d)
+    inv_freq = theta ** (-np.arange(half, dtype=np.float64) * 2.0 / r)
     angle = np.arange(seq, dtype=np.float64)[:, None] * inv_freq[None, :]  # (seq, half)
     cos, sin = np.cos(angle).astype(np.float32), np.sin(angle).astype(np.float32)
-    a, b = x[..., :half], x[..., half:]
-    return np.concatenate([a * cos - b * sin, b * cos + a * sin], axis=-1).astype(np.float32)
+    out = x.astype(np.float32, copy=True)
+    if op.attrs.get("layout", "half") == "interleaved":
+        a, b = x[..., 0:r:2], x[..., 1:r:2]
+        out[..., 0:r:2] = a * cos - b * sin
+        out[..., 1:r:2] = b * cos + a * sin
+    else:
+        a, b = x[..., :half], x[..., half:r]
+        out[..., :half] = a * cos - b * sin
+        out[..., half:r] = b * cos + a * sin
+    return out
 
 
 def _elementwise(op: Op, args: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
