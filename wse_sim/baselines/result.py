@@ -77,7 +77,14 @@ class GpuResult:
     bucket_bytes: float
     buckets: tuple[tuple[float, float], ...] = field(repr=False)
     spec: GpuSpec = field(repr=False)
+    fusions: tuple[str, ...] = ()
+    grad_accumulation: int = 1
     _curve_cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    @property
+    def n_nodes(self) -> int:
+        """Nodes the job's ``n_gpus_used`` GPUs occupy (``gpus_per_node`` to a node)."""
+        return -(-self.n_gpus_used // self.gpus_per_node)
 
     @property
     def single_gpu_samples_per_s(self) -> float:
@@ -99,7 +106,8 @@ class GpuResult:
         return dataclasses.replace(
             base, n_gpus_used=used, global_batch=used * self.batch_per_gpu, allreduce_s=ar_s,
             exposed_allreduce_s=exposed_s, allreduce_algorithm=algo, allreduce_protocol=proto,
-            step_time_s=self.compute_time_s + exposed_s, samples_per_s=thr,
+            step_time_s=self.compute_time_s + exposed_s / self.grad_accumulation,
+            samples_per_s=thr,
             samples_per_s_per_gpu=thr / n,
             scaling_efficiency=thr / (n * self.single_gpu_samples_per_s))
 
@@ -118,6 +126,8 @@ class GpuResult:
              if f.name not in ("ops", "spec", "buckets", "_curve_cache")}
         d["spec"] = self.spec.to_dict()
         d["single_gpu_samples_per_s"] = self.single_gpu_samples_per_s
+        d["n_nodes"] = self.n_nodes
+        d["fusions"] = list(self.fusions)
         d["buckets"] = [{"ready_s": r, "bytes": b} for r, b in self.buckets]
         if ops:
             d["ops"] = [r.to_dict() for r in self.ops]
