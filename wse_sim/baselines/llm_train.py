@@ -1,0 +1,425 @@
+"""LLM training on GPU clusters: tensor, pipeline and data parallelism, ZeRO, recomputation.
+
+A decoder (GPT / LLaMA family: ops ``layer{i}.*`` between the embedding and the head) trains
+on ``n_gpus`` GPUs laid out as ``tp x pp x dp`` (tensor parallel innermost, inside a node over
+NVLink; data parallel next; pipeline stages outermost), left-over GPUs idle:
+
+* **Per micro-batch work** comes from the per-op roofline (:mod:`.roofline`, the fused stack,
+  flash attention where the GPU has it) at ``micro_batch`` sequences. Tensor parallelism
+  (Megatron) divides every product, the attention and the elementwise ops on head- or
+  FFN-sized tensors by ``tp``; the norms and residual adds on ``d_model``-wide tensors run
+  replicated on every tensor rank (no sequence parallelism). Each layer all-reduces its
+  ``micro_batch x seq x d_model`` activations twice forward and twice backward inside the
+  tensor group (the NCCL-like model, :func:`.collectives.allreduce`).
+* **Pipeline** (1F1B): ``ceil(n_layers / pp)`` layers per stage, the embedding on the first and
+  the head on the last; the slowest stage sets the pace and a step of ``m`` micro-batches takes
+  ``(m + pp - 1)`` of its forward + backward slots (the bubble is ``(pp - 1)`` slots).
+  Activations cross a stage boundary point to point, forward and backward.
+* **Data parallelism and ZeRO** (Rajbhandari et al., 2020): stage 0 all-reduces the bf16
+  gradients once per step, overlapped with the last backward; stage 1 shards the optimizer
+  state, stage 2 also the gradients (reduce-scatter, then all-gather of the updated weights:
+  the same bytes as one all-reduce); stage 3 also the weights, gathered before each
+  micro-batch's forward and backward and reduce-scattered after it (1.5 all-reduces of the
+  weights per micro-batch, overlapped with that micro-batch's compute). The data-parallel
+  group spans nodes: each of its GPUs gets its node's share of the InfiniBand bandwidth.
+* **Recomputation** (full, per layer): only each layer's input is kept; the backward runs the
+  forward again.
+* **Memory** per GPU: weights, gradients and optimizer state per ZeRO stage (bf16 weights and
+  gradients, fp32 master copy and two Adam moments: 16 bytes per parameter unsharded) plus the
+  activations of the micro-batches in flight on the first stage (``min(pp, m)`` under 1F1B)
+  plus :data:`.roofline.MEMORY_RESERVE_BYTES`.
+
+``parallel="auto"`` tries every layout (tp a power of two within a node dividing the heads,
+pp dividing the layers, every ZeRO stage, recompute on and off, micro-batches of 1 to 8) and
+keeps the fastest that fits; a dict asks for one. The global batch is fixed in sequences
+(:data:`GLOBAL_BATCH_TOKENS` / seq by default), so more data parallelism means fewer
+micro-batches per GPU and a larger bubble.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import GpuError
+from ..graph import Graph
+from ..spec import GpuSpec
+from ..spec import gpu as gpu_spec
+from .args import check_count
+from .collectives import allreduce
+from .fusion import check_fused
+from .roofline import (
+    CUDA_CORE_EFFICIENCY,
+    GEMM_KINDS,
+    HBM_EFFICIENCY,
+    MEMORY_RESERVE_BYTES,
+    OPTIMIZER_BYTES_PER_PARAM,
+    TENSOR_CORE_EFFICIENCY,
+    _op_table,
+    applied_fusions,
+    kernel_rows,
+    memory_bytes,
+)
+
+GLOBAL_BATCH_TOKENS = 4 * 2**20  # stated: Llama 2 trains at a 4M-token global batch (Touvron
+# et al., "Llama 2", 2023, Table 1 / section 2.2); the default global batch of a layout search
+EXACT_DP = 64  # data-parallel sizes tried one by one up to this, then 2% apart, assumed
+MICRO_BATCHES = (1, 2, 4, 8)  # micro-batch sizes (sequences) tried, assumed
+ZERO_STAGES = (0, 1, 2, 3)
+TP_SIZES = (1, 2, 4, 8)  # tensor parallel sizes tried (powers of two, within one node)
+WEIGHT_BYTES = 2  # bf16 weights and gradients per parameter (mixed precision), stated
+OPTIMIZER_STATE_BYTES = 12  # fp32 master weights + Adam m and v per parameter, stated
+ZERO3_COMM_PER_MICROBATCH = 1.5  # all-gather fwd + all-gather bwd + reduce-scatter = 1.5
+# all-reduces of the weights per micro-batch, stated (ZeRO paper, section 7.2.2: 3 x Psi vs 2)
+LAYER = re.compile(r"^layer(\d+)\.")
+
+
+@dataclass(frozen=True)
+class GpuTrainResult:
+    """LLM training on a GPU cluster (:func:`gpu_train_llm`). Times per optimizer step."""
+
+    gpu: str
+    model: str
+    mode: str
+    precision: str
+    n_gpus: int
+    n_gpus_used: int
+    gpus_per_node: int
+    parallel: dict
+    micro_batch: int
+    micro_batches: int
+    global_batch: int
+    seq_len: int
+    step_time_s: float
+    compute_s: float
+    bubble_s: float
+    tp_comm_s: float
+    pp_comm_s: float
+    dp_comm_exposed_s: float
+    optimizer_s: float
+    samples_per_s: float
+    samples_per_s_per_gpu: float
+    tokens_per_s: float
+    tokens_per_s_per_gpu: float
+    mfu: float
+    model_flops_per_step: float
+    memory_bytes_per_gpu: float
+    memory_capacity_bytes: float
+    fusions: tuple[str, ...] = ()
+    layouts_tried: int = 1
+    spec: GpuSpec = field(repr=False, default=None)
+
+    @property
+    def n_nodes(self) -> int:
+        """Nodes the used GPUs occupy."""
+        return -(-self.n_gpus_used // self.gpus_per_node)
+
+    def to_dict(self) -> dict:
+        from ..jsonable import jsonable
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "spec"}
+        d["n_nodes"] = self.n_nodes
+        return jsonable(d)
+
+
+# ---- the graph, summarised once per (graph, GPU, micro-batch) ---------------------------------
+@dataclass(frozen=True)
+class _Parts:
+    """Seconds of one micro-batch, split into the parts a layout scales differently."""
+
+    layer: np.ndarray  # (4,) one layer's fwd split, fwd replicated, bwd split, bwd replicated
+    pre: np.ndarray  # (4,) the embedding (first stage)
+    post: np.ndarray  # (4,) final norm, head and loss (last stage)
+
+
+def _decoder_sizes(graph: Graph) -> dict:
+    n_layers = graph.meta.get("n_layers")
+    if not n_layers or "layer0.scores" not in graph \
+            or not graph.op("layer0.scores").attrs.get("causal"):
+        raise GpuError(f"graph {graph.name!r} is not a decoder with layers 'layer{{i}}.*' "
+                       "(GPT or LLaMA family); LLM layouts (parallel='auto' or a dict) need "
+                       "one; use parallel='ddp' for other models")
+    d = int(graph.meta.get("d_model") or graph.meta.get("hidden") or 0)
+    heads = int(graph.meta.get("n_heads") or graph.meta.get("heads") or 0)
+    kv = int(graph.meta.get("n_kv_heads") or heads)
+    seq = int(graph.op("tokens").out_shape[0]) if "tokens" in graph else 0
+    if not (d and heads and seq):
+        raise GpuError(f"graph {graph.name!r} lacks meta d_model / n_heads or a 'tokens' input")
+    layer_params = sum(op.params for op in graph.ops() if op.name.startswith("layer0."))
+    return {"n_layers": int(n_layers), "d_model": d, "heads": heads, "kv_heads": kv,
+            "seq": seq, "layer_params": layer_params, "params": graph.total_params}
+
+
+def _split_mask(graph: Graph, names, d_model: int) -> np.ndarray:
+    """True for rows tensor parallelism divides (see the module docstring)."""
+    out = []
+    for name in names:
+        op = graph.op(name) if name in graph else None
+        if op is None or op.kind in GEMM_KINDS or op.kind in ("embedding", "loss"):
+            out.append(True)  # products, the fused attention, vocab-parallel embedding/loss
+        else:
+            out.append(op.out_shape[-1] != d_model)
+    return np.array(out, dtype=bool)
+
+
+@functools.lru_cache(maxsize=32)
+def _parts(graph: Graph, spec: GpuSpec, mb: int, attention: str,
+           fusions: frozenset[str]) -> _Parts:
+    rows = kernel_rows(graph, True, attention, fusions)
+    table = _op_table(graph, spec, True, "mixed", mb, TENSOR_CORE_EFFICIENCY,
+                      CUDA_CORE_EFFICIENCY, HBM_EFFICIENCY, attention, rows_cache=rows,
+                      opt_share=0.0)
+    table = [r for r in table if r.phase != "optimizer"]
+    sizes = _decoder_sizes(graph)
+    t = np.array([r.time_s for r in table])
+    bwd = np.array([r.phase != "fwd" for r in table])
+    split = _split_mask(graph, [r.op for r in table], sizes["d_model"])
+    layer_of = np.array([int(m.group(1)) if (m := LAYER.match(r.op)) else -1 for r in table])
+    first = np.array([i for i, r in enumerate(table) if layer_of[i] >= 0][:1] or [0])[0]
+    where = np.where(layer_of >= 0, 1, np.where(np.arange(len(table)) < first, 0, 2))
+
+    def four(mask):
+        return np.array([t[mask & ~bwd & split].sum(), t[mask & ~bwd & ~split].sum(),
+                         t[mask & bwd & split].sum(), t[mask & bwd & ~split].sum()])
+
+    return _Parts(layer=four(where == 1) / sizes["n_layers"], pre=four(where == 0),
+                  post=four(where == 2))
+
+
+@functools.lru_cache(maxsize=4096)
+def _allreduce_s(nbytes: float, n: int, per_node: int, spec: GpuSpec) -> float:
+    return allreduce(nbytes, n, per_node, spec).time_s if n > 1 else 0.0
+
+
+@functools.lru_cache(maxsize=8192)
+def _dp_allreduce_s(nbytes: float, dp: int, dp_local: int, nic_share: float,
+                    spec: GpuSpec) -> float:
+    """The data-parallel group's all-reduce: ``dp_local`` of its ranks per node, the group
+    owning ``nic_share`` of each node's InfiniBand bandwidth (the node's other GPUs belong to
+    the other tensor ranks' groups)."""
+    if dp <= 1:
+        return 0.0
+    share = spec if nic_share >= 1.0 else spec.replace(
+        internode_bytes_per_s_per_node=spec.internode_bytes_per_s_per_node * nic_share)
+    return allreduce(nbytes, dp, dp_local, share).time_s
+
+
+def _layout_time(graph, spec, sizes, parts: _Parts, act, per_node, n, tp, pp, zero, recompute,
+                 mb, global_batch):
+    """``(step seconds, parts dict, memory bytes per GPU)`` of one layout."""
+    dp = n // (tp * pp)
+    m = max(1, math.ceil(global_batch / (dp * mb)))
+    L = sizes["n_layers"]
+    lp = math.ceil(L / pp)
+    d, seq = sizes["d_model"], sizes["seq"]
+
+    def stage(extra):  # (fwd, bwd) seconds of a stage of lp layers plus ``extra``
+        x = lp * parts.layer + extra
+        return x[0] / tp + x[1], x[2] / tp + x[3]
+
+    stages = [stage(parts.pre + (parts.post if pp == 1 else 0))]
+    if pp > 1:
+        stages.append(stage(parts.post))
+    fwd, bwd = max(stages, key=lambda s: s[0] + s[1])
+    if recompute:
+        bwd += fwd
+    msg = mb * seq * d * WEIGHT_BYTES
+    tp_one = _allreduce_s(msg, tp, per_node, spec)
+    tp_comm = lp * (2 + 2 + (2 if recompute else 0)) * tp_one
+    if pp > 1:  # one activation (forward) and one gradient (backward) message per boundary
+        bw = spec.nvlink_bytes_per_s / 2 if tp * pp <= per_node \
+            else spec.internode_bytes_per_s_per_node / per_node
+        pp_comm = 2 * (msg / tp / bw + 10e-6)  # 10 us: a network hop, assumed (NCCL's ~9.6)
+    else:
+        pp_comm = 0.0
+    stage_params = (lp * sizes["layer_params"]
+                    + max(sizes["params"] - L * sizes["layer_params"], 0)
+                    / (2 if pp > 1 else 1))  # the embedding or the head, not both
+    p_gpu = stage_params / tp
+    grad_bytes = p_gpu * WEIGHT_BYTES
+    dp_local = max(1, min(dp, per_node // tp))
+    ar = _dp_allreduce_s(grad_bytes, dp, dp_local, min(1.0, dp_local * tp / per_node), spec)
+    slot = fwd + bwd + tp_comm + pp_comm
+    if zero == 3:  # gathers and reduce-scatters every micro-batch, overlapped with it
+        z3 = ZERO3_COMM_PER_MICROBATCH * ar
+        slot += max(0.0, z3 - (fwd + bwd))
+        dp_exposed = 0.0
+    else:
+        dp_exposed = max(0.0, ar - bwd)
+    pipe = (m + pp - 1) * slot
+    shard = dp if zero >= 1 else 1
+    opt = (p_gpu / shard * OPTIMIZER_BYTES_PER_PARAM) / (spec.hbm_bytes_per_s * HBM_EFFICIENCY) \
+        + spec.kernel_launch_s
+    step = pipe + dp_exposed + opt
+    # memory
+    w, g, o = WEIGHT_BYTES, WEIGHT_BYTES, OPTIMIZER_STATE_BYTES
+    states = {0: (w + g + o), 1: (w + g + o / dp), 2: (w + (g + o) / dp),
+              3: (w + g + o) / dp}[zero] * p_gpu
+    if zero == 3:  # two layers' weights gathered at a time (one in use, one prefetched)
+        states += 2 * sizes["layer_params"] / tp * w
+    in_flight = min(pp, m)
+    act_split, act_rep = act
+    layer_act = mb * (act_split / tp + act_rep)
+    if recompute:
+        acts = in_flight * lp * mb * seq * d * WEIGHT_BYTES + layer_act
+    else:
+        acts = in_flight * lp * layer_act
+    need = states + acts + MEMORY_RESERVE_BYTES
+    info = {"compute_s": m * (fwd + bwd), "bubble_s": (pp - 1) * slot,
+            "tp_comm_s": m * tp_comm, "pp_comm_s": m * pp_comm,
+            "dp_comm_exposed_s": dp_exposed + (m * max(0.0, ZERO3_COMM_PER_MICROBATCH * ar
+                                                       - (fwd + bwd)) if zero == 3 else 0.0),
+            "optimizer_s": opt, "dp": dp, "m": m}
+    return step, info, need
+
+
+def _layer_activation_bytes(graph: Graph, attention: str, d_model: int) -> tuple[float, float]:
+    """Bytes one layer keeps per sequence for its backward: (tensor-split part, replicated)."""
+    _, per_sample = memory_bytes(graph, True, "mixed", attention)
+    names = [op for op in graph.ops() if op.name.startswith("layer0.")
+             and op.kind not in ("input", "reshape")]
+    total = sum(op.out_elems for op in names) or 1
+    rep = sum(op.out_elems for op in names if op.kind not in GEMM_KINDS
+              and op.out_shape[-1] == d_model)
+    layers = graph.meta.get("n_layers") or 1
+    per_layer = per_sample / layers  # the graph's own accounting, spread evenly
+    return per_layer * (1 - rep / total), per_layer * rep / total
+
+
+def _check_layout(parallel: dict, n: int, sizes: dict, per_node: int) -> tuple:
+    known = {"dp", "tp", "pp", "zero", "recompute", "micro_batch"}
+    bad = sorted(set(parallel) - known)
+    if bad:
+        raise GpuError(f"parallel has unknown key(s) {bad}; use {sorted(known)}")
+    tp = check_count("parallel['tp']", parallel.get("tp", 1))
+    pp = check_count("parallel['pp']", parallel.get("pp", 1))
+    dp = check_count("parallel['dp']", parallel.get("dp", max(1, n // (tp * pp))))
+    zero = parallel.get("zero", 0)
+    if zero not in ZERO_STAGES:
+        raise GpuError(f"parallel['zero'] must be one of {ZERO_STAGES}, got {zero!r}")
+    rec = parallel.get("recompute", False)
+    if not isinstance(rec, bool):
+        raise GpuError(f"parallel['recompute'] must be True or False, got {rec!r}")
+    mb = check_count("parallel['micro_batch']", parallel.get("micro_batch", 1))
+    if tp * pp * dp > n:
+        raise GpuError(f"layout dp={dp} x tp={tp} x pp={pp} = {dp * tp * pp} GPUs exceeds "
+                       f"n_gpus={n}")
+    if tp > per_node or sizes["heads"] % tp:
+        raise GpuError(f"parallel['tp']={tp} must divide the {sizes['heads']} heads and stay "
+                       f"within a node of {per_node} GPUs")
+    if pp > sizes["n_layers"]:
+        raise GpuError(f"parallel['pp']={pp} exceeds the {sizes['n_layers']} layers")
+    return dp, tp, pp, zero, rec, mb
+
+
+def gpu_train_llm(graph: Graph, gpu: str | GpuSpec = "h100", n_gpus: int = 8,
+                  parallel: str | dict = "auto", gpus_per_node: int | None = None,
+                  fused=True, global_batch: int | None = None) -> GpuTrainResult:
+    """Train the decoder ``graph`` (mixed precision, Adam) on ``n_gpus`` GPUs.
+
+    ``parallel``: 'auto' (the fastest layout that fits) or a dict with ``tp``, ``pp``, ``dp``
+    (default: what the GPUs allow), ``zero`` (0-3), ``recompute`` and ``micro_batch``.
+    ``global_batch``: sequences per optimizer step (default 4M tokens' worth). Raises
+    :class:`GpuError` when the layout (or, for 'auto', every layout) does not fit, with the
+    bytes it needs.
+    """
+    if not isinstance(graph, Graph):
+        raise GpuError(f"graph must be a wse_sim Graph, got {type(graph).__name__}")
+    spec = gpu_spec(gpu)
+    n = check_count("n_gpus", n_gpus)
+    per_node = spec.gpus_per_node if gpus_per_node is None else \
+        check_count("gpus_per_node", gpus_per_node)
+    fusions = check_fused(fused)
+    sizes = _decoder_sizes(graph)
+    seq = sizes["seq"]
+    gb = max(1, GLOBAL_BATCH_TOKENS // seq) if global_batch is None else \
+        check_count("global_batch", global_batch)
+    attention = "fused" if ("flash_attention" in fusions and spec.flash_attention) \
+        else "unfused"
+    act = _layer_activation_bytes(graph, attention, sizes["d_model"])
+    if parallel == "auto":
+        cands = [(dp_tp_pp, z, r, mb)
+                 for dp_tp_pp in _grids(n, sizes, per_node)
+                 for z in ZERO_STAGES for r in (False, True) for mb in MICRO_BATCHES
+                 if mb * dp_tp_pp[0] <= gb or mb == 1]
+    elif isinstance(parallel, dict):
+        dp, tp, pp, z, r, mb = _check_layout(parallel, n, sizes, per_node)
+        cands = [((dp, tp, pp), z, r, mb)]
+    else:
+        raise GpuError(f"parallel must be 'ddp', 'auto' or a dict, got {parallel!r}")
+    best, least = None, None
+    for (dp, tp, pp), z, r, mb in cands:
+        step, info, need = _layout_time(graph, spec, sizes, _parts(graph, spec, mb, attention,
+                                                                    fusions),
+                                        act, per_node, dp * tp * pp, tp, pp, z, r, mb, gb)
+        if need > spec.memory_bytes:
+            if least is None or need < least[0]:
+                least = (need, dp, tp, pp, z, r, mb)
+            continue
+        samples = info["m"] * mb * dp
+        thr = samples / step
+        if best is None or thr > best[0] * (1 + 1e-9):
+            best = (thr, step, info, need, dp, tp, pp, z, r, mb)
+    if best is None:
+        need, dp, tp, pp, z, r, mb = least
+        what = "no layout" if parallel == "auto" else "the layout"
+        raise GpuError(
+            f"{graph.name!r}: {what} fits {n} x {spec.name} ({spec.memory_bytes:,.0f} bytes "
+            f"each); the smallest needs {need:,.0f} bytes per GPU (dp={dp}, tp={tp}, pp={pp}, "
+            f"zero={z}, recompute={r}, micro_batch={mb}); use more GPUs, ZeRO-3, "
+            "recomputation or tensor/pipeline parallelism")
+    thr, step, info, need, dp, tp, pp, z, r, mb = best
+    used = dp * tp * pp
+    flops = _model_flops_per_sample(graph) * info["m"] * mb * dp
+    mfu = flops / (step * used * spec.fp16_tensor_flops)
+    return GpuTrainResult(
+        gpu=spec.name, model=graph.name, mode="train", precision="mixed", n_gpus=n,
+        n_gpus_used=used, gpus_per_node=per_node,
+        parallel={"dp": dp, "tp": tp, "pp": pp, "zero": z, "recompute": r, "micro_batch": mb},
+        micro_batch=mb, micro_batches=info["m"], global_batch=info["m"] * mb * dp,
+        seq_len=seq, step_time_s=step, compute_s=info["compute_s"], bubble_s=info["bubble_s"],
+        tp_comm_s=info["tp_comm_s"], pp_comm_s=info["pp_comm_s"],
+        dp_comm_exposed_s=info["dp_comm_exposed_s"], optimizer_s=info["optimizer_s"],
+        samples_per_s=thr, samples_per_s_per_gpu=thr / n, tokens_per_s=thr * seq,
+        tokens_per_s_per_gpu=thr * seq / n, mfu=mfu, model_flops_per_step=flops,
+        memory_bytes_per_gpu=need, memory_capacity_bytes=spec.memory_bytes,
+        fusions=applied_fusions(graph, attention, fusions, True), layouts_tried=len(cands),
+        spec=spec)
+
+
+def _grids(n: int, sizes: dict, per_node: int) -> list[tuple[int, int, int]]:
+    """Every ``(dp, tp, pp)`` with ``dp tp pp <= n`` that uses as many GPUs as the (tp, pp)
+    allow (dp = n // (tp pp))."""
+    out = []
+    for tp in TP_SIZES:
+        if tp > per_node or tp > n or sizes["heads"] % tp:
+            continue
+        for pp in range(1, min(sizes["n_layers"], n // tp) + 1):
+            if sizes["n_layers"] % pp:
+                continue
+            top = n // (tp * pp)
+            out += [(dp, tp, pp) for dp in _dp_sizes(top)]
+    return out
+
+
+def _dp_sizes(top: int) -> list[int]:
+    """Data-parallel sizes tried up to ``top``: every one up to :data:`EXACT_DP`, then at most
+    2% apart, and ``top`` (fewer data-parallel ranks can be faster at a fixed global batch:
+    more micro-batches, a smaller bubble)."""
+    out = list(range(1, min(top, EXACT_DP) + 1))
+    d = EXACT_DP
+    while d < top:
+        d = min(top, max(d + 1, int(d * 1.02)))
+        out.append(d)
+    return out
+
+
+def _model_flops_per_sample(graph: Graph) -> float:
+    """Model FLOPs of one training sample (forward + backward = 3 x forward products; causal
+    attention counts its lower half), the MFU convention (Chowdhery et al., PaLM, 2022)."""
+    fwd = sum(2 * op.macs_fwd * (0.5 if op.attrs.get("causal") else 1.0)
+              for op in graph.ops() if op.kind in GEMM_KINDS)
+    return 3.0 * fwd
