@@ -75,6 +75,7 @@ WEIGHT_BYTES = 2  # bf16 weights and gradients per parameter (mixed precision), 
 OPTIMIZER_STATE_BYTES = 12  # fp32 master weights + Adam m and v per parameter, stated
 ZERO3_COMM_PER_MICROBATCH = 1.5  # all-gather fwd + all-gather bwd + reduce-scatter = 1.5
 # all-reduces of the weights per micro-batch, stated (ZeRO paper, section 7.2.2: 3 x Psi vs 2)
+PP_HOP_S = 10e-6  # latency of one pipeline send, assumed: NCCL's ring Simple network hop, 9.6 us
 LAYER = re.compile(r"^layer(\d+)\.")
 
 
@@ -232,7 +233,7 @@ def _layout_time(graph, spec, sizes, parts: _Parts, act, per_node, n, tp, pp, ze
     if pp > 1:  # one activation (forward) and one gradient (backward) message per boundary
         bw = spec.nvlink_bytes_per_s / 2 if tp * pp <= per_node \
             else spec.internode_bytes_per_s_per_node / per_node
-        pp_comm = 2 * (msg / tp / bw + 10e-6)  # 10 us: a network hop, assumed (NCCL's ~9.6)
+        pp_comm = 2 * (msg / tp / bw + PP_HOP_S)
     else:
         pp_comm = 0.0
     stage_params = (lp * sizes["layer_params"]
