@@ -38,17 +38,24 @@ V100_BERT_LARGE = (
     CalibrationPoint(512, "fp32", 4, 512, 19.0),  # 2048 / 512
     CalibrationPoint(512, "mixed", 8, 256, 75.0),  # 2048 / 256
 )
+A100_BERT_LARGE = (  # held out: the same README, DGX A100 80GB, one GPU, seq 128
+    CalibrationPoint(128, "fp32", 128, 64, 317.0, "DLE PyTorch BERT README, DGX A100 80GB, 21.11"),
+    CalibrationPoint(128, "mixed", 256, 32, 580.0, "DLE PyTorch BERT README, DGX A100 80GB, 21.11"),
+)
 FIT_POINTS = {"tensor": V100_BERT_LARGE[1], "cuda": V100_BERT_LARGE[0]}
 """The figure each fitted constant is bisected to: the tensor-core efficiency to the mixed
 precision seq-128 figure, the CUDA-core efficiency to the fp32 seq-128 figure."""
 
 
-def predict(graph: Graph, point: CalibrationPoint, **eff) -> float:
-    """One V100's predicted samples/s for ``point`` (``eff``: efficiency overrides)."""
+def predict(graph: Graph, point: CalibrationPoint, gpu: str = "v100", **eff) -> float:
+    """One GPU's predicted samples/s for ``point`` with the tuned stack (flash attention where
+    the GPU has it; ``eff``: efficiency overrides)."""
     from .baseline import single_gpu
-    return single_gpu(graph, gpu_spec("v100"), "train", point.precision, point.micro_batch,
-                      fusions=frozenset(FUSIONS), grad_accumulation=point.accumulation,
-                      **eff).samples_per_s
+    spec = gpu_spec(gpu)
+    attention = "fused" if spec.flash_attention else "unfused"
+    return single_gpu(graph, spec, "train", point.precision, point.micro_batch,
+                      attention=attention, fusions=frozenset(FUSIONS),
+                      grad_accumulation=point.accumulation, **eff).samples_per_s
 
 
 def fit(graph: Graph, pipe: str, iterations: int = 30) -> float:

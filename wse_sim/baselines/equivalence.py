@@ -86,7 +86,7 @@ def fewest_llm_gpus(graph: Graph, gpu, target: float, max_gpus: int = MAX_GPUS,
 
 
 def gpu_summary(result, gpu="v100", graph=None, *, batch_per_gpu="auto", precision="mixed",
-                gpus_per_node=None, attention="unfused") -> dict:
+                gpus_per_node=None, attention=None) -> dict:
     """The ``gpu`` block of a saved result: the wafer against ``gpu`` (a name or a GpuResult).
 
     Keys: ``name``, ``samples_per_s_per_gpu`` (one GPU alone), ``equivalent_gpus`` (int, or

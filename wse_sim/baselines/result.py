@@ -33,7 +33,8 @@ class OpTime:
 
 @dataclass(frozen=True)
 class GpuResult:
-    """What :func:`gpu_baseline` predicts for a cluster of ``n_gpus`` data-parallel GPUs.
+    """What :func:`gpu_baseline` predicts for a cluster of ``n_gpus`` data-parallel GPUs (any
+    count: a partial last node is a node with fewer ranks).
 
     Times are per optimizer step (``batch_per_gpu`` samples on each GPU). ``compute_time_s`` is
     one GPU's step alone; ``step_time_s`` adds the exposed all-reduce (the part of the bucketed
@@ -43,6 +44,9 @@ class GpuResult:
     ``batch_per_gpu``. ``allreduce_algorithm`` / ``allreduce_protocol`` are the library's
     choice ('ring' or 'tree'; 'LL', 'LL128' or 'Simple') for the largest bucket ('none' on one
     GPU or at inference). ``buckets`` holds ``(ready_s, bytes)`` per gradient bucket.
+    ``fusions`` names the tuned stack's fusions that changed something (see
+    :mod:`wse_sim.baselines.fusion`); ``grad_accumulation`` micro-batches share one optimizer
+    update and one gradient all-reduce; :attr:`n_nodes` is the nodes ``n_gpus_used`` occupy.
     ``to_dict()`` is strict JSON: a non-finite float is written as null (the one rule,
     :func:`wse_sim.jsonable.jsonable`).
     """
