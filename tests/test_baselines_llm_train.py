@@ -90,3 +90,19 @@ def test_equivalence_for_llm_training_searches_gpu_counts():
     assert gpu_train_llm(L7, "h100", n).samples_per_s >= 40.0
     assert gpu_train_llm(L7, "h100", n - 1).samples_per_s < 40.0
     assert math.isinf(equivalent_gpus(1e12, "h100", graph=L7, max_gpus=64))
+
+
+def test_gpu_summary_of_an_llm_training_result_uses_the_layouts():
+    from wse_sim.baselines import gpu_summary
+
+    class Stream:
+        samples_per_s = 40.0
+        mode = "train"
+        systems = 2
+
+    block = gpu_summary(Stream(), "h100", L7)
+    assert block["systems"] == 2 and block["cluster_samples_per_s"] >= 40.0
+    assert block["equivalent_gpus"] == equivalent_gpus(Stream(), "h100", graph=L7)
+    assert block["equivalent_nodes"] == -(-block["equivalent_gpus"] // 8)
+    p = block["parallel"]
+    assert p["dp"] * p["tp"] * p["pp"] <= block["equivalent_gpus"] and 0 < block["mfu"] < 1

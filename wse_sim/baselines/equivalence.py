@@ -96,7 +96,11 @@ def gpu_summary(result, gpu="v100", graph=None, *, batch_per_gpu="auto", precisi
     library's algorithm and protocol for the largest gradient bucket there),
     ``gpus_per_node``, ``batch_per_gpu`` and ``precision``; when no cluster suffices, also
     ``cluster_ceiling_samples_per_s`` (what the largest cluster searched reaches). ``graph``
-    defaults to ``result.placement.graph``.
+    defaults to ``result.placement.graph``. Also ``equivalent_nodes`` and ``systems`` (the
+    wafer result's system count, 1 when it has none). Training a decoder that does not fit one
+    GPU under data parallelism compares against the best LLM layout instead (then
+    ``parallel`` and ``mfu`` are added and ``samples_per_s_per_gpu`` is per GPU of that
+    cluster).
     """
     if isinstance(gpu, GpuResult):
         one = gpu
@@ -106,9 +110,14 @@ def gpu_summary(result, gpu="v100", graph=None, *, batch_per_gpu="auto", precisi
         if graph is None:
             raise GpuError("a GPU comparison by name needs the model graph; pass "
                            "graph=... or a GpuResult from gpu_baseline()")
-        one = gpu_baseline(graph, gpu, mode=result.mode, batch_per_gpu=batch_per_gpu,
-                           precision=precision, gpus_per_node=gpus_per_node,
-                           attention=attention)
+        try:
+            one = gpu_baseline(graph, gpu, mode=result.mode, batch_per_gpu=batch_per_gpu,
+                               precision=precision, gpus_per_node=gpus_per_node,
+                               attention=attention)
+        except GpuError as err:
+            if result.mode != "train" or not _is_decoder(graph) or "does not fit" not in str(err):
+                raise
+            return _llm_summary(result, gpu, graph, gpus_per_node)
     n = equivalent_gpus(result.samples_per_s, one)
     found = math.isfinite(n)
     cluster = one.with_n_gpus(int(n)) if found else None
@@ -129,4 +138,27 @@ def gpu_summary(result, gpu="v100", graph=None, *, batch_per_gpu="auto", precisi
                        f"reaches the wafer's {result.samples_per_s:,.0f} samples/s; "
                        f"throughput saturates near {ceiling:,.0f} samples/s "
                        f"({MAX_GPUS:,} GPUs)")
+    return out
+
+
+def _llm_summary(result, gpu, graph: Graph, gpus_per_node) -> dict:
+    """:func:`gpu_summary`'s block against the fewest GPUs whose best LLM training layout
+    reaches the wafer (the model does not fit one GPU under data parallelism)."""
+    kw = {} if gpus_per_node is None else {"gpus_per_node": gpus_per_node}
+    n = fewest_llm_gpus(graph, gpu, result.samples_per_s, **kw)
+    found = math.isfinite(n)
+    out = {"systems": int(getattr(result, "systems", 1) or 1), "allreduce": None,
+           "equivalent_gpus": int(n) if found else None}
+    if not found:
+        out.update({"name": str(gpu), "note": (
+            f"equivalent_gpus is null: no cluster of up to {MAX_GPUS:,} {gpu} GPUs trains "
+            f"{graph.name} at the wafer's {result.samples_per_s:,.0f} samples/s")})
+        return out
+    r = gpu_train_llm(graph, gpu, n_gpus=int(n), **kw)
+    out.update({"name": r.gpu, "samples_per_s_per_gpu": float(r.samples_per_s_per_gpu),
+                "equivalent_nodes": int(r.n_nodes),
+                "cluster_samples_per_s": float(r.samples_per_s),
+                "global_batch": int(r.global_batch), "gpus_per_node": int(r.gpus_per_node),
+                "batch_per_gpu": int(r.micro_batch), "precision": r.precision,
+                "parallel": dict(r.parallel), "mfu": float(r.mfu)})
     return out
