@@ -106,3 +106,23 @@ def test_gpu_summary_of_an_llm_training_result_uses_the_layouts():
     assert block["equivalent_nodes"] == -(-block["equivalent_gpus"] // 8)
     p = block["parallel"]
     assert p["dp"] * p["tp"] * p["pp"] <= block["equivalent_gpus"] and 0 < block["mfu"] < 1
+
+
+def test_tensor_parallel_shards_the_products_by_their_features():
+    from wse_sim.baselines.llm_train import sharded_ops
+
+    how = sharded_ops(L7)
+    assert [how[f"layer0.{x}"] for x in ("q", "k", "v", "gate", "up")] == ["column"] * 5
+    assert how["layer0.attn_out"] == how["layer0.down"] == "row"
+    assert how["layer0.scores"] == how["layer0.silu"] == "split"
+    assert how["lm_head"] == "column" and how["loss"] == "split"  # vocabulary parallel
+    assert how["layer0.ln1"] == how["layer0.attn_add"] == how["emb.token"] == "whole"
+    # one layer of a tp=8 shard: an eighth of the products, the norms whole; so its time is
+    # more than an eighth of one GPU's and less than all of it
+    from wse_sim.baselines.fusion import FUSIONS
+    from wse_sim.baselines.llm_train import _parts
+    from wse_sim.spec import gpu
+
+    one, eight = (_parts(L7, gpu("h100"), 1, tp, "fused", frozenset(FUSIONS)).layer.sum()
+                  for tp in (1, 8))
+    assert one / 8 < eight < one / 4

@@ -5,12 +5,14 @@ on ``n_gpus`` GPUs laid out as ``tp x pp x dp`` (tensor parallel innermost, insi
 NVLink; data parallel next; pipeline stages outermost), left-over GPUs idle:
 
 * **Per micro-batch work** comes from the per-op roofline (:mod:`.roofline`, the fused stack,
-  flash attention where the GPU has it) at ``micro_batch`` sequences. Tensor parallelism
-  (Megatron) divides every product, the attention and the elementwise ops on head- or
-  FFN-sized tensors by ``tp``; the norms and residual adds on ``d_model``-wide tensors run
-  replicated on every tensor rank (no sequence parallelism). Each layer all-reduces its
-  ``micro_batch x seq x d_model`` activations twice forward and twice backward inside the
-  tensor group (the NCCL-like model, :func:`.collectives.allreduce`).
+  flash attention where the GPU has it) at ``micro_batch`` sequences, on one tensor rank's
+  shard (Megatron, :func:`sharded_ops`): a product fed a whole tensor splits its output
+  features (column parallel), one fed a split tensor its input features (row parallel),
+  attention its heads, so the GEMM model sees the shard's real shapes (tile and wave
+  quantization included); the ops between them work on split tensors; the embedding, norms
+  and residual adds run whole on every tensor rank (no sequence parallelism). Each layer
+  all-reduces its ``micro_batch x seq x d_model`` activations twice forward and twice backward
+  inside the tensor group (the NCCL-like model, :func:`.collectives.allreduce`).
 * **Pipeline** (1F1B): ``ceil(n_layers / pp)`` layers per stage, the embedding on the first and
   the head on the last; the slowest stage sets the pace and a step of ``m`` micro-batches takes
   ``(m + pp - 1)`` of its forward + backward slots (the bubble is ``(pp - 1)`` slots).
@@ -21,7 +23,8 @@ NVLink; data parallel next; pipeline stages outermost), left-over GPUs idle:
   the same bytes as one all-reduce); stage 3 also the weights, gathered before each
   micro-batch's forward and backward and reduce-scattered after it (1.5 all-reduces of the
   weights per micro-batch, overlapped with that micro-batch's compute). The data-parallel
-  group spans nodes: each of its GPUs gets its node's share of the InfiniBand bandwidth.
+  group spans nodes; it owns the NICs of its own GPUs (one per GPU, as in a DGX), the node's
+  other GPUs driving theirs for the other tensor ranks' groups.
 * **Recomputation** (full, per layer): only each layer's input is kept; the backward runs the
   forward again.
 * **Memory** per GPU: weights, gradients and optimizer state per ZeRO stage (bf16 weights and
@@ -62,7 +65,7 @@ from .roofline import (
     _op_table,
     applied_fusions,
     kernel_rows,
-    memory_bytes,
+    saved_bytes,
 )
 
 GLOBAL_BATCH_TOKENS = 4 * 2**20  # stated: Llama 2 trains at a 4M-token global batch (Touvron
@@ -126,14 +129,16 @@ class GpuTrainResult:
         return jsonable(d)
 
 
-# ---- the graph, summarised once per (graph, GPU, micro-batch) ---------------------------------
+# ---- the graph, summarised once per (graph, GPU, micro-batch, tp) -----------------------------
 @dataclass(frozen=True)
 class _Parts:
-    """Seconds of one micro-batch, split into the parts a layout scales differently."""
+    """Seconds of one tensor rank's share of one micro-batch: ``(fwd, bwd)`` of one decoder
+    layer (the layers' mean), of what precedes the layers (the embedding) and of what follows
+    them (final norm, head, loss)."""
 
-    layer: np.ndarray  # (4,) one layer's fwd split, fwd replicated, bwd split, bwd replicated
-    pre: np.ndarray  # (4,) the embedding (first stage)
-    post: np.ndarray  # (4,) final norm, head and loss (last stage)
+    layer: np.ndarray  # (2,)
+    pre: np.ndarray  # (2,)
+    post: np.ndarray  # (2,)
 
 
 def _decoder_sizes(graph: Graph) -> dict:
@@ -154,40 +159,79 @@ def _decoder_sizes(graph: Graph) -> dict:
             "seq": seq, "layer_params": layer_params, "params": graph.total_params}
 
 
-def _split_mask(graph: Graph, names, d_model: int) -> np.ndarray:
-    """True for rows tensor parallelism divides (see the module docstring)."""
-    out = []
-    for name in names:
-        op = graph.op(name) if name in graph else None
-        if op is None or op.kind in GEMM_KINDS or op.kind in ("embedding", "loss"):
-            out.append(True)  # products, the fused attention, vocab-parallel embedding/loss
+def sharded_ops(graph: Graph) -> dict[str, str]:
+    """How Megatron tensor parallelism splits each op: ``'column'`` (a product whose output
+    features are split: its input is whole), ``'row'`` (a product whose input features are
+    split: its output is whole after the all-reduce), ``'split'`` (anything else on a split
+    tensor: attention, activations, vocabulary-parallel loss) or ``'whole'`` (replicated on
+    every tensor rank: embedding, norms, residual adds)."""
+    out: dict[str, str] = {}
+    split: set[str] = set()
+    for op in graph.ops():
+        fed_split = any(i in split for i in op.inputs)
+        if op.kind == "dense":
+            out[op.name] = "row" if fed_split else "column"
+            if not fed_split:
+                split.add(op.name)
+        elif op.kind == "embedding" or not fed_split:
+            out[op.name] = "whole"
         else:
-            out.append(op.out_shape[-1] != d_model)
-    return np.array(out, dtype=bool)
+            out[op.name] = "split"
+            split.add(op.name)
+    return out
 
 
-@functools.lru_cache(maxsize=32)
-def _parts(graph: Graph, spec: GpuSpec, mb: int, attention: str,
+_DENSE_SPLIT_AXIS = {"column": {"fwd": 2, "bwd_input": 3, "bwd_weight": 2},
+                     "row": {"fwd": 3, "bwd_input": 2, "bwd_weight": 1}}
+
+
+def _tp_row(op, how: str, row: tuple, tp: int) -> tuple:
+    """One kernel row of :func:`.roofline.kernel_rows` as one of ``tp`` tensor ranks runs it:
+    the products' split axis (output features for a column-parallel product, input features
+    for a row-parallel one, heads for attention) divided by ``tp`` (so tile and wave
+    quantization see the shard's real shape), FLOPs, weights and the split tensors' bytes
+    likewise."""
+    if how == "whole" or tp == 1:
+        return row
+    phase, flops, act, mask, w, kernels, gemm, sparse, shapes = row
+
+    def div(x):
+        return ("b", x[1] / tp) if isinstance(x, tuple) else x / tp
+
+    if how in ("column", "row"):
+        axis = _DENSE_SPLIT_AXIS[how][phase]
+        shapes = tuple(tuple(div(x) if i == axis else x for i, x in enumerate(sh))
+                       for sh in shapes)
+        n_in, n_out = op.in_elems, op.out_elems
+        share = ((n_in + n_out / tp) if how == "column" else (n_in / tp + n_out)) \
+            / max(n_in + n_out, 1)
+        return (phase, flops / tp, act * share, mask, w / tp, kernels, gemm, sparse, shapes)
+    shapes = tuple((div(sh[0]), *sh[1:]) for sh in shapes)  # attention: heads split
+    return (phase, flops / tp, act / tp, mask / tp, w / tp, kernels, gemm, sparse, shapes)
+
+
+@functools.lru_cache(maxsize=64)
+def _parts(graph: Graph, spec: GpuSpec, mb: int, tp: int, attention: str,
            fusions: frozenset[str]) -> _Parts:
-    rows = kernel_rows(graph, True, attention, fusions)
+    how = sharded_ops(graph)
+    rows = [(name, kind, _tp_row(graph.op(name), how[name], row, tp))
+            for name, kind, row in kernel_rows(graph, True, attention, fusions)]
     table = _op_table(graph, spec, True, "mixed", mb, TENSOR_CORE_EFFICIENCY,
                       CUDA_CORE_EFFICIENCY, HBM_EFFICIENCY, attention, rows_cache=rows,
                       opt_share=0.0)
     table = [r for r in table if r.phase != "optimizer"]
-    sizes = _decoder_sizes(graph)
+    n_layers = _decoder_sizes(graph)["n_layers"]
     t = np.array([r.time_s for r in table])
     bwd = np.array([r.phase != "fwd" for r in table])
-    split = _split_mask(graph, [r.op for r in table], sizes["d_model"])
     layer_of = np.array([int(m.group(1)) if (m := LAYER.match(r.op)) else -1 for r in table])
-    first = np.array([i for i, r in enumerate(table) if layer_of[i] >= 0][:1] or [0])[0]
+    inside = np.flatnonzero(layer_of >= 0)
+    first = inside[0] if inside.size else 0
     where = np.where(layer_of >= 0, 1, np.where(np.arange(len(table)) < first, 0, 2))
 
-    def four(mask):
-        return np.array([t[mask & ~bwd & split].sum(), t[mask & ~bwd & ~split].sum(),
-                         t[mask & bwd & split].sum(), t[mask & bwd & ~split].sum()])
+    def two(mask):
+        return np.array([t[mask & ~bwd].sum(), t[mask & bwd].sum()])
 
-    return _Parts(layer=four(where == 1) / sizes["n_layers"], pre=four(where == 0),
-                  post=four(where == 2))
+    return _Parts(layer=two(where == 1) / n_layers, pre=two(where == 0), post=two(where == 2))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -199,8 +243,8 @@ def _allreduce_s(nbytes: float, n: int, per_node: int, spec: GpuSpec) -> float:
 def _dp_allreduce_s(nbytes: float, dp: int, dp_local: int, nic_share: float,
                     spec: GpuSpec) -> float:
     """The data-parallel group's all-reduce: ``dp_local`` of its ranks per node, the group
-    owning ``nic_share`` of each node's InfiniBand bandwidth (the node's other GPUs belong to
-    the other tensor ranks' groups)."""
+    owning ``nic_share`` of each node's InfiniBand bandwidth (one NIC per GPU, as in a DGX:
+    the node's other GPUs, of the other tensor ranks' groups, drive the other NICs)."""
     if dp <= 1:
         return 0.0
     share = spec if nic_share >= 1.0 else spec.replace(
@@ -219,7 +263,7 @@ def _layout_time(graph, spec, sizes, parts: _Parts, act, per_node, n, tp, pp, ze
 
     def stage(extra):  # (fwd, bwd) seconds of a stage of lp layers plus ``extra``
         x = lp * parts.layer + extra
-        return x[0] / tp + x[1], x[2] / tp + x[3]
+        return x[0], x[1]
 
     stages = [stage(parts.pre + (parts.post if pp == 1 else 0))]
     if pp > 1:
@@ -242,7 +286,7 @@ def _layout_time(graph, spec, sizes, parts: _Parts, act, per_node, n, tp, pp, ze
     p_gpu = stage_params / tp
     grad_bytes = p_gpu * WEIGHT_BYTES
     dp_local = max(1, min(dp, per_node // tp))
-    ar = _dp_allreduce_s(grad_bytes, dp, dp_local, min(1.0, dp_local * tp / per_node), spec)
+    ar = _dp_allreduce_s(grad_bytes, dp, dp_local, min(1.0, dp_local / per_node), spec)
     slot = fwd + bwd + tp_comm + pp_comm
     if zero == 3:  # gathers and reduce-scatters every micro-batch, overlapped with it
         z3 = ZERO3_COMM_PER_MICROBATCH * ar
@@ -261,13 +305,15 @@ def _layout_time(graph, spec, sizes, parts: _Parts, act, per_node, n, tp, pp, ze
               3: (w + g + o) / dp}[zero] * p_gpu
     if zero == 3:  # two layers' weights gathered at a time (one in use, one prefetched)
         states += 2 * sizes["layer_params"] / tp * w
-    in_flight = min(pp, m)
-    act_split, act_rep = act
-    layer_act = mb * (act_split / tp + act_rep)
-    if recompute:
-        acts = in_flight * lp * mb * seq * d * WEIGHT_BYTES + layer_act
-    else:
-        acts = in_flight * lp * layer_act
+    def held(part):  # bytes of one micro-batch of ``part`` on one tensor rank
+        return mb * (act[part][0] / tp + act[part][1])
+
+    keep = mb * seq * d * WEIGHT_BYTES if recompute else held("layer")  # per layer
+    # 1F1B: the first stage holds min(pp, m) micro-batches in flight, the last one; the
+    # recomputed layer's full activations come on top of the kept inputs
+    first = min(pp, m) * (lp * keep + held("pre") + (held("post") if pp == 1 else 0))
+    last = lp * keep + held("post") if pp > 1 else 0.0
+    acts = max(first, last) + (held("layer") if recompute else 0.0)
     need = states + acts + MEMORY_RESERVE_BYTES
     info = {"compute_s": m * (fwd + bwd), "bubble_s": (pp - 1) * slot,
             "tp_comm_s": m * tp_comm, "pp_comm_s": m * pp_comm,
@@ -277,17 +323,21 @@ def _layout_time(graph, spec, sizes, parts: _Parts, act, per_node, n, tp, pp, ze
     return step, info, need
 
 
-def _layer_activation_bytes(graph: Graph, attention: str, d_model: int) -> tuple[float, float]:
-    """Bytes one layer keeps per sequence for its backward: (tensor-split part, replicated)."""
-    _, per_sample = memory_bytes(graph, True, "mixed", attention)
-    names = [op for op in graph.ops() if op.name.startswith("layer0.")
-             and op.kind not in ("input", "reshape")]
-    total = sum(op.out_elems for op in names) or 1
-    rep = sum(op.out_elems for op in names if op.kind not in GEMM_KINDS
-              and op.out_shape[-1] == d_model)
-    layers = graph.meta.get("n_layers") or 1
-    per_layer = per_sample / layers  # the graph's own accounting, spread evenly
-    return per_layer * (1 - rep / total), per_layer * rep / total
+def _activation_bytes(graph: Graph, attention: str) -> dict[str, tuple[float, float]]:
+    """Bytes per sequence kept for the backward pass, ``(split by tp, whole)``, for one layer
+    (the layers' mean: ``'layer'``), what precedes the layers (``'pre'``) and what follows
+    them (``'post'``): the roofline's own accounting (:func:`.roofline.saved_bytes`)."""
+    how = sharded_ops(graph)
+    n_layers = _decoder_sizes(graph)["n_layers"]
+    out = {k: [0.0, 0.0] for k in ("pre", "layer", "post")}
+    seen_layer = False
+    for name, nbytes in saved_bytes(graph, "mixed", attention).items():
+        in_layer = LAYER.match(name) is not None
+        seen_layer |= in_layer
+        part = "layer" if in_layer else ("post" if seen_layer else "pre")
+        out[part][0 if how[name] != "whole" else 1] += nbytes
+    out["layer"] = [x / n_layers for x in out["layer"]]
+    return {k: tuple(v) for k, v in out.items()}
 
 
 def _check_layout(parallel: dict, n: int, sizes: dict, per_node: int) -> tuple:
@@ -340,7 +390,7 @@ def gpu_train_llm(graph: Graph, gpu: str | GpuSpec = "h100", n_gpus: int = 8,
         check_count("global_batch", global_batch)
     attention = "fused" if ("flash_attention" in fusions and spec.flash_attention) \
         else "unfused"
-    act = _layer_activation_bytes(graph, attention, sizes["d_model"])
+    act = _activation_bytes(graph, attention)
     if parallel == "auto":
         cands = [(dp_tp_pp, z, r, mb)
                  for dp_tp_pp in _grids(n, sizes, per_node)
@@ -353,8 +403,8 @@ def gpu_train_llm(graph: Graph, gpu: str | GpuSpec = "h100", n_gpus: int = 8,
         raise GpuError(f"parallel must be 'ddp', 'auto' or a dict, got {parallel!r}")
     best, least = None, None
     for (dp, tp, pp), z, r, mb in cands:
-        step, info, need = _layout_time(graph, spec, sizes, _parts(graph, spec, mb, attention,
-                                                                    fusions),
+        step, info, need = _layout_time(graph, spec, sizes, _parts(graph, spec, mb, tp,
+                                                                    attention, fusions),
                                         act, per_node, dp * tp * pp, tp, pp, z, r, mb, gb)
         if need > spec.memory_bytes:
             if least is None or need < least[0]:

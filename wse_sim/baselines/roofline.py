@@ -333,6 +333,24 @@ def _op_table(graph: Graph, spec: GpuSpec, training: bool, precision: str, batch
 
 
 # ---- memory and the batch -------------------------------------------------------------------
+def _fused_away(graph: Graph, attention: str) -> set[str]:
+    if attention != "fused":
+        return set()
+    return {n for chain in attention_groups(graph).values() for n in chain[:-1]}
+
+
+def saved_bytes(graph: Graph, precision: str, attention: str = "unfused") -> dict[str, float]:
+    """``{op name: bytes per sample}`` each op's output keeps for the backward pass in
+    training (plus a dropout's mask); a fused attention's scores, probabilities and dropout
+    never reach memory, views and the loss keep nothing."""
+    b = ACT_BYTES[precision]
+    skip = _fused_away(graph, attention)
+    return {op.name: float(op.out_elems * b + (DROPOUT_MASK_BYTES * op.out_elems
+                                               if op.attrs.get("fn") == "dropout" else 0))
+            for op in graph.ops()
+            if op.kind not in FREE_KINDS and op.name not in skip and op.kind != "loss"}
+
+
 def memory_bytes(graph: Graph, training: bool, precision: str,
                  attention: str = "unfused") -> tuple[float, float]:
     """``(static_bytes, bytes_per_sample)`` a GPU holds: weights (and optimizer state) plus the
@@ -340,16 +358,12 @@ def memory_bytes(graph: Graph, training: bool, precision: str,
     and dropout masks a fused attention never writes; the largest live pair of input and
     output at inference)."""
     b = ACT_BYTES[precision]
-    skip = set()
-    if attention == "fused":
-        skip = {n for chain in attention_groups(graph).values() for n in chain[:-1]}
-    ops = [op for op in graph.ops() if op.kind not in FREE_KINDS and op.name not in skip]
     if training:
         static = graph.total_params * STATE_BYTES_PER_PARAM
-        per_sample = sum(op.out_elems * b + (DROPOUT_MASK_BYTES * op.out_elems
-                                             if op.attrs.get("fn") == "dropout" else 0)
-                         for op in ops if op.kind != "loss")
+        per_sample = sum(saved_bytes(graph, precision, attention).values())
     else:
+        skip = _fused_away(graph, attention)
+        ops = [op for op in graph.ops() if op.kind not in FREE_KINDS and op.name not in skip]
         static = graph.total_params * b
         per_sample = max((op.in_elems + op.out_elems) * b for op in ops) if ops else 0
     return static + MEMORY_RESERVE_BYTES, float(per_sample)
