@@ -367,6 +367,10 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--attention", choices=("unfused", "fused"), default="unfused")
+    parser.add_argument("--stack", choices=("eager", "tuned"), default="eager",
+                        help="the model column's stack: 'eager' (fused=False, every op its own "
+                        "kernel, as this script's PyTorch runs) or 'tuned' (the fusions of "
+                        "wse_sim.baselines.fusion)")
     parser.add_argument("--gpu", default=None, help="wse_sim preset for the model column")
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda",
                         help="'cpu' only smoke-tests the models (tiny --batch advised)")
@@ -397,7 +401,7 @@ def main(argv=None) -> int:
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
     preset = args.gpu or detect_preset(device_name) or ("v100" if args.smoke else None)
     print(f"device: {device_name}; torch {torch.__version__}; model preset: "
-          f"{preset or 'none (pass --gpu)'}; attention {args.attention}; "
+          f"{preset or 'none (pass --gpu)'}; attention {args.attention}; stack {args.stack}; "
           f"wse_sim {ws.__version__}")
     print(f"{'case':<17} {'batch':>5} {'measured/s':>12} {'model/s':>12} {'ratio':>7}")
     for name in names:
@@ -421,7 +425,8 @@ def main(argv=None) -> int:
         if preset:
             try:
                 predicted = gpu_baseline(graph, preset, mode=args.mode, precision=precision,
-                                         batch_per_gpu=batch, attention=args.attention
+                                         batch_per_gpu=batch, attention=args.attention,
+                                         fused=args.stack == "tuned"
                                          ).samples_per_s_per_gpu
             except WseSimError as exc:
                 print(f"{name:<17} (no prediction: {exc})")

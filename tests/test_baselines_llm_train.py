@@ -109,7 +109,7 @@ def test_gpu_summary_of_an_llm_training_result_uses_the_layouts():
 
 
 def test_tensor_parallel_shards_the_products_by_their_features():
-    from wse_sim.baselines.llm_train import sharded_ops
+    from wse_sim.baselines.llm_shard import sharded_ops
 
     how = sharded_ops(L7)
     assert [how[f"layer0.{x}"] for x in ("q", "k", "v", "gate", "up")] == ["column"] * 5
@@ -120,9 +120,9 @@ def test_tensor_parallel_shards_the_products_by_their_features():
     # one layer of a tp=8 shard: an eighth of the products, the norms whole; so its time is
     # more than an eighth of one GPU's and less than all of it
     from wse_sim.baselines.fusion import FUSIONS
-    from wse_sim.baselines.llm_train import _parts
+    from wse_sim.baselines.llm_shard import layer_parts
     from wse_sim.spec import gpu
 
-    one, eight = (_parts(L7, gpu("h100"), 1, tp, "fused", frozenset(FUSIONS)).layer.sum()
+    one, eight = (layer_parts(L7, gpu("h100"), 1, tp, "fused", frozenset(FUSIONS)).layer.sum()
                   for tp in (1, 8))
     assert one / 8 < eight < one / 4
