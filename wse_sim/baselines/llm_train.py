@@ -262,28 +262,33 @@ def gpu_train_llm(graph: Graph, gpu: str | GpuSpec = "h100", n_gpus: int = 8,
         else "unfused"
     act = activation_bytes(graph, attention)
     if parallel == "auto":
-        cands = [(dp_tp_pp, z, r, mb)
-                 for dp_tp_pp in _grids(n, sizes, per_node)
-                 for z in ZERO_STAGES for r in (False, True) for mb in MICRO_BATCHES
+        # ZeRO-0 only without data parallelism (with it, ZeRO-1 moves the same bytes, updates
+        # fewer weights and holds less, so it is never worse); recomputation only where the
+        # layout does not fit without it (it is never faster)
+        cands = [(dp_tp_pp, (0,) if dp_tp_pp[0] == 1 else (1, 2, 3), (False, True), mb)
+                 for dp_tp_pp in _grids(n, sizes, per_node) for mb in MICRO_BATCHES
                  if mb * dp_tp_pp[0] <= gb or mb == 1]
     elif isinstance(parallel, dict):
         dp, tp, pp, z, r, mb = _check_layout(parallel, n, sizes, per_node)
-        cands = [((dp, tp, pp), z, r, mb)]
+        cands = [((dp, tp, pp), (z,), (r,), mb)]
     else:
         raise GpuError(f"parallel must be 'ddp', 'auto' or a dict, got {parallel!r}")
-    best, least = None, None
-    for (dp, tp, pp), z, r, mb in cands:
-        step, info, need = _layout_time(graph, spec, sizes, layer_parts(graph, spec, mb, tp,
-                                                                    attention, fusions),
-                                        act, per_node, dp * tp * pp, tp, pp, z, r, mb, gb)
-        if need > spec.memory_bytes:
-            if least is None or need < least[0]:
-                least = (need, dp, tp, pp, z, r, mb)
-            continue
-        samples = info["m"] * mb * dp
-        thr = samples / step
-        if best is None or thr > best[0] * (1 + 1e-9):
-            best = (thr, step, info, need, dp, tp, pp, z, r, mb)
+    best, least, tried = None, None, 0
+    for (dp, tp, pp), zeros, recomputes, mb in cands:
+        parts = layer_parts(graph, spec, mb, tp, attention, fusions)
+        for z in zeros:
+            for r in recomputes:
+                tried += 1
+                step, info, need = _layout_time(graph, spec, sizes, parts, act, per_node,
+                                                dp * tp * pp, tp, pp, z, r, mb, gb)
+                if need > spec.memory_bytes:
+                    if least is None or need < least[0]:
+                        least = (need, dp, tp, pp, z, r, mb)
+                    continue
+                thr = info["m"] * mb * dp / step
+                if best is None or thr > best[0] * (1 + 1e-9):
+                    best = (thr, step, info, need, dp, tp, pp, z, r, mb)
+                break  # it fits without recomputing: recomputing is only slower
     if best is None:
         need, dp, tp, pp, z, r, mb = least
         what = "no layout" if parallel == "auto" else "the layout"
@@ -307,7 +312,7 @@ def gpu_train_llm(graph: Graph, gpu: str | GpuSpec = "h100", n_gpus: int = 8,
         samples_per_s=thr, samples_per_s_per_gpu=thr / n, tokens_per_s=thr * seq,
         tokens_per_s_per_gpu=thr * seq / n, mfu=mfu, model_flops_per_step=flops,
         memory_bytes_per_gpu=need, memory_capacity_bytes=spec.memory_bytes,
-        fusions=applied_fusions(graph, attention, fusions, True), layouts_tried=len(cands),
+        fusions=applied_fusions(graph, attention, fusions, True), layouts_tried=tried,
         spec=spec)
 
 
@@ -327,12 +332,15 @@ def _grids(n: int, sizes: dict, per_node: int) -> list[tuple[int, int, int]]:
 
 
 def _dp_sizes(top: int) -> list[int]:
-    """Data-parallel sizes tried up to ``top``: every one up to :data:`EXACT_DP`, then at most
-    2% apart, and ``top`` (fewer data-parallel ranks can be faster at a fixed global batch:
-    more micro-batches, a smaller bubble)."""
+    """Data-parallel sizes tried up to ``top``: every one up to :data:`EXACT_DP`, then a fixed
+    ladder at most 2% apart (fewer data-parallel ranks can be faster at a fixed global batch:
+    more micro-batches, a smaller bubble). The ladder does not depend on ``top``, so the sizes
+    tried for more GPUs include those tried for fewer: 'auto' never gets slower as GPUs are
+    added (up to 2% of them may idle between rungs)."""
     out = list(range(1, min(top, EXACT_DP) + 1))
     d = EXACT_DP
-    while d < top:
-        d = min(top, max(d + 1, int(d * 1.02)))
+    while True:
+        d = max(d + 1, int(d * 1.02))
+        if d > top:
+            return out
         out.append(d)
-    return out
