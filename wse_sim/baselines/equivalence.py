@@ -70,7 +70,7 @@ def fewest_llm_gpus(graph: Graph, gpu, target: float, max_gpus: int = MAX_GPUS,
         try:
             return gpu_train_llm(graph, gpu, n_gpus=n, parallel=parallel, **kwargs).samples_per_s
         except GpuError as err:
-            if "fits" not in str(err):
+            if "fit" not in str(err):
                 raise
             return 0.0  # too few GPUs to hold the model
     hi = 1

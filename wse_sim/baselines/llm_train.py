@@ -291,13 +291,15 @@ def gpu_train_llm(graph: Graph, gpu: str | GpuSpec = "h100", n_gpus: int = 8,
                 break  # it fits without recomputing: recomputing is only slower
     if best is None:
         need, dp, tp, pp, z, r, mb = least
-        what = "no layout" if parallel == "auto" else "the layout"
+        what = "no layout fits" if parallel == "auto" else "the layout does not fit"
         raise GpuError(
-            f"{graph.name!r}: {what} fits {n} x {spec.name} ({spec.memory_bytes:,.0f} bytes "
-            f"each); the smallest needs {need:,.0f} bytes per GPU (dp={dp}, tp={tp}, pp={pp}, "
-            f"zero={z}, recompute={r}, micro_batch={mb}); use more GPUs, ZeRO-3, "
-            "recomputation or tensor/pipeline parallelism")
+            f"{graph.name!r}: {what} on {n} x {spec.name} ({spec.memory_bytes:,.0f} bytes "
+            f"each); {'the smallest' if parallel == 'auto' else 'it'} needs {need:,.0f} bytes "
+            f"per GPU (dp={dp}, tp={tp}, pp={pp}, zero={z}, recompute={r}, micro_batch={mb}); "
+            "use more GPUs, ZeRO-3, recomputation or tensor/pipeline parallelism")
     thr, step, info, need, dp, tp, pp, z, r, mb = best
+    thr, step, need = float(thr), float(step), float(need)
+    info = {k: (float(v) if k not in ("dp", "m") else int(v)) for k, v in info.items()}
     used = dp * tp * pp
     flops = model_flops_per_sample(graph) * info["m"] * mb * dp
     mfu = flops / (step * used * spec.fp16_tensor_flops)
@@ -310,7 +312,7 @@ def gpu_train_llm(graph: Graph, gpu: str | GpuSpec = "h100", n_gpus: int = 8,
         tp_comm_s=info["tp_comm_s"], pp_comm_s=info["pp_comm_s"],
         dp_comm_exposed_s=info["dp_comm_exposed_s"], optimizer_s=info["optimizer_s"],
         samples_per_s=thr, samples_per_s_per_gpu=thr / n, tokens_per_s=thr * seq,
-        tokens_per_s_per_gpu=thr * seq / n, mfu=mfu, model_flops_per_step=flops,
+        tokens_per_s_per_gpu=thr * seq / n, mfu=float(mfu), model_flops_per_step=float(flops),
         memory_bytes_per_gpu=need, memory_capacity_bytes=spec.memory_bytes,
         fusions=applied_fusions(graph, attention, fusions, True), layouts_tried=tried,
         spec=spec)
