@@ -8,6 +8,7 @@ from wse_sim.baselines import gpu_baseline
 from wse_sim.baselines.calibration import (
     A100_BERT_LARGE,
     FIT_POINTS,
+    RESNET50,
     V100_BERT_LARGE,
     CalibrationPoint,
     fit,
@@ -32,6 +33,17 @@ def test_fitted_calibration_points_within_10_percent(point):
 def test_held_out_a100_seq128_within_10_percent(point):
     # not used by the fit: another GPU, TF32 tensor cores and flash attention
     assert predict(BERT[128], point, gpu="a100") == pytest.approx(point.samples_per_s, rel=0.10)
+
+
+@pytest.mark.parametrize("case", [c for c in RESNET50 if c[1] == "v100"],
+                         ids=lambda c: f"{c[0]}-{c[2]}")
+def test_held_out_v100_resnet50_within_10_percent(case):
+    # convolutions (implicit GEMMs by shape) and batchnorms, never seen by the fit; each
+    # stack against the kernels it runs
+    stack, name, precision, batch, published = case
+    r = gpu_baseline(get_model("resnet50"), name, precision=precision, batch_per_gpu=batch,
+                     fused=stack == "mxnet")
+    assert r.samples_per_s == pytest.approx(published, rel=0.10)
 
 
 @pytest.mark.parametrize("pipe,value", [("tensor", TENSOR_CORE_EFFICIENCY),

@@ -42,6 +42,20 @@ A100_BERT_LARGE = (  # held out: the same README, DGX A100 80GB, one GPU, seq 12
     CalibrationPoint(128, "fp32", 128, 64, 317.0, "DLE PyTorch BERT README, DGX A100 80GB, 21.11"),
     CalibrationPoint(128, "mixed", 256, 32, 580.0, "DLE PyTorch BERT README, DGX A100 80GB, 21.11"),
 )
+RESNET50 = (
+    # held out: DeepLearningExamples ResNet-50 v1.5, one GPU, images/s; (stack, gpu, precision,
+    # batch, published). PyTorch (README, container 21.03; configs.yml batches) runs eager
+    # kernels (batchnorm and ReLU separate): compare with fused=False. MXNet (README,
+    # container 20.12) runs cuDNN's fused batchnorm-add-ReLU: compare with the tuned stack.
+    ("pytorch", "v100", "fp32", 112, 356.0),
+    ("pytorch", "v100", "mixed", 256, 1156.0),
+    ("pytorch", "a100", "fp32", 256, 938.0),
+    ("pytorch", "a100", "mixed", 256, 2470.0),
+    ("mxnet", "v100", "fp32", 128, 417.0),
+    ("mxnet", "v100", "mixed", 256, 1492.0),
+    ("mxnet", "a100", "fp32", 256, 1022.0),
+    ("mxnet", "a100", "mixed", 256, 2180.0),
+)
 FIT_POINTS = {"tensor": V100_BERT_LARGE[1], "cuda": V100_BERT_LARGE[0]}
 """The figure each fitted constant is bisected to: the tensor-core efficiency to the mixed
 precision seq-128 figure, the CUDA-core efficiency to the fp32 seq-128 figure."""
