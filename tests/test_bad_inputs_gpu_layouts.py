@@ -27,6 +27,10 @@ BERT = get_model("bert-base", seq_len=128)
     (L7, {"parallel": {"dp": 4, "tp": 4}, "n_gpus": 8}, "exceeds n_gpus"),
     (L7, {"parallel": {"recompute": "yes"}, "n_gpus": 8}, "recompute"),
     (L7, {"parallel": "auto", "mode": "infer"}, "for training"),
+    (L7, {"parallel": "auto", "precision": "fp32"}, "mixed precision"),
+    (L7, {"parallel": "auto", "batch_per_gpu": 4}, "micro_batch"),
+    (L7, {"parallel": "auto", "global_batch": 0}, "global_batch"),
+    (L7, {"parallel": {"micro_batch": 0}, "n_gpus": 8}, "micro_batch"),
 ])
 def test_bad_layout_arguments(graph, kwargs, text):
     with pytest.raises(GpuError, match=text):

@@ -77,6 +77,13 @@ def gpu_baseline(graph: Graph, gpu: str | GpuSpec = "v100", mode: str = "train",
         if mode != "train":
             raise GpuError(f"parallel={parallel!r} is for training; mode={mode!r} uses "
                            "parallel='ddp' (or gpu_llm for LLM inference)")
+        if precision != "mixed" or batch_per_gpu is not None or grad_accumulation != 1:
+            raise GpuError(
+                f"parallel={parallel!r} trains in mixed precision with its own micro-batches "
+                f"and accumulation; got precision={precision!r}, batch_per_gpu="
+                f"{batch_per_gpu!r}, grad_accumulation={grad_accumulation!r}: leave them out "
+                "(name a layout's micro_batch in the parallel dict, the step's size with "
+                "global_batch=...)")
         return gpu_train_llm(graph, gpu, n_gpus=n_gpus, parallel=parallel,
                              gpus_per_node=gpus_per_node, fused=fused, **llm_kwargs)
     if llm_kwargs:
