@@ -11,8 +11,8 @@ graph before it runs:
 * GPT-2 small (pre-LN, causal attention, LM head tied to the token embedding);
 * ResNet-50 v1.5 (torchvision's layout: stride on the 3x3 conv, batchnorm, no conv bias);
 * the DeepDriveMD CVAE (4 convs of 64 3x3 filters, strides 1 2 1 1, dense 128, latent 10,
-  mirrored transposed convs, BCE + KL). ``cvae-cs2`` is not in the zoo: it is skipped with a
-  note until it is.
+  mirrored transposed convs, BCE + KL), and ``cvae-cs2`` (the configuration of its CS-2
+  port: 256 x 256 maps, filters 64 64 64 32, strides 1 2 2 1, latent 3, no dropout).
 
 One step = forward + backward + Adam update; 'mixed' runs under ``torch.autocast`` (bf16 where
 the GPU has it, else fp16 with a GradScaler); 'fp32' runs in fp32 with TF32 matmuls and
@@ -51,7 +51,7 @@ CASES = {  # name -> (wse_sim.models name, builder kwargs, precision, default ba
     "resnet50-fp32": ("resnet50", {}, "fp32", 64),
     "cvae28-mixed": ("cvae", {"map_size": 28}, "mixed", 256),
     "cvae256-mixed": ("cvae", {"map_size": 256}, "mixed", 32),
-    "cvae-cs2": (None, {}, "mixed", 0),  # not in the zoo yet: skipped with a note
+    "cvae-cs2": ("cvae-cs2", {}, "mixed", 64),  # the CS-2 port's configuration, batch 64
 }
 
 
@@ -243,11 +243,15 @@ def build_resnet50(torch, image: int = 224, classes: int = 1000):
     return ResNet(), batch
 
 
-def build_cvae(torch, map_size: int, density: float, filters: int = 64, latent: int = 10,
-               dense: int = 128, p: float = 0.25):
+def build_cvae(torch, map_size: int, density: float, filters=64, latent: int = 10,
+               dense: int = 128, p: float = 0.25, strides=(1, 2, 1, 1)):
+    """The CVAE of ``wse_sim.models.cvae`` (``filters``: one int or one per encoder conv;
+    the decoder mirrors the encoder: strides reversed, channels reversed, last one 1)."""
     nn, F = torch.nn, torch.nn.functional
-    side = map_size // 2  # after the stride-2 conv
-    flat = filters * side * side
+    chans = [filters] * len(strides) if isinstance(filters, int) else list(filters)
+    side = map_size // math.prod(strides)
+    flat = chans[-1] * side * side
+    dec_out = chans[-2::-1] + [1]  # e.g. 64, 64, 64, 1
 
     def deconv(c_in, c_out, stride):  # Graph's 'same': p = ceil((k - s) / 2), h_out = h * s
         pad = (3 - stride + 1) // 2
@@ -256,13 +260,14 @@ def build_cvae(torch, map_size: int, density: float, filters: int = 64, latent: 
     class Cvae(nn.Module):
         def __init__(self):
             super().__init__()
-            self.convs = nn.ModuleList(nn.Conv2d(1 if i == 0 else filters, filters, 3, s, 1)
-                                       for i, s in enumerate((1, 2, 1, 1)))
+            self.convs = nn.ModuleList(nn.Conv2d(1 if i == 0 else chans[i - 1], chans[i], 3,
+                                                 s, 1) for i, s in enumerate(strides))
             self.enc = nn.Linear(flat, dense)
             self.z_mean, self.z_log_var = nn.Linear(dense, latent), nn.Linear(dense, latent)
             self.dec1, self.dec2 = nn.Linear(latent, dense), nn.Linear(dense, flat)
-            self.deconvs = nn.ModuleList(deconv(filters, 1 if i == 3 else filters, s)
-                                         for i, s in enumerate((1, 1, 2, 1)))
+            self.deconvs = nn.ModuleList(
+                deconv(chans[-1] if i == 0 else dec_out[i - 1], dec_out[i], s)
+                for i, s in enumerate(strides[::-1]))
 
         def forward(self, x):
             h = x
@@ -272,9 +277,9 @@ def build_cvae(torch, map_size: int, density: float, filters: int = 64, latent: 
             mean, log_var = self.z_mean(h), self.z_log_var(h)
             z = mean + torch.exp(0.5 * log_var) * torch.randn_like(mean)
             h = F.dropout(F.relu(self.dec1(z)), p, self.training)
-            h = F.relu(self.dec2(h)).view(-1, filters, side, side)
+            h = F.relu(self.dec2(h)).view(-1, chans[-1], side, side)
             for i, dc in enumerate(self.deconvs):
-                h = dc(h) if i == 3 else F.relu(dc(h))
+                h = dc(h) if i == len(strides) - 1 else F.relu(dc(h))
             bce = F.binary_cross_entropy_with_logits(h.float(), x.float(), reduction="sum")
             kl = -0.5 * torch.sum(1 + log_var - mean.pow(2) - log_var.exp())
             return (bce + kl.float()) / x.shape[0]
@@ -294,6 +299,12 @@ def build(torch, model_name: str, kwargs: dict, fused: bool):
     if model_name == "resnet50":
         return build_resnet50(torch)
     from wse_sim.models import expected_contact_density
+    if model_name == "cvae-cs2":  # the CS-2 configuration, read from the zoo's own graph
+        zoo = importlib.import_module("wse_sim.models.cvae")  # the module, not the function
+        size = zoo.CS2_MAP_SIZE
+        return build_cvae(torch, size, expected_contact_density(size),
+                          filters=list(zoo.CS2_FILTERS), latent=zoo.CS2_LATENT_DIM,
+                          dense=zoo.CS2_DENSE_UNITS, p=0.0, strides=tuple(zoo.CS2_STRIDES))
     size = kwargs["map_size"]
     return build_cvae(torch, size, expected_contact_density(size))
 
@@ -356,6 +367,10 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--attention", choices=("unfused", "fused"), default="unfused")
+    parser.add_argument("--stack", choices=("eager", "tuned"), default="eager",
+                        help="the model column's stack: 'eager' (fused=False, every op its own "
+                        "kernel, as this script's PyTorch runs) or 'tuned' (the fusions of "
+                        "wse_sim.baselines.fusion)")
     parser.add_argument("--gpu", default=None, help="wse_sim preset for the model column")
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda",
                         help="'cpu' only smoke-tests the models (tiny --batch advised)")
@@ -386,7 +401,7 @@ def main(argv=None) -> int:
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
     preset = args.gpu or detect_preset(device_name) or ("v100" if args.smoke else None)
     print(f"device: {device_name}; torch {torch.__version__}; model preset: "
-          f"{preset or 'none (pass --gpu)'}; attention {args.attention}; "
+          f"{preset or 'none (pass --gpu)'}; attention {args.attention}; stack {args.stack}; "
           f"wse_sim {ws.__version__}")
     print(f"{'case':<17} {'batch':>5} {'measured/s':>12} {'model/s':>12} {'ratio':>7}")
     for name in names:
@@ -410,7 +425,8 @@ def main(argv=None) -> int:
         if preset:
             try:
                 predicted = gpu_baseline(graph, preset, mode=args.mode, precision=precision,
-                                         batch_per_gpu=batch, attention=args.attention
+                                         batch_per_gpu=batch, attention=args.attention,
+                                         fused=args.stack == "tuned"
                                          ).samples_per_s_per_gpu
             except WseSimError as exc:
                 print(f"{name:<17} (no prediction: {exc})")

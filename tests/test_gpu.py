@@ -15,12 +15,11 @@ from wse_sim.baselines import (
     gpu_baseline,
     scaling_curve,
 )
-from wse_sim.baselines.baseline import single_gpu
 from wse_sim.baselines.roofline import (
     AUTO_BATCH_TOLERANCE,
-    GEMM_EFFICIENCY,
     HBM_EFFICIENCY,
     OPTIMIZER_BYTES_PER_PARAM,
+    TENSOR_CORE_EFFICIENCY,
 )
 from wse_sim.errors import GpuError, SpecError, WseSimError
 from wse_sim.graph import Graph, sparsify
@@ -30,20 +29,6 @@ from wse_sim.spec import gpu
 
 GPUS = ("v100", "a100", "h100")
 ALL_GPUS = ("v100", "a100", "h100", "h200", "b200")  # in order of every datasheet rate
-
-
-def fit_gemm_efficiency(graph, gpu_name, samples_per_s_per_gpu, batch_per_gpu,
-                        precision="mixed", hbm_efficiency=HBM_EFFICIENCY) -> float:
-    """The GEMM efficiency at which one GPU trains ``graph`` at ``samples_per_s_per_gpu``
-    (bisection; throughput rises with the efficiency): how GEMM_EFFICIENCY was fitted."""
-    spec = gpu(gpu_name)
-    lo, hi = 1e-3, 1.0
-    for _ in range(30):  # bracket 1e-9 wide
-        mid = 0.5 * (lo + hi)
-        r = single_gpu(graph, spec, "train", precision, batch_per_gpu, gemm_eff=mid,
-                       hbm_eff=hbm_efficiency)
-        lo, hi = (lo, mid) if r.samples_per_s >= samples_per_s_per_gpu else (mid, hi)
-    return 0.5 * (lo + hi)
 
 
 # ---- small graphs ---------------------------------------------------------------------------
@@ -157,7 +142,7 @@ def test_matmul_that_fills_whole_tiles_and_one_wave_runs_at_peak_times_efficienc
     fc = row(r, "fc")
     assert fc.bound == "compute"
     assert fc.flops == 2 * 1280 * 4096 * 1024
-    assert fc.time_s == pytest.approx(fc.flops / (125e12 * GEMM_EFFICIENCY)
+    assert fc.time_s == pytest.approx(fc.flops / (125e12 * TENSOR_CORE_EFFICIENCY)
                                       + gpu("v100").kernel_launch_s)
 
 
@@ -185,9 +170,10 @@ def test_raising_any_rate_never_lowers_throughput(field):
 
 def test_memory_bound_ops_scale_with_hbm_not_flops():
     launch = gpu("v100").kernel_launch_s
-    base = gpu_baseline(block(), "v100", batch_per_gpu=512)
-    fast_hbm = gpu_baseline(block(), gpu("v100", hbm_bytes_per_s=1800e9), batch_per_gpu=512)
-    fast_tc = gpu_baseline(block(), gpu("v100", fp16_tensor_flops=250e12), batch_per_gpu=512)
+    kw = dict(batch_per_gpu=512, fused=False)  # every op its own kernel
+    base = gpu_baseline(block(), "v100", **kw)
+    fast_hbm = gpu_baseline(block(), gpu("v100", hbm_bytes_per_s=1800e9), **kw)
+    fast_tc = gpu_baseline(block(), gpu("v100", fp16_tensor_flops=250e12), **kw)
     for op in ("attn_ln", "probs", "gelu", "attn_add"):
         for phase in ("fwd", "bwd_input"):
             t0 = row(base, op, phase).time_s - launch
@@ -432,19 +418,7 @@ def test_package_exports_the_gpu_preset_function_and_the_baseline():
     assert wse_sim.gpu_baseline is gpu_baseline and wse_sim.equivalent_gpus is equivalent_gpus
 
 
-# ---- calibration (the one published figure) -------------------------------------------------
-def test_calibration_v100_bert_large_seq128_within_10_percent():
-    g = get_model("bert-large", seq_len=128)
-    r = gpu_baseline(g, "v100", mode="train", precision="mixed", batch_per_gpu=64)
-    assert r.samples_per_s_per_gpu == pytest.approx(171.5, rel=0.10)
-    assert r.memory_bytes_per_gpu < gpu("v100").memory_bytes
-
-
-def test_gemm_efficiency_is_the_documented_fit():
-    g = get_model("bert-large", seq_len=128)
-    assert fit_gemm_efficiency(g, "v100", 171.5, 64) == pytest.approx(GEMM_EFFICIENCY, abs=5e-4)
-
-
+# ---- calibration: see tests/test_baselines_calibration.py ----------------------------------
 def test_same_factors_serve_other_models_and_gpus():
     bert = get_model("bert-large", seq_len=128)
     v100 = gpu_baseline(bert, "v100", batch_per_gpu=64).samples_per_s

@@ -7,7 +7,7 @@ afterwards). An SM holds one such CTA at a time, so the CTAs run in ``waves`` of
 
     tiles  = L x ceil(M / tm) x ceil(N / tn) x s
     waves  = ceil(tiles / SMs)
-    t_tile = 2 tm tn ceil(K / (s tk)) tk / (peak / SMs x rate(tm, tn) x GEMM_EFFICIENCY)
+    t_tile = 2 tm tn ceil(K / (s tk)) tk / (peak / SMs x rate(tm, tn) x efficiency)
     time   = waves x t_tile
 
 So a 129-row product costs two tile rows, and a grid one CTA past a multiple of the SM count
@@ -17,8 +17,9 @@ operand bytes per FLOP, so it runs below the SM's peak on tensor cores (``rate``
 side of the product (reading A and B, writing C, plus the split-K partials) is the caller's
 roofline term, passed in, so that the tile and split are chosen on ``max(compute, memory)``.
 
-Every constant here is a named assumption (see ``docs/gpu_baselines.md``); the only fitted
-number of the GPU baseline, ``GEMM_EFFICIENCY``, multiplies the SM rate.
+Every constant here is a named assumption (see ``docs/gpu_baselines.md``); the fitted
+efficiency of the math pipe in use (``TENSOR_CORE_EFFICIENCY`` or ``CUDA_CORE_EFFICIENCY``,
+:mod:`.roofline`) multiplies the SM rate.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def gemm_times(count, m, n, k, nbytes, peak_flops, sms: int, efficiency: float,
     nbytes : array (P,), compulsory HBM bytes of the product (A and B read, C written).
     peak_flops : array (P,) or float, FLOP/s of the whole GPU on the unit used.
     sms : streaming multiprocessors.
-    efficiency : fraction of an SM's peak a full-rate tile reaches (``GEMM_EFFICIENCY``).
+    efficiency : fraction of an SM's peak a full-rate tile reaches (the pipe's fitted one).
     tensor_cores : False on CUDA cores (fp32 on V100), where every tile runs at full rate (the
         SM's SIMT peak is 8x lower, so staging operands never limits it).
     hbm_bytes_per_s : the bandwidth the memory term uses (datasheet x HBM efficiency).

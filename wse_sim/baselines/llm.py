@@ -2,19 +2,21 @@
 
 Tensor parallelism (Megatron-style) splits every layer's heads and MLP columns over ``N`` GPUs
 of one node; each layer then all-reduces its hidden state twice (after the attention output and
-after the MLP), over NVLink: a ring, or for small messages one step in which every GPU reads its
-peers' parts through the switch, whichever is faster.
+after the MLP), over NVLink, priced by the NCCL-like collectives model
+(:func:`.collectives.allreduce`: ring or tree, LL / LL128 / Simple, whichever is fastest for
+the message).
 
-* **Decode step** (``B`` requests, KV length ``L``): every GPU reads its ``1/N`` of the weights
-  once per step (the batch shares them) and its requests' KV cache slices; time is
-  ``max(bytes / (HBM x HBM_EFFICIENCY), FLOPs / (peak x GEMM_EFFICIENCY))`` + all-reduces +
-  kernel launches.
+* **Decode step** (``B`` requests, KV length ``L``): a memory-bound GEMV pass. Every GPU reads
+  its ``1/N`` of the weights once per step (the batch shares them) and its requests' KV cache
+  slices at :data:`GEMV_HBM_SHARE` of the datasheet HBM bandwidth; the compute term (only
+  binding at large batch) runs at the tensor-core efficiency; plus all-reduces and
+  :data:`KERNELS_PER_LAYER` kernel launches per layer.
 * **Prefill** (``L`` prompt tokens per request): the same roofline with ``B L`` rows, where the
-  FLOPs (products and causal attention) dominate.
+  FLOPs (products and causal attention) dominate: tensor-core peak x
+  ``TENSOR_CORE_EFFICIENCY`` (the training GEMM efficiency, fitted once to a V100 BERT-Large
+  figure, :mod:`.roofline`).
 
-Efficiency factors are the GPU baseline's (:mod:`.roofline`: GEMM efficiency fitted once to a
-V100 BERT-Large figure, HBM efficiency and memory reserve assumed; :mod:`.collectives`: the
-ring-step latency, assumed), used unchanged. Bad input raises :class:`~wse_sim.errors.GpuError`.
+Bad input raises :class:`~wse_sim.errors.GpuError`.
 """
 
 from __future__ import annotations
@@ -27,7 +29,14 @@ from ..graph import DTYPE_BYTES, Graph
 from ..spec import GpuSpec
 from ..spec import gpu as gpu_spec
 from .collectives import allreduce as allreduce_collective
-from .roofline import GEMM_EFFICIENCY, HBM_EFFICIENCY, MEMORY_RESERVE_BYTES
+from .roofline import MEMORY_RESERVE_BYTES, TENSOR_CORE_EFFICIENCY
+
+GEMV_HBM_SHARE = 0.8
+"""Share of the datasheet HBM bandwidth a decode step's weight and KV-cache streams reach,
+assumed: streaming kernels on HBM GPUs measure 80-90% of the datasheet figure (BabelStream /
+STREAM-class kernels), and a decode step is a chain of short GEMV kernels with tails, so the
+low end. Its own constant (decode used to borrow the training kernels' HBM efficiency, the
+same 0.8)."""
 
 KERNELS_PER_LAYER = 10
 """Kernels a serving engine launches per decoder layer: norm, fused qkv product, rotary,
@@ -84,10 +93,10 @@ def _step(s: dict, spec: GpuSpec, n: int, rows: int, kv_len: int, batch: int, eb
     weights = s["dense_weights"] * eb / n
     kv = s["n_layers"] * batch * kv_len * 2 * kv_per_gpu * s["d_head"] * eb
     act = rows * s["d_model"] * eb * s["n_layers"] * 8  # residual stream traffic, per layer
-    mem = (weights + kv + act) / (spec.hbm_bytes_per_s * HBM_EFFICIENCY)
+    mem = (weights + kv + act) / (spec.hbm_bytes_per_s * GEMV_HBM_SHARE)
     attn_macs = s["n_layers"] * 2 * s["heads"] * s["d_head"] * causal_pairs / n
     flops = 2 * (rows * s["dense_macs_per_token"] / n + attn_macs)
-    comp = flops / (spec.fp16_tensor_flops * GEMM_EFFICIENCY)
+    comp = flops / (spec.fp16_tensor_flops * TENSOR_CORE_EFFICIENCY)
     if n > 1:
         msg = rows * s["d_model"] * eb
         # the collectives model (ring or tree, NCCL's protocols) inside one node; tensor

@@ -33,7 +33,8 @@ class OpTime:
 
 @dataclass(frozen=True)
 class GpuResult:
-    """What :func:`gpu_baseline` predicts for a cluster of ``n_gpus`` data-parallel GPUs.
+    """What :func:`gpu_baseline` predicts for a cluster of ``n_gpus`` data-parallel GPUs (any
+    count: a partial last node is a node with fewer ranks).
 
     Times are per optimizer step (``batch_per_gpu`` samples on each GPU). ``compute_time_s`` is
     one GPU's step alone; ``step_time_s`` adds the exposed all-reduce (the part of the bucketed
@@ -43,6 +44,9 @@ class GpuResult:
     ``batch_per_gpu``. ``allreduce_algorithm`` / ``allreduce_protocol`` are the library's
     choice ('ring' or 'tree'; 'LL', 'LL128' or 'Simple') for the largest bucket ('none' on one
     GPU or at inference). ``buckets`` holds ``(ready_s, bytes)`` per gradient bucket.
+    ``fusions`` names the tuned stack's fusions that changed something (see
+    :mod:`wse_sim.baselines.fusion`); ``grad_accumulation`` micro-batches share one optimizer
+    update and one gradient all-reduce; :attr:`n_nodes` is the nodes ``n_gpus_used`` occupy.
     ``to_dict()`` is strict JSON: a non-finite float is written as null (the one rule,
     :func:`wse_sim.jsonable.jsonable`).
     """
@@ -77,7 +81,14 @@ class GpuResult:
     bucket_bytes: float
     buckets: tuple[tuple[float, float], ...] = field(repr=False)
     spec: GpuSpec = field(repr=False)
+    fusions: tuple[str, ...] = ()
+    grad_accumulation: int = 1
     _curve_cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    @property
+    def n_nodes(self) -> int:
+        """Nodes the job's ``n_gpus_used`` GPUs occupy (``gpus_per_node`` to a node)."""
+        return -(-self.n_gpus_used // self.gpus_per_node)
 
     @property
     def single_gpu_samples_per_s(self) -> float:
@@ -99,7 +110,8 @@ class GpuResult:
         return dataclasses.replace(
             base, n_gpus_used=used, global_batch=used * self.batch_per_gpu, allreduce_s=ar_s,
             exposed_allreduce_s=exposed_s, allreduce_algorithm=algo, allreduce_protocol=proto,
-            step_time_s=self.compute_time_s + exposed_s, samples_per_s=thr,
+            step_time_s=self.compute_time_s + exposed_s / self.grad_accumulation,
+            samples_per_s=thr,
             samples_per_s_per_gpu=thr / n,
             scaling_efficiency=thr / (n * self.single_gpu_samples_per_s))
 
@@ -118,6 +130,8 @@ class GpuResult:
              if f.name not in ("ops", "spec", "buckets", "_curve_cache")}
         d["spec"] = self.spec.to_dict()
         d["single_gpu_samples_per_s"] = self.single_gpu_samples_per_s
+        d["n_nodes"] = self.n_nodes
+        d["fusions"] = list(self.fusions)
         d["buckets"] = [{"ready_s": r, "bytes": b} for r, b in self.buckets]
         if ops:
             d["ops"] = [r.to_dict() for r in self.ops]

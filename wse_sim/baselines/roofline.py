@@ -26,14 +26,10 @@ over fp32 master weights and two moments.
 >>> r.n_gpus, r.batch_per_gpu, r.samples_per_s > 0
 (1, 256, True)
 
-Calibration (the only fitted number, ``GEMM_EFFICIENCY``): ``docs/hardware.md`` gives one GPU
-training figure, BERT-Large, sequence 128, mixed precision, one V100-32GB, batch 64: 171.5
-sequences/s, a step of 64 / 171.5 = 373.2 ms. With everything else fixed (datasheet figures and
-the named assumptions below), the step time falls monotonically in the efficiency, and
-bisection (``fit_gemm_efficiency`` in ``tests/test_gpu.py``) puts it at the value below. It
-absorbs what the model leaves out (the LAMB optimizer's extra passes, loss scaling, unfused bias
-adds, host overhead) as well as cuBLAS's shortfall from the SM peak on full tiles, so it sits
-below what a large product alone reaches.
+Calibration (two fitted numbers, one per math pipe): ``TENSOR_CORE_EFFICIENCY`` and
+``CUDA_CORE_EFFICIENCY``, each by bisection to one V100 BERT-Large figure of NVIDIA's
+DeepLearningExamples README (:mod:`.calibration`, ``docs/gpu_baselines.md``). The step time
+falls monotonically in each. Everything else is a datasheet figure or a named assumption.
 """
 
 from __future__ import annotations
@@ -46,16 +42,23 @@ from ..errors import GpuError
 from ..graph import Graph, Op
 from ..spec import GpuSpec
 from .args import check_count
+from .fusion import FUSIONS, fusion_plan
 from .gemm import gemm_times
 from .result import OpTime
 
-# ---- the one fitted factor --------------------------------------------------------------------
-GEMM_EFFICIENCY = 0.463
-"""Fraction of an SM's peak a full-rate GEMM tile reaches (tensor cores in mixed precision,
-TF32 tensor cores or CUDA cores in fp32). FITTED to the one published figure: V100 BERT-Large
-seq 128 mixed precision 171.5 seq/s at batch 64 (NVIDIA DeepLearningExamples, PyTorch BERT
-README; docs/hardware.md), by bisection over the full model (unfused attention). Used
-unchanged for every model, precision, shape and GPU."""
+# ---- the fitted factors (one per math pipe) ---------------------------------------------------
+TENSOR_CORE_EFFICIENCY = 0.576
+"""Fraction of an SM's tensor-core peak a full-rate GEMM tile reaches (16-bit in mixed
+precision, TF32 in fp32 on A100 and later). FITTED (bisection, :func:`.calibration.fit`) to
+one figure: V100-32GB, BERT-Large pre-training, seq 128, mixed precision, micro-batch 64
+(accumulation 64): 224 sequences/s (NVIDIA DeepLearningExamples, PyTorch BERT README,
+container 21.11), with the fused stack. Used unchanged for every model, shape and GPU."""
+CUDA_CORE_EFFICIENCY = 0.895
+"""Fraction of an SM's fp32 CUDA-core peak a GEMM tile reaches (fp32 on the V100). FITTED the
+same way to the README's fp32 figure at seq 128, micro-batch 32 (accumulation 128): 50
+sequences/s. The two seq-512 figures of the README are held out: they need more FLOP/s per
+token than the seq-128 ones, 19 seq/s in fp32 more than the V100's fp32 peak
+(docs/gpu_baselines.md)."""
 
 # ---- assumed constants (not fitted; no workload figure was used to choose them) -----------------
 HBM_EFFICIENCY = 0.8  # fraction of datasheet HBM bandwidth framework kernels reach, assumed
@@ -164,10 +167,34 @@ def _scale_shapes(shapes, batch: int) -> list[tuple[float, float, float, float]]
             for s in shapes]
 
 
-def _phases(op: Op, graph: Graph, training: bool) -> list[tuple]:
+def _phases(op: Op, graph: Graph, training: bool, fused_into: str | None = None
+            ) -> list[tuple]:
     """Kernels of ``op``: ``(phase, flops_per_sample, act_elems_per_sample, mask_bytes_per_sample,
     weight_elems, kernels, gemm, sparse_fwd, gemm_shapes)``; activation elements are read +
-    written, per sample; weight elements are read once per step."""
+    written, per sample; weight elements are read once per step. ``fused_into`` names the
+    fusion (:mod:`.fusion`) that absorbs ``op`` into a neighbour's kernel, if any: the op then
+    launches no kernel and moves only the bytes that fusion leaves."""
+    rows = _unfused_phases(op, graph, training)
+    if fused_into is None:
+        return rows
+    out = []
+    for r in rows:
+        phase, act = r[0], r[2]
+        kernels = r[5]
+        if fused_into == "epilogue_activation":  # pre-activation written once / read once
+            act, kernels = (op.out_elems if phase == "fwd" else op.in_elems), 0
+        elif fused_into in ("dropout_add", "softmax_dropout"):  # only the mask moves
+            act, kernels = 0, 0
+        elif fused_into == "add_norm":  # the add runs in the norm kernel (its bytes stay)
+            kernels = 0 if phase == "fwd" else kernels
+        elif fused_into == "add_norm_reader" and phase == "fwd":  # the sum is not re-read
+            act = op.out_elems
+        out.append((phase, r[1], act, r[3], r[4], kernels, *r[6:]))
+    return out
+
+
+def _unfused_phases(op: Op, graph: Graph, training: bool) -> list[tuple]:
+    """:func:`_phases` of the eager stack: every op its own kernel(s)."""
     kind, n_in, n_out, w = op.kind, op.in_elems, op.out_elems, op.weight_count
     if kind in FREE_KINDS or (kind == "loss" and not training):
         return []
@@ -204,24 +231,50 @@ def _phases(op: Op, graph: Graph, training: bool) -> list[tuple]:
     return rows
 
 
-def kernel_rows(graph: Graph, training: bool, attention: str = "unfused") -> list[tuple]:
+def kernel_rows(graph: Graph, training: bool, attention: str = "unfused",
+                fusions: frozenset[str] = frozenset()) -> list[tuple]:
     """``(op name, kind, row)`` for every kernel of one step, in graph order (a fused
-    attention's rows stand where its context product was, named after it, kind 'attention')."""
+    attention's rows stand where its context product was, named after it, kind 'attention');
+    ``fusions`` are the names of :data:`.fusion.FUSIONS` to apply."""
     groups = attention_groups(graph) if attention == "fused" else {}
     members = {name for chain in groups.values() for name in chain}
+    plan = fusion_plan(graph, fusions)
     out = []
     for op in graph.ops():
         if op.name in groups:
             out += [(op.name, "attention", r)
                     for r in _fused_attention_rows(graph, groups[op.name], training)]
         elif op.name not in members:
-            out += [(op.name, op.kind, r) for r in _phases(op, graph, training)]
+            out += [(op.name, op.kind, r)
+                    for r in _phases(op, graph, training, plan.get(op.name))]
     return out
 
 
+def applied_fusions(graph: Graph, attention: str, fusions: frozenset[str],
+                    training: bool) -> tuple[str, ...]:
+    """The fusions that change something in ``graph``, in :data:`.fusion.FUSIONS` order."""
+    found = {f for f in fusion_plan(graph, fusions).values() if f != "add_norm_reader"}
+    if attention == "fused" and attention_groups(graph):
+        found.add("flash_attention")
+    if training and "multi_tensor_optimizer" in fusions and graph.total_params:
+        found.add("multi_tensor_optimizer")
+    return tuple(f for f in FUSIONS if f in found)
+
+
+def optimizer_kernels(graph: Graph, fusions: frozenset[str]) -> int:
+    """Kernels of one optimizer update: one multi-tensor kernel, or one per parameter tensor
+    (each op's weights; its bias and norm scale ride along, assumed) on the eager stack."""
+    if "multi_tensor_optimizer" in fusions:
+        return OPTIMIZER_KERNELS
+    return max(1, sum(1 for op in graph.ops() if op.params))
+
+
 def _op_table(graph: Graph, spec: GpuSpec, training: bool, precision: str, batch: int,
-              gemm_eff: float, hbm_eff: float, attention: str, rows_cache=None):
-    """Per-op roofline rows for one GPU's step of ``batch`` samples (vectorized over rows)."""
+              tensor_eff: float, cuda_eff: float, hbm_eff: float, attention: str,
+              rows_cache=None, opt_kernels: int = 1, opt_share: float = 1.0):
+    """Per-op roofline rows for one GPU's step of ``batch`` samples (vectorized over rows).
+    ``opt_share`` is the share of an optimizer update one step carries (1 / gradient
+    accumulation steps)."""
     krows = rows_cache if rows_cache is not None else kernel_rows(graph, training, attention)
     rows: list = []
     if krows:
@@ -243,6 +296,7 @@ def _op_table(graph: Graph, spec: GpuSpec, training: bool, precision: str, batch
             dense_peak, tensor = spec.tf32_tensor_flops, True
         else:
             dense_peak, tensor = spec.fp32_flops, False
+        gemm_eff = tensor_eff if tensor else cuda_eff
         gi = np.flatnonzero(gemm)
         if gi.size:  # one entry per GEMM; a row's GEMMs share its bytes evenly
             owner, shapes = [], []
@@ -269,15 +323,34 @@ def _op_table(graph: Graph, spec: GpuSpec, training: bool, precision: str, batch
                 for (n, k, p), f, by, t, bd
                 in zip(krows, flops, nbytes, roof_s + launch_s, bound, strict=True)]
     if training:  # Adam-style update: ~10 FLOPs per parameter, streamed once
-        opt_bytes = float(graph.total_params * OPTIMIZER_BYTES_PER_PARAM)
+        opt_bytes = float(graph.total_params * OPTIMIZER_BYTES_PER_PARAM) * opt_share
         mem_s = opt_bytes / (spec.hbm_bytes_per_s * hbm_eff)
-        launch = OPTIMIZER_KERNELS * spec.kernel_launch_s
-        rows.append(OpTime("optimizer", "optimizer", "optimizer", 10.0 * graph.total_params,
+        launch = opt_kernels * spec.kernel_launch_s * opt_share
+        rows.append(OpTime("optimizer", "optimizer", "optimizer",
+                           10.0 * graph.total_params * opt_share,
                            opt_bytes, mem_s + launch, "launch" if launch > mem_s else "memory"))
     return tuple(rows)
 
 
 # ---- memory and the batch -------------------------------------------------------------------
+def _fused_away(graph: Graph, attention: str) -> set[str]:
+    if attention != "fused":
+        return set()
+    return {n for chain in attention_groups(graph).values() for n in chain[:-1]}
+
+
+def saved_bytes(graph: Graph, precision: str, attention: str = "unfused") -> dict[str, float]:
+    """``{op name: bytes per sample}`` each op's output keeps for the backward pass in
+    training (plus a dropout's mask); a fused attention's scores, probabilities and dropout
+    never reach memory, views and the loss keep nothing."""
+    b = ACT_BYTES[precision]
+    skip = _fused_away(graph, attention)
+    return {op.name: float(op.out_elems * b + (DROPOUT_MASK_BYTES * op.out_elems
+                                               if op.attrs.get("fn") == "dropout" else 0))
+            for op in graph.ops()
+            if op.kind not in FREE_KINDS and op.name not in skip and op.kind != "loss"}
+
+
 def memory_bytes(graph: Graph, training: bool, precision: str,
                  attention: str = "unfused") -> tuple[float, float]:
     """``(static_bytes, bytes_per_sample)`` a GPU holds: weights (and optimizer state) plus the
@@ -285,16 +358,12 @@ def memory_bytes(graph: Graph, training: bool, precision: str,
     and dropout masks a fused attention never writes; the largest live pair of input and
     output at inference)."""
     b = ACT_BYTES[precision]
-    skip = set()
-    if attention == "fused":
-        skip = {n for chain in attention_groups(graph).values() for n in chain[:-1]}
-    ops = [op for op in graph.ops() if op.kind not in FREE_KINDS and op.name not in skip]
     if training:
         static = graph.total_params * STATE_BYTES_PER_PARAM
-        per_sample = sum(op.out_elems * b + (DROPOUT_MASK_BYTES * op.out_elems
-                                             if op.attrs.get("fn") == "dropout" else 0)
-                         for op in ops if op.kind != "loss")
+        per_sample = sum(saved_bytes(graph, precision, attention).values())
     else:
+        skip = _fused_away(graph, attention)
+        ops = [op for op in graph.ops() if op.kind not in FREE_KINDS and op.name not in skip]
         static = graph.total_params * b
         per_sample = max((op.in_elems + op.out_elems) * b for op in ops) if ops else 0
     return static + MEMORY_RESERVE_BYTES, float(per_sample)

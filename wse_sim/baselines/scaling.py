@@ -9,11 +9,12 @@ stream). The exposed all-reduce is what runs past the end of the backward pass::
     end_i   = max(ready_i, end_{i-1}) + allreduce(bucket_i)
     exposed = max(0, end_last - backward_time)
 
-Cluster sizes: a training job of n GPUs uses 1..g GPUs of one node, or whole nodes; the sizes
-tried are :func:`cluster_sizes` (inference needs no all-reduce and uses all n). A cluster of n
-GPUs runs on whichever tried size <= n is fastest (idle GPUs still count in per-GPU figures),
-so throughput never falls as n grows, whatever the all-reduce does when a job first leaves its
-node or its tree gains a level.
+Cluster sizes: data parallelism runs on any GPU count (a job of 12 GPUs of 8-GPU nodes is one
+full node and one node of 4); the sizes tried are :func:`cluster_sizes` (inference needs no
+all-reduce and uses all n). A cluster of n GPUs runs on whichever tried size <= n is fastest
+(idle GPUs still count in per-GPU figures), so throughput never falls as n grows, whatever the
+all-reduce does when a job first leaves its node or its tree gains a level. With gradient
+accumulation the exposed all-reduce is paid once per optimizer step.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from .collectives import allreduce_times, choice_name
 MAX_GPUS = 10**6  # the search for an equivalent cluster gives up (math.inf) beyond this
 DDP_BUCKET_BYTES = 25 * 2**20  # stated: PyTorch DDP bucket_cap_mb default (25 MiB)
 DDP_FIRST_BUCKET_BYTES = 2**20  # stated: PyTorch DDP's first bucket (1 MiB) fills sooner
-EXACT_NODES = 64  # node counts tried one by one up to this, assumed
-NODE_STEP = 1.02  # beyond it, node counts grow by at most 2% per step, assumed
+EXACT_NODES = 64  # GPU counts tried one by one up to this many nodes' worth, assumed
+NODE_STEP = 1.02  # beyond it, GPU counts grow by at most 2% per step, assumed
 
 
 def buckets(grad_ready: list[tuple[float, float]], bucket_bytes: float,
@@ -54,16 +55,16 @@ def buckets(grad_ready: list[tuple[float, float]], bucket_bytes: float,
 
 @functools.lru_cache(maxsize=64)
 def cluster_sizes(gpus_per_node: int, max_gpus: int = MAX_GPUS) -> np.ndarray:
-    """GPU counts a job is run on, ascending: 1..g, then whole nodes, every count up to
-    :data:`EXACT_NODES` nodes, then at most :data:`NODE_STEP` apart, up to ``max_gpus``."""
-    sizes = list(range(1, min(gpus_per_node, max_gpus) + 1))
-    nodes, top = 2, max_gpus // gpus_per_node
-    while nodes <= top:
-        sizes.append(nodes * gpus_per_node)
-        nodes = nodes + 1 if nodes < EXACT_NODES else max(nodes + 1, int(nodes * NODE_STEP))
-    if top >= 2 and top * gpus_per_node > sizes[-1]:
-        sizes.append(top * gpus_per_node)  # the largest whole-node cluster
-    out = np.array(sorted(set(sizes)), dtype=np.int64)
+    """GPU counts a job is run on, ascending: every count up to :data:`EXACT_NODES` nodes'
+    worth (data parallelism runs on any count; a partial node is a node with fewer ranks),
+    then at most :data:`NODE_STEP` apart, up to ``max_gpus``."""
+    exact = min(EXACT_NODES * gpus_per_node, max_gpus)
+    sizes = list(range(1, exact + 1))
+    n = exact
+    while n < max_gpus:
+        n = min(max_gpus, max(n + 1, int(n * NODE_STEP)))
+        sizes.append(n)
+    out = np.array(sizes, dtype=np.int64)
     out.setflags(write=False)
     return out
 
@@ -87,6 +88,7 @@ def physical(result, sizes) -> dict[str, np.ndarray]:
         exposed = np.maximum(0.0, end - result.backward_time_s)
     else:
         exposed = total
+    exposed = exposed / getattr(result, "grad_accumulation", 1)  # once per optimizer step
     thr = n * result.batch_per_gpu / (result.compute_time_s + exposed)
     thr = np.where(n == 1, single, thr)
     big = int(np.argmax(nbytes))

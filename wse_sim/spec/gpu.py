@@ -33,6 +33,7 @@ class GpuSpec:
     tf32_tensor_flops: float = 0.0  # dense TF32 tensor-core peak; 0 = none (fp32 on CUDA cores)
     kernel_launch_s: float = 5e-6  # per-kernel launch + tail, assumed (typical CUDA figure)
     supports_2to4: bool = False
+    flash_attention: bool = False  # a fused (flash-style) attention kernel exists for it
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:

@@ -98,6 +98,7 @@ GPU_RULES: dict[str, Rule] = {
     "tf32_tensor_flops": _nonneg(MAX_FLOPS, "FLOP/s"),  # 0: no TF32 tensor cores
     "kernel_launch_s": _pos(1.0, "s"),
     "supports_2to4": Rule("bool"),
+    "flash_attention": Rule("bool"),
 }
 """Every numeric or flag :class:`~wse_sim.spec.GpuSpec` field's rule."""
 
