@@ -1,0 +1,98 @@
+"""The documentation points at things that exist: every relative link (and its anchor), every
+repository path in backticks and every dotted ``wse_sim.…`` name resolves; the README's first
+screen stays short."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+README_MAX_LINES = 80  # the first screen: quick start, one example, links; details in docs/
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to dashes."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def _anchors(path: Path) -> set[str]:
+    text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.DOTALL)
+    return {_slug(m) for m in re.findall(r"^#{1,6}\s+(.*)$", text, re.MULTILINE)}
+
+
+def _prose(path: Path) -> str:
+    """The file without fenced code blocks (whose text is shell or Python, not references)."""
+    return re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.DOTALL)
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_relative_links_and_anchors_resolve(doc):
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", _prose(doc)):
+        if re.match(r"^[a-z]+:", target):
+            continue  # a URL
+        file, _, anchor = target.partition("#")
+        path = (doc.parent / file).resolve() if file else doc
+        if not path.exists():
+            broken.append(target)
+        elif anchor and path.suffix == ".md" and anchor not in _anchors(path):
+            broken.append(target)
+    assert not broken, f"{doc.name}: broken links {broken}"
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_repository_paths_in_backticks_exist(doc):
+    paths = re.findall(r"`((?:wse_sim|kernels|models|benchmarks|tests|docs|\.ci)/[\w/.\-]*)`",
+                       _prose(doc))
+    missing = [p for p in paths if "*" not in p and not (ROOT / p).exists()]
+    assert not missing, f"{doc.name}: no such path {missing}"
+
+
+def _resolves(dotted: str) -> bool:
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for name in parts[cut:]:
+            if isinstance(obj, dict) and name in obj:  # a registry row's dict key
+                obj = obj[name]
+            elif hasattr(obj, name):
+                obj = getattr(obj, name)
+            else:
+                return False
+        return True
+    return False
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_dotted_names_in_backticks_resolve(doc):
+    names = set(re.findall(r"`(wse_sim(?:\.[\w\-*]+)+)", _prose(doc)))
+    missing = sorted(n for n in names if "*" not in n and not _resolves(n))
+    assert not missing, f"{doc.name}: no such module or attribute {missing}"
+
+
+def test_readme_first_screen_is_short_and_links_the_docs():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    assert len(lines) <= README_MAX_LINES, "move details to docs/ and link them"
+    quick = next(i for i, line in enumerate(lines) if line.lower().startswith("## quick start"))
+    assert quick < 15, "the quick start belongs on the first screen"
+    for doc in ("usage", "modeling", "hardware", "gpu_baselines", "validation", "architecture"):
+        assert f"(docs/{doc}.md)" in text, f"README does not link docs/{doc}.md"
+
+
+def test_slug_and_resolver_reject_what_they_must():
+    assert _slug("Constants registry") == "constants-registry"
+    assert _slug("`cvae-cs2` with replicas 1, 2") == "cvae-cs2-with-replicas-1-2"
+    assert _resolves("wse_sim.placer.pipelined.REPLICA_SLACK")
+    assert _resolves("wse_sim.models.gpt.GPT_PRESETS.gpt2-small")
+    assert not _resolves("wse_sim.placer.pipelined.NO_SUCH_NAME")
+    assert not _resolves("wse_sim.no_such_module")
