@@ -96,3 +96,21 @@ def test_slug_and_resolver_reject_what_they_must():
     assert _resolves("wse_sim.models.gpt.GPT_PRESETS.gpt2-small")
     assert not _resolves("wse_sim.placer.pipelined.NO_SUCH_NAME")
     assert not _resolves("wse_sim.no_such_module")
+
+
+def test_architecture_layer_table_matches_the_enforced_import_rules():
+    """docs/architecture.md's 'may import' column says what tests/test_architecture.py enforces."""
+    from test_architecture import ALLOWED  # tests/ is on sys.path (no __init__)
+
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    table = {}
+    for line in text.splitlines():
+        m = re.match(r"^\| `(\w+)/`[^|]*\| ([^|]+) \|", line)
+        if m and m.group(1) in ALLOWED:
+            cell = m.group(2).strip()
+            table[m.group(1)] = set() if cell.startswith("nothing") else (
+                None if cell == "everything" else {c.strip() for c in cell.split(",")})
+    assert set(table) >= set(ALLOWED) - {"facade"}
+    wrong = {layer: (sorted(allowed), sorted(table[layer])) for layer, allowed in ALLOWED.items()
+             if table.get(layer) is not None and table[layer] != allowed}
+    assert not wrong, f"layer: (enforced, documented) {wrong}"
