@@ -114,3 +114,67 @@ def test_architecture_layer_table_matches_the_enforced_import_rules():
     wrong = {layer: (sorted(allowed), sorted(table[layer])) for layer, allowed in ALLOWED.items()
              if table.get(layer) is not None and table[layer] != allowed}
     assert not wrong, f"layer: (enforced, documented) {wrong}"
+
+
+def _cli_options() -> dict[str, set[str]]:
+    """``{subcommand: its option strings}`` from the real parsers."""
+    import argparse
+
+    from wse_sim.cli.args import Parser
+    from wse_sim.cli.main import build_parser
+    from wse_sim.cli.sweep import add_sweep_arguments
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    out = {name: {s for a in p._actions for s in a.option_strings}
+           for name, p in sub.choices.items()}
+    sweep = Parser(prog="sweep")
+    add_sweep_arguments(sweep)
+    out["sweep"] = {s for a in sweep._actions for s in a.option_strings}
+    return out
+
+
+@pytest.mark.parametrize("doc", [ROOT / "README.md", ROOT / "docs" / "usage.md"],
+                         ids=lambda p: p.name)
+def test_cli_commands_and_flags_in_the_docs_exist(doc):
+    """Every ``wse-sim SUB --flag`` written in the docs is a real subcommand and option."""
+    options = _cli_options()
+    text = doc.read_text(encoding="utf-8")
+    blocks = re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.DOTALL)
+    spans = re.findall(r"`([^`]+)`", re.sub(r"```.*?```", "", text, flags=re.DOTALL))
+    code = "\n".join(blocks + [s.replace("\n", " ") for s in spans])
+    wrong = []
+    # a command runs to the end of its line, or on through a trailing backslash or an
+    # indented continuation line of the usage block
+    for m in re.finditer(r"wse-sim (\w+)((?:[^\n]|\\\n|\n {6,})*)", code):
+        sub, rest = m.group(1), m.group(2)
+        if sub not in options:
+            wrong.append(f"wse-sim {sub}")
+            continue
+        wrong += [f"wse-sim {sub} {f}" for f in re.findall(r"(?<![\w-])--[a-z][\w-]*", rest)
+                  if f not in options[sub]]
+    assert not wrong, f"{doc.name}: no such command or option {sorted(set(wrong))}"
+
+
+@pytest.mark.parametrize("doc", [ROOT / "README.md", ROOT / "docs" / "usage.md"],
+                         ids=lambda p: p.name)
+def test_python_examples_compile_and_name_the_real_api(doc):
+    """Every ```python block parses, and every ``ws.NAME`` (with ``import wse_sim as ws``) and
+    ``from wse_sim... import NAME`` it uses exists."""
+    import ast
+
+    import wse_sim
+
+    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.DOTALL)
+    assert blocks, f"{doc.name} has no Python example"
+    missing = []
+    for block in blocks:
+        tree = ast.parse(block)
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                    and node.value.id == "ws" and not hasattr(wse_sim, node.attr)):
+                missing.append(f"ws.{node.attr}")
+            if isinstance(node, ast.ImportFrom) and node.module.startswith("wse_sim"):
+                missing += [f"{node.module}.{a.name}" for a in node.names
+                            if not _resolves(f"{node.module}.{a.name}")]
+    assert not missing, f"{doc.name}: no such API {missing}"
