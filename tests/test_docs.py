@@ -178,3 +178,22 @@ def test_python_examples_compile_and_name_the_real_api(doc):
                 missing += [f"{node.module}.{a.name}" for a in node.names
                             if not _resolves(f"{node.module}.{a.name}")]
     assert not missing, f"{doc.name}: no such API {missing}"
+
+
+def test_hardware_md_states_the_wafer_defaults_the_code_uses():
+    """The per-core overhead table and the energy line of docs/hardware.md equal WaferSpec's
+    defaults (the other defaults are WSE-2's, checked through the presets in test_spec)."""
+    import dataclasses
+
+    from wse_sim.spec import WaferSpec
+
+    defaults = {f.name: f.default for f in dataclasses.fields(WaferSpec)}
+    text = (ROOT / "docs" / "hardware.md").read_text(encoding="utf-8")
+    section = text.split("### Per-core overheads and buffers", 1)[1].split("### Checking", 1)[0]
+    found = {}
+    for name, value, unit in re.findall(r"^\| `(\w+)` \| ([\d.]+)( KB)? \|", section, re.M):
+        found[name] = float(value) * (1024 if unit else 1)
+    found.update({n: float(v) for n, v in re.findall(r"`(energy_\w+)` = (\d+(?:\.\d+)?)", section)})
+    assert len(found) >= 9, found
+    wrong = {n: (v, defaults.get(n)) for n, v in found.items() if defaults.get(n) != v}
+    assert not wrong, f"documented vs WaferSpec default: {wrong}"
