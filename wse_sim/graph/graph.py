@@ -26,8 +26,11 @@ from .op import (
     BINARY_FNS,
     DTYPE_BYTES,
     ELEMENTWISE_FNS,
+    LOSS_VECTOR_OPS,
+    NORM_VECTOR_OPS,
     OP_KINDS,
     RELU_OUTPUT_DENSITY,
+    SOFTMAX_VECTOR_OPS,
     Op,
 )
 
@@ -240,7 +243,7 @@ class Graph:
     def _norm(self, name: str, x: str, kind: str, dim: int) -> str:
         shape = self._shape(x)
         return self._op(name, kind, [x], shape, weight_shape=(dim,), params=2 * dim,
-                        vector_ops=5 * math.prod(shape))
+                        vector_ops=NORM_VECTOR_OPS * math.prod(shape))
 
     def layernorm(self, name: str, x: str) -> str:
         """Layer normalisation over the last dimension (gain and bias)."""
@@ -253,7 +256,8 @@ class Graph:
     def softmax(self, name: str, x: str) -> str:
         """Softmax over the last dimension."""
         shape = self._shape(x)
-        return self._op(name, "softmax", [x], shape, vector_ops=5 * math.prod(shape))
+        return self._op(name, "softmax", [x], shape,
+                        vector_ops=SOFTMAX_VECTOR_OPS * math.prod(shape))
 
     def elementwise(self, name: str, fn: str, *inputs: str, p: float = 0.0) -> str:
         """Elementwise ``fn`` of one (relu, gelu, ...) or two (add, mul, ...) equal shapes.
@@ -324,10 +328,8 @@ class Graph:
 
     def loss(self, name: str, *inputs: str, fn: str = "cross_entropy") -> str:
         """Scalar training loss of the given tensors ('cross_entropy', 'bce', 'kl', 'bce+kl')."""
-        for i in inputs:
-            self._shape(i)
-        elems = sum(math.prod(self._shape(i)) for i in inputs)
-        return self._op(name, "loss", inputs, (1,), vector_ops=4 * elems, attrs={"fn": fn})
+        ops = LOSS_VECTOR_OPS * sum(math.prod(self._shape(i)) for i in inputs)  # checks each
+        return self._op(name, "loss", inputs, (1,), vector_ops=ops, attrs={"fn": fn})
 
     # ---- queries --------------------------------------------------------------------------
     @property

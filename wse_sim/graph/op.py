@@ -18,11 +18,22 @@ WEIGHTED_KINDS = frozenset(
     {"dense", "conv2d", "conv_transpose2d", "embedding", "layernorm", "batchnorm"})
 SPARSIFIED_BY_DEFAULT = frozenset({"dense", "conv2d", "conv_transpose2d"})
 ELEMENTWISE_FNS = {
-    # vector ops per output element (for cost); unary fns take 1 input, binary 2
+    # vector ops per output element (for cost); unary fns take 1 input, binary 2; the sources of
+    # each count are in the constants registry at the end of docs/hardware.md
     "relu": 1, "gelu": 8, "sigmoid": 4, "tanh": 4, "exp": 2, "dropout": 2, "scale": 1,
     "add": 1, "mul": 1, "sub": 1, "reparam": 3,
     "silu": 5, "rope": 3,  # silu = x * sigmoid(x); rope = x cos + rotate_half(x) sin
 }
+NORM_VECTOR_OPS = 5
+"""Vector ops per element of a layer or batch norm: subtract the mean, square, scale by the
+reciprocal deviation, multiply by the gain, add the bias (the two row reductions spread over the
+row's elements are below one op each), derived from the definition (Ba et al. 2016)."""
+SOFTMAX_VECTOR_OPS = 5
+"""Vector ops per element of a softmax: max, subtract, exp, sum, scale by the reciprocal sum,
+derived from the numerically safe definition; the LLM decoder charges the same per score."""
+LOSS_VECTOR_OPS = 4
+"""Vector ops per input element of a loss (cross entropy or BCE: log, multiply by the target,
+accumulate, and the gradient's subtract), assumed."""
 BINARY_FNS = frozenset({"add", "mul", "sub", "reparam"})
 OP_KINDS = frozenset(HEAVY_KINDS | {"input", "pool", "layernorm", "batchnorm", "softmax",
                                     "elementwise", "reshape", "transpose", "loss"})

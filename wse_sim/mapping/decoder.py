@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import GraphError
-from ..graph import DTYPE_BYTES, Graph
+from ..graph import DTYPE_BYTES, SOFTMAX_VECTOR_OPS, Graph
 from ..spec import WaferSpec
 from .gemv import (
     broadcast_cycles,
@@ -39,7 +39,7 @@ from .gemv import (
     wavelet_cycles,
 )
 
-SOFTMAX_VECTOR_OPS = 5  # per score: max, subtract, exp, sum, scale (as the graph's softmax)
+# SOFTMAX_VECTOR_OPS (wse_sim.graph): per score, as the graph's softmax
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..engine import OPTIMIZER_VECTOR_OPS  # Adam arithmetic per weight: what the engine charges
 from ..errors import SimulationError, WseSimFileError
 from ..jsonable import jsonable
 from ..version import __version__
@@ -39,9 +40,6 @@ from ..version import __version__
 TRACE_SAMPLES = 16
 """Samples shown (the engine keeps the timeline of at most its first 16)."""
 PHASES = ("forward", "backward", "update")
-OPTIMIZER_VECTOR_OPS = 10
-"""Adam arithmetic per weight per step: the figure ``wse_sim.mapping.costs`` charges (the
-report layer does not import the mapping)."""
 
 
 def _phase_weights(result) -> np.ndarray | None:

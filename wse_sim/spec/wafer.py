@@ -2,7 +2,8 @@
 
 Every number is a field whose comment says where it comes from and how sure it is (*stated*,
 *derived* or *assumed*; sources in ``docs/hardware.md``). The defaults are WSE-2's per-core
-figures; the presets (``presets/wafers.toml``) override what differs. No workload result was
+figures, but ``clock_hz`` defaults to WSE-2's peak clock (1.1 GHz), not the ``wse2`` preset's
+0.85 GHz; the presets (``presets/wafers.toml``) override what differs. No workload result was
 used to choose any value.
 """
 
@@ -28,7 +29,7 @@ class WaferSpec:
     rows: int
     cols: int
     sram_bytes_per_core: int = 48 * 1024  # 48 KB per core, stated (SDK examples)
-    clock_hz: float = 1.1e9  # operating clock used for time; per preset
+    clock_hz: float = 1.1e9  # operating clock used for time; per preset (wse2: 0.85e9)
     clock_max_hz: float = 1.1e9  # peak clock the vendor's aggregate figures assume
     cores_marketed: int = 0  # vendor core count (0 = rows*cols); only for comparing aggregates
     fmac_per_cycle_fp16: int = 4  # FP16 FMAC lanes (SIMD-4), stated for WSE-2
