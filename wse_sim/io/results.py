@@ -46,7 +46,9 @@ from ..engine import SimResult, StageRow
 from ..errors import WseSimFileError
 from ..fingerprint import fingerprint
 from ..jsonable import jsonable
+from ..validate import instance, show
 from ..validate import path as as_path
+from ..validate.results import check_saved_record
 from .layout import Layout, layout_of
 
 RESULT_FILE = "result.json"
@@ -98,6 +100,15 @@ def save_result(result: SimResult, directory, gpu: dict | None = None,
     Each file is replaced atomically, arrays first: a process killed at any moment leaves
     the old pair, the new pair, or new arrays beside the old JSON, which :func:`load_run`
     detects (``arrays_sha256``) and reports instead of mixing them."""
+    instance("save_result: result", result, SimResult, error=WseSimFileError,
+             fix="pass what ws.simulate(placement) returns")
+    if gpu is not None and not isinstance(gpu, dict):
+        raise WseSimFileError(f"save_result: gpu must be a dict from "
+                              f"wse_sim.baselines.gpu_summary or None, got {show(gpu)} "
+                              f"({type(gpu).__name__})")
+    if layout is not None:
+        instance("save_result: layout", layout, Layout, error=WseSimFileError,
+                 fix="use wse_sim.io.layout_of(placement) or None")
     out = as_path("save_result: directory", directory)
     if out.exists() and not out.is_dir():
         raise WseSimFileError(f"result folder {str(out)!r} is a file; choose a folder")
@@ -220,6 +231,7 @@ def load_run(path) -> SavedRun:
         raise WseSimFileError(f"{str(jpath)!r} is not a wse-sim result: missing keys "
                               f"{', '.join(missing)}")
     result_schema(d, repr(str(jpath)))
+    check_saved_record(d, repr(str(jpath)))
     arrays = _read_arrays(apath, d)
     try:
         result = _result_from(d, arrays)
