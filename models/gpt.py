@@ -78,7 +78,7 @@ def gpt_preset(name: str, seq_len: int | None = None) -> Graph:
 
     ``seq_len`` defaults to the model's context length (1024 for GPT-2, 2048 for GPT-3).
     """
-    key = name.replace("_", "-").lower() if isinstance(name, str) else name
+    key = name.replace("_", "-").lower() if isinstance(name, str) else repr(name)
     if key not in GPT_PRESETS:
         raise GraphError(unknown_name("GPT preset", name, GPT_PRESETS))
     n_layers, d_model, n_heads, d_head, ctx, vocab = GPT_PRESETS[key]

@@ -9,7 +9,7 @@ from numbers import Real
 from ..errors import GpuError
 from ..graph import Graph
 from ..spec import GpuSpec
-from .args import check_count
+from ..validate import check_gpu_count
 from .baseline import gpu_baseline
 from .result import GpuResult
 from .scaling import MAX_GPUS, fewest_gpus
@@ -40,7 +40,7 @@ def equivalent_gpus(target, gpu: str | GpuSpec | GpuResult = "v100", graph: Grap
                            "or a GpuResult from gpu_baseline()")
         mode = mode or getattr(target, "mode", None) or "train"
         result = gpu_baseline(graph, gpu, mode=mode, **kwargs)
-    return fewest_gpus(result, thr_target, check_count("max_gpus", max_gpus))
+    return fewest_gpus(result, thr_target, check_gpu_count("max_gpus", max_gpus, MAX_GPUS))
 
 
 def gpu_summary(result, gpu="v100", graph=None, *, batch_per_gpu="auto", precision="mixed",

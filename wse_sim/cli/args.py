@@ -23,10 +23,12 @@ class UsageError(WseSimError, ValueError):
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors: ``wse-sim run: error: ... (see 'wse-sim run --help')``."""
+    """argparse with one-line errors in the one form every wse-sim error has (the README's):
+    ``wse-sim: error: ... (see 'wse-sim run --help')``, for the subcommands' usage errors too
+    (their own ``prog`` is named only in the help hint)."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} "
+        self.exit(2, f"{PROG}: error: {' '.join(message.split())} "
                      f"(see '{self.prog} --help')\n")
 
 

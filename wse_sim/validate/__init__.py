@@ -51,9 +51,13 @@ from .rules import (
     check_densities,
     check_gpu,
     check_gpu_args,
+    check_gpu_count,
+    check_gpu_counts,
+    check_graph_work,
     check_model_args,
     check_place_args,
     check_simulate_args,
+    check_target_rate,
     check_wafer,
     model_arg_rule,
     normalise,
@@ -62,9 +66,11 @@ from .rules import (
 
 __all__ = [
     "GPU_RULES", "MAX_COUNT", "MAX_MACS", "MAX_MODEL_DIM", "MAX_SEED", "MAX_TENSOR_ELEMS",
-    "WAFER_RULES", "Rule", "callable_or_none", "check", "check_densities", "check_fields",
-    "check_gpu", "check_gpu_args", "check_model_args", "check_place_args", "check_simulate_args",
-    "check_wafer", "checked_init", "choice", "fail", "flag", "fraction", "instance", "integer",
+    "Rule", "WAFER_RULES", "callable_or_none", "check", "check_densities", "check_fields",
+    "check_gpu", "check_gpu_args", "check_gpu_count", "check_gpu_counts", "check_graph_work",
+    "check_model_args", "check_place_args", "check_simulate_args", "check_target_rate",
+    "check_wafer",
+    "checked_init", "choice", "fail", "flag", "fraction", "instance", "integer",
     "model_arg_rule", "normalise", "number", "path", "positive", "seed", "seed_check", "show",
     "text",
 ]

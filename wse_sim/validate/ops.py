@@ -22,6 +22,8 @@ from numbers import Integral, Real
 from ..errors import GraphError, SparsityError
 from .checks import MAX_MACS, MAX_SEED, MAX_TENSOR_ELEMS, show
 
+MAX_MASK_SEED = MAX_SEED * 1_000_003 + 2**31  # sparsify: seed * 1,000,003 + op index; derived
+
 COUNT_FIELDS = ("params", "macs_fwd", "macs_bwd_input", "macs_bwd_weight", "vector_ops")
 DENSITY_FIELDS = ("weight_density", "out_density")
 # attrs each kind is read through (mapping/view.py, functional/, baselines/roofline.py)
@@ -95,9 +97,9 @@ def check_op_fields(op, vocab: OpVocabulary) -> None:
     if not isinstance(op.sparsity_pattern, str) or op.sparsity_pattern not in vocab.patterns:
         raise SparsityError(f"op {name!r}: unknown sparsity_pattern {show(op.sparsity_pattern)}"
                             f"; use one of {', '.join(map(repr, vocab.patterns))}")
-    if not _int(op.mask_seed) or not 0 <= op.mask_seed <= MAX_SEED:
-        raise SparsityError(f"op {name!r}: mask_seed must be an integer in [0, {MAX_SEED:,}], "
-                            f"got {show(op.mask_seed)}")
+    if not _int(op.mask_seed) or not 0 <= op.mask_seed <= MAX_MASK_SEED:
+        raise SparsityError(f"op {name!r}: mask_seed must be an integer in [0, "
+                            f"{MAX_MASK_SEED:,}], got {show(op.mask_seed)}")
     if not isinstance(op.attrs, dict):
         raise GraphError(f"op {name!r}: attrs must be a dict, got {show(op.attrs)}")
     if op.weight_count > MAX_TENSOR_ELEMS:
