@@ -14,7 +14,7 @@ from ..models.data import default_inputs
 from ..report import report, summary_rows
 from ..spec import GPU_PRESETS
 from ..validate import MAX_COUNT, integer, number, path, seed
-from .args import Parser, model_arguments, print_json, progress_bar, wafer_overrides
+from .args import Parser, model_arguments, print_json, progress_bar, refuse_unused, wafer_overrides
 from .importing import add_run_options, graph_from_args, write_trace
 from .llm import cmd_run_llm
 
@@ -59,6 +59,7 @@ def check_run_args(args) -> None:
         integer(f"--{name}", getattr(args, name), 1, MAX_COUNT, error=SimulationError,
                 none_ok=name == "batch")
     seed("--seed", args.seed, error=SimulationError)
+    refuse_unused(args, ("context", "wafers"), "--mode decode or prefill")
     for name in ("report",):
         if getattr(args, name) is not None:
             path(f"--{name}", getattr(args, name))

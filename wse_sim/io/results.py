@@ -48,6 +48,7 @@ from ..fingerprint import fingerprint
 from ..jsonable import jsonable
 from ..validate import instance, show
 from ..validate import path as as_path
+from ..validate.files import check_output_folder
 from ..validate.results import check_saved_record
 from .layout import Layout, layout_of
 
@@ -109,7 +110,7 @@ def save_result(result: SimResult, directory, gpu: dict | None = None,
     if layout is not None:
         instance("save_result: layout", layout, Layout, error=WseSimFileError,
                  fix="use wse_sim.io.layout_of(placement) or None")
-    out = as_path("save_result: directory", directory)
+    out = check_output_folder("save_result: directory", directory)
     if out.exists() and not out.is_dir():
         raise WseSimFileError(f"result folder {str(out)!r} is a file; choose a folder")
     arrays = {k: np.asarray(getattr(result, k)) for k in (*ARRAY_KEYS, *OPTIONAL_ARRAYS)}

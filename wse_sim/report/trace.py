@@ -37,8 +37,7 @@ from ..engine import SimResult
 from ..errors import SimulationError
 from ..jsonable import jsonable
 from ..validate import instance
-from ..validate import path as as_path
-from ..validate.files import file_errors
+from ..validate.files import check_output_file, file_errors
 from ..version import __version__
 
 TRACE_SAMPLES = 16
@@ -206,7 +205,7 @@ def export_trace(result, path, samples: int = TRACE_SAMPLES) -> Path:
 
     >>> ws.export_trace(ws.simulate(ws.place(g, ws.wafer("wse2"))), "trace.json")  # doctest: +SKIP
     """
-    path = as_path("export_trace: path", path)
+    path = check_output_file("export_trace: path", path)
     data = trace_events(result, samples)
     with file_errors("write the trace to", path, "give a file path in a folder you can write"):
         path.parent.mkdir(parents=True, exist_ok=True)

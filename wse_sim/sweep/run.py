@@ -46,6 +46,7 @@ from ..engine.table import frame
 from ..errors import SimulationError, SpecError, WseSimFileError
 from ..fingerprint import fingerprint
 from ..validate import path as as_path
+from ..validate.files import check_output_folder
 from ..version import __version__
 from .executors import EXECUTORS, check_workers, iter_rows
 from .space import (
@@ -186,9 +187,7 @@ def run_points(points: Sequence[Mapping], out_dir, executor: str = "local",
     workers = _check_run_args(executor, scheduler, workers)
     if not isinstance(reuse_stale, bool):
         raise SimulationError(f"reuse_stale must be True or False, got {reuse_stale!r}")
-    out_dir = as_path("sweep: out_dir", out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise WseSimFileError(f"sweep output folder {str(out_dir)!r} is a file; choose a folder")
+    out_dir = check_output_folder("sweep: out_dir", out_dir)
     try:
         (out_dir / POINTS_DIR).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
