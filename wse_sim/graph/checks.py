@@ -47,7 +47,7 @@ def _check_op(op, graph: str, shape_of=None, fields: bool = True) -> None:
     if not isinstance(op, Op):
         raise GraphError(f"{graph}: expected an Op, got {show(op)} ({type(op).__name__})")
     if not isinstance(op.name, str) or not op.name or not isinstance(op.kind, str) \
-            or not all(isinstance(i, str) for i in op.inputs):
+            or not isinstance(op.inputs, tuple) or not all(isinstance(i, str) for i in op.inputs):
         raise GraphError(f"{graph}: op names, kinds and inputs must be non-empty strings, got "
                          f"name={show(op.name)}, kind={show(op.kind)}, inputs={show(op.inputs)}")
     if not fields:

@@ -413,7 +413,7 @@ class Graph:
         g._g = self._g.copy()
         return g
 
-    def replace_op(self, name: str, **changes) -> None:
+    def replace_op(self, name: str, /, **changes) -> None:
         """Replace fields of op ``name`` in place (kind, inputs and shapes are fixed)."""
         for key in ("name", "kind", "inputs", "in_shapes", "out_shape"):
             if key in changes:

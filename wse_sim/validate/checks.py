@@ -35,6 +35,7 @@ MAX_COUNT = 2**31 - 1  # samples, batch, GPUs, replicas: int32 range, assumed
 MAX_SEED = 2**32 - 1  # numpy's SeedSequence takes any size; masks add per-op offsets in int64
 MAX_MODEL_DIM = 2**20  # a model size argument (seq_len, hidden, image side), assumed
 MAX_TENSOR_ELEMS = 2**40  # elements of one per-sample tensor (2 TB in fp16), assumed
+MAX_NAME_BYTES = 255  # one file or folder name: NAME_MAX of Linux, macOS and Windows, stated
 MAX_MACS = 2**62  # MACs of one op per sample: keeps every count inside int64, derived
 
 
@@ -210,6 +211,11 @@ def path(field: str, value, *, error: type[WseSimError] | None = None):
         except TypeError:
             p = None
         if p is not None and str(p) not in ("", ".") or value in (".", "./"):
+            long = [part for part in p.parts if len(os.fsencode(part)) > MAX_NAME_BYTES]
+            if long:
+                raise error(f"{field}: the name {show(long[0], 40)} is {len(long[0]):,} "
+                            f"characters; file systems allow {MAX_NAME_BYTES} bytes per name, "
+                            "so choose a shorter one")
             if "\0" not in str(p):
                 return p
     raise error(f"{field} must be a file or folder path (str or pathlib.Path), got "
