@@ -908,9 +908,14 @@ def test_cli_usage_errors_have_one_form_in_every_subcommand(name, extra, capsys)
     ["fabric", "--collective", "broadcast", "--seed", "3"],
     ["fabric", "--cycles", "99999999999999999999"],
     ["fabric", "--rate", "nan"], ["fabric", "--rate", "1e400"],
+    ["run", "--wafer", "tiny", "--model", "cvae", "--report", "FILE"],
+    ["run", "--wafer", "tiny", "--model", "cvae", "--report", "UNDER_FILE"],
+    ["run", "--wafer", "tiny", "--model", "cvae", "--trace", "DIR"],
+    ["run", "--wafer", "tiny", "--model", "cvae", "--trace", "UNDER_FILE"],
 ])
-def test_cli_options_that_would_be_ignored_or_overflow_are_refused(argv, capsys):
-    cli_refused(argv, capsys)
+def test_cli_options_that_would_be_ignored_or_overflow_are_refused(argv, capsys, tmp_path):
+    # paths are refused before the simulation runs (no time wasted on a run it cannot save)
+    cli_refused([str(_path(a, tmp_path)) for a in argv], capsys)
 
 
 @pytest.mark.parametrize("where,key,value", SAVED_CASES[3::9])

@@ -205,7 +205,7 @@ def export_trace(result, path, samples: int = TRACE_SAMPLES) -> Path:
 
     >>> ws.export_trace(ws.simulate(ws.place(g, ws.wafer("wse2"))), "trace.json")  # doctest: +SKIP
     """
-    path = check_output_file("export_trace: path", path)
+    path = check_output_file("export_trace: path", path, "trace.json")
     data = trace_events(result, samples)
     with file_errors("write the trace to", path, "give a file path in a folder you can write"):
         path.parent.mkdir(parents=True, exist_ok=True)

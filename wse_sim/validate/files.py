@@ -34,7 +34,7 @@ def _existing_ancestor_is_a_file(field: str, p) -> None:
             return
 
 
-def check_output_file(field: str, value):
+def check_output_file(field: str, value, example: str = "out.png"):
     """The :class:`~pathlib.Path` of a file wse-sim is about to write (a plot, a trace),
     checked before any work is done: not a folder, not under a file, a readable name."""
     from .checks import path as as_path
@@ -43,7 +43,7 @@ def check_output_file(field: str, value):
     with file_errors("write", p, "choose a shorter path in a folder you can write"):
         if p.is_dir():
             raise WseSimFileError(f"{field} {str(p)!r} is a folder; give the path of a file in "
-                                  f"it, e.g. {str(p / 'out.png')!r}")
+                                  f"it, e.g. {str(p / example)!r}")
         _existing_ancestor_is_a_file(field, p)
     return p
 
