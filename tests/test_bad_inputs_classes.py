@@ -567,8 +567,17 @@ STAGE_BAD = {"stage": [None, -1, "0", 1.5, True], "cores": [None, -1, "4", 1.5],
              "link_cycles_max": [-1, "x", NAN], "memory_cycles": [-1, "x", NAN],
              "stream_cycles": [-1, "x"], "compute_cycles_mean": [-1, "x"],
              "ramp_cycles": [-1, "x", NAN], "update_cycles": [-1, "x", NAN]}
+LAYOUT_BAD = {"rects": [None, [], [[-1, 0, 1, 1]], [[0, 0]], [["a", 0, 1, 1]], [[0, 0, 0, 1]],
+                         [[0, 0, 10**6, 1]], "x"],
+              "heavy": [None, [], [5], "fc"], "tile_shape": [None, [0, 0], [10**30, 1], [1],
+                                                             ["2", 2], [1000, 1000]],
+              "replica_origins": [None, [], [[-100, -100]], [[0, 0]] * 5000, [[10**6, 0]],
+                                  [["0", 0]]],
+              "execution": [None, 5, []]}
 SAVED_CASES = ([("top", k, v) for k, vals in SAVED_BAD.items() for v in vals]
-               + [("stage", k, v) for k, vals in STAGE_BAD.items() for v in vals])
+               + [("stage", k, v) for k, vals in STAGE_BAD.items() for v in vals]
+               + [("layout", k, v) for k, vals in LAYOUT_BAD.items() for v in vals]
+               + [("top", "layout", v) for v in [[1, 2], "x", 5]])
 
 
 def _write_record(d: Path, record: dict, npz: bytes) -> Path:
@@ -582,6 +591,8 @@ def _damaged(saved, where, key, value) -> dict:
     record = json.loads(json.dumps(saved[0]))
     if where == "top":
         record[key] = value
+    elif where == "layout":
+        record["layout"][key] = value
     else:
         record["stages"][0][key] = value
     return record
@@ -912,6 +923,8 @@ def test_cli_usage_errors_have_one_form_in_every_subcommand(name, extra, capsys)
     ["run", "--wafer", "tiny", "--model", "cvae", "--report", "UNDER_FILE"],
     ["run", "--wafer", "tiny", "--model", "cvae", "--trace", "DIR"],
     ["run", "--wafer", "tiny", "--model", "cvae", "--trace", "UNDER_FILE"],
+    ["fabric", "--plot", "out.xyz"], ["fabric", "--plot", "DIR"],
+    ["fabric", "--plot", "UNDER_FILE"], ["fabric", "--collective", "broadcast", "--plot", "DIR"],
 ])
 def test_cli_options_that_would_be_ignored_or_overflow_are_refused(argv, capsys, tmp_path):
     # paths are refused before the simulation runs (no time wasted on a run it cannot save)

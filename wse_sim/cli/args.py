@@ -65,6 +65,20 @@ def check_parsed(args, sub) -> None:
             raise UsageError(f"{flag} must be a finite number, got {value}")
 
 
+def check_plot_path(flag: str, value) -> None:
+    """An image path matplotlib can write: a writable file path whose suffix is a format it
+    knows (no suffix: PNG)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from ..validate.files import check_output_file
+
+    p = check_output_file(flag, value)
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if p.suffix and p.suffix[1:].lower() not in formats:
+        raise UsageError(f"{flag} {str(p)!r}: matplotlib cannot write {p.suffix!r} images; use "
+                         f"one of {', '.join('.' + f for f in sorted(formats))}, e.g. .png")
+
+
 def refuse_unused(args, dests, needs: str) -> None:
     """Refuse options given (not at their default) where they have no effect, instead of
     ignoring them without a word: ``dests`` apply only with ``needs``."""

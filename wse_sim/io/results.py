@@ -49,7 +49,7 @@ from ..jsonable import jsonable
 from ..validate import instance, show
 from ..validate import path as as_path
 from ..validate.files import check_output_folder
-from ..validate.results import check_saved_record
+from ..validate.results import check_saved_layout, check_saved_record
 from .layout import Layout, layout_of
 
 RESULT_FILE = "result.json"
@@ -234,6 +234,7 @@ def load_run(path) -> SavedRun:
     result_schema(d, repr(str(jpath)))
     check_saved_record(d, repr(str(jpath)))
     arrays = _read_arrays(apath, d)
+    check_saved_layout(d.get("layout"), arrays["stage_id"].shape, repr(str(jpath)))
     try:
         result = _result_from(d, arrays)
         layout = Layout.from_dict(d["layout"]) if d.get("layout") else None

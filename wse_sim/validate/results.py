@@ -109,3 +109,46 @@ def check_saved_record(d: dict, where: str) -> None:
                    "kind: str}")
     if d.get("settings") is not None and not isinstance(d["settings"], dict):
         raise _bad(where, "settings", d["settings"], "an object")
+
+
+def check_saved_layout(layout, grid: tuple[int, int], where: str) -> None:
+    """The ``layout`` block of a saved result against the wafer grid of its arrays: stage
+    rectangles inside the replica tile, one heavy op per rectangle, replica origins that keep
+    the tile on the wafer (the placement map draws exactly these)."""
+    if layout is None:
+        return
+    rows, cols = grid
+
+    def ints(v, n):
+        return isinstance(v, list) and len(v) == n and all(_is_int(x) for x in v)
+
+    if not isinstance(layout, dict):
+        raise _bad(where, "layout", layout, "an object")
+    if not isinstance(layout.get("execution"), str):
+        raise _bad(where, "layout.execution", layout.get("execution"), "a string")
+    tile = layout.get("tile_shape")
+    if not ints(tile, 2) or not (1 <= tile[0] <= rows and 1 <= tile[1] <= cols):
+        raise _bad(where, "layout.tile_shape", tile, f"[rows, cols] within the wafer's "
+                   f"{rows} x {cols} cores")
+    rects, heavy = layout.get("rects"), layout.get("heavy")
+    if not isinstance(rects, list) or not rects:
+        raise _bad(where, "layout.rects", rects, "a non-empty list of [row0, col0, height, "
+                   "width]")
+    for i, r in enumerate(rects):
+        if not ints(r, 4) or r[0] < 0 or r[1] < 0 or r[2] < 1 or r[3] < 1 \
+                or r[0] + r[2] > tile[0] or r[1] + r[3] > tile[1]:
+            raise _bad(where, f"layout.rects[{i}]", r, f"[row0, col0, height, width] inside "
+                       f"the {tile[0]} x {tile[1]} replica tile")
+    if not isinstance(heavy, list) or len(heavy) != len(rects) \
+            or not all(isinstance(h, str) for h in heavy):
+        raise _bad(where, "layout.heavy", heavy, f"a list of {len(rects)} op names, one per "
+                   "rectangle")
+    origins = layout.get("replica_origins")
+    if not isinstance(origins, list) or not 1 <= len(origins) <= rows * cols:
+        raise _bad(where, "layout.replica_origins", show(origins, 40),
+                   f"a list of 1 to {rows * cols:,} [row, col] origins")
+    for i, o in enumerate(origins):
+        if not ints(o, 2) or o[0] < 0 or o[1] < 0 or o[0] + tile[0] > rows \
+                or o[1] + tile[1] > cols:
+            raise _bad(where, f"layout.replica_origins[{i}]", o, "[row, col] that keeps the "
+                       f"replica tile on the {rows} x {cols} wafer")
