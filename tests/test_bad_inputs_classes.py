@@ -411,6 +411,11 @@ def test_gpu_counts_are_refused(run, where, value):
     refused(f"{where}", lambda _v: call(), value, error=(GpuError, SpecError))
 
 
+@pytest.mark.parametrize("value", [-1, -(10**30), 10**30, 1.5, NAN, None, "3", True, [3]])
+def test_top_ops_counts_are_refused(run, value):
+    refused("top_ops k", run[3].top_ops, value, error=GpuError)
+
+
 @pytest.mark.parametrize("value", [0, -1.0, NAN, -INF, None, "100", True, [100.0], 1j])
 def test_equivalent_gpus_targets_are_refused(run, value):
     refused("GpuResult.equivalent_gpus target", run[3].equivalent_gpus, value, error=GpuError)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from ..jsonable import jsonable
 from ..spec import GpuSpec
-from ..validate import check_gpu_count, check_target_rate
+from ..validate import check_gpu_count, check_op_count, check_target_rate
 from .args import check_count
 from .scaling import MAX_GPUS, allreduce_choice, cluster_samples_per_s, fewest_gpus
 
@@ -112,6 +112,7 @@ class GpuResult:
 
     def top_ops(self, k: int = 10) -> list[OpTime]:
         """The ``k`` slowest rows of the per-op table."""
+        k = check_op_count("top_ops: k", k)
         return sorted(self.ops, key=lambda r: -r.time_s)[:k]
 
     def to_dict(self, ops: bool = True) -> dict:

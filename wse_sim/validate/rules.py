@@ -308,6 +308,13 @@ def check_graph_work(graph, what: str = "gpu_baseline") -> None:
                        "g.dense(...)")
 
 
+def check_op_count(field: str, value) -> int:
+    """How many rows of a per-op table to show: an integer in [0, MAX_COUNT]."""
+    from ..errors import GpuError
+
+    return integer(field, value, 0, MAX_COUNT, error=GpuError, fix="e.g. k=10")
+
+
 def check_target_rate(field: str, value) -> float:
     """A throughput to reach, samples/s: a number > 0 (``math.inf`` allowed: no cluster
     reaches it); :class:`~wse_sim.errors.GpuError` for NaN, 0, negatives and non-numbers."""
