@@ -627,6 +627,28 @@ def test_saved_result_edge_cases_load(saved, tmp_path, key, value):
     accepted(f"load_run edge {key}", load_run, d)
 
 
+SWEEP_ROW_BAD = [("status", v) for v in [None, "", "done", 5]] + [("key", v) for v in [5, ""]] + [
+    (k, v) for k in ("samples_per_s", "utilization", "energy_j_per_sample", "power_w",
+                     "latency_s", "equivalent_gpus", "replicas", "sim_wall_s", "point_cpu_s")
+    for v in [-1, "x", True, [], NAN, INF]] + [("samples_per_s", None)]
+
+
+@pytest.mark.parametrize("key,value", SWEEP_ROW_BAD)
+def test_sweep_rows_with_impossible_values_are_refused(tmp_path, key, value):
+    row = {"key": "k1", "status": "ok", "samples_per_s": 10.0, "utilization": 0.5,
+           "replicas": 1, key: value}
+    (tmp_path / "results.jsonl").write_text(json.dumps(row, allow_nan=True) + "\n")
+    err = refused(f"read_table row {key}", ws.read_table, tmp_path)
+    assert key in str(err) or "key" in str(err)
+
+
+def test_sweep_row_edge_cases_are_read(tmp_path):
+    rows = [{"key": "a", "status": "failed", "samples_per_s": None, "error": "SpecError: x"},
+            {"key": "b", "status": "ok", "samples_per_s": 0.0, "equivalent_gpus": None}]
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert len(accepted("read_table edge", ws.read_table, tmp_path)) == 2
+
+
 # ==== 8. writers and readers x paths and objects ==============================================
 def _writers(run, tmp_path):
     g, plan, result, gpu = run

@@ -47,6 +47,7 @@ from ..errors import SimulationError, SpecError, WseSimFileError
 from ..fingerprint import fingerprint
 from ..validate import path as as_path
 from ..validate.files import check_output_folder
+from ..validate.results import check_sweep_row
 from ..version import __version__
 from .executors import EXECUTORS, check_workers, iter_rows
 from .space import (
@@ -285,7 +286,8 @@ def read_table(out_dir) -> SweepTable:
             raise WseSimFileError(f"no sweep results in {str(out_dir)!r}: neither "
                                   f"{JSONL_NAME} nor {MANIFEST_NAME}; run a sweep there first"
                                   ) from None
-        return SweepTable(logged.values(), out_dir=out_dir)
+        return SweepTable([check_sweep_row(r, str(out_dir)) for r in logged.values()],
+                          out_dir=out_dir)
     except (ValueError, KeyError, TypeError, UnicodeDecodeError, OSError,
             RecursionError) as exc:
         raise WseSimFileError(f"{out_dir / MANIFEST_NAME} is not a sweep manifest: "
@@ -297,7 +299,7 @@ def read_table(out_dir) -> SweepTable:
         if row is None and stale.get(key) in logged:
             row = {**logged[stale[key]], "stale": True}
         if row is not None:
-            rows.append(row)
+            rows.append(check_sweep_row(row, str(out_dir)))
     return SweepTable(rows, out_dir=out_dir)
 
 

@@ -152,3 +152,30 @@ def check_saved_layout(layout, grid: tuple[int, int], where: str) -> None:
                 or o[1] + tile[1] > cols:
             raise _bad(where, f"layout.replica_origins[{i}]", o, "[row, col] that keeps the "
                        f"replica tile on the {rows} x {cols} wafer")
+
+
+SWEEP_STATUSES = ("ok", "failed")
+SWEEP_NUMBERS = ("samples_per_s", "utilization", "energy_j_per_sample", "power_w", "latency_s",
+                 "equivalent_gpus", "replicas", "sim_wall_s", "place_wall_s", "point_wall_s",
+                 "point_cpu_s")
+"""Outputs of a sweep row that are counts, rates or times: null or finite and >= 0."""
+
+
+def check_sweep_row(row: dict, where: str) -> dict:
+    """A row of a sweep table read back from disk: a key, a known status, and non-negative
+    finite outputs (``null`` where a point failed or a figure is unbounded); a hand-edited
+    impossible row is refused with its key named instead of being plotted."""
+    key = row.get("key")
+    if not isinstance(key, str) or not key:
+        raise _bad(where, "key", key, "the point's key (a string)")
+    at = f"row {key}"
+    status = row.get("status", "ok")
+    if status not in SWEEP_STATUSES:
+        raise _bad(where, f"{at}: status", status, f"one of {', '.join(SWEEP_STATUSES)}")
+    for k in SWEEP_NUMBERS:
+        if k in row:
+            check_number(where, f"{at}: {k}", row[k], True, 0.0)
+    if status == "ok" and not _is_num(row.get("samples_per_s")):
+        raise _bad(where, f"{at}: samples_per_s", row.get("samples_per_s"),
+                   "a finite number in [0, inf] for a point whose status is 'ok'")
+    return row
