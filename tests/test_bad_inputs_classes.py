@@ -827,6 +827,10 @@ def _torch_cases():
                 return x * 2
             return x
 
+    class Masked(torch.nn.Module):  # a data-dependent output shape: unsupported ops
+        def forward(self, x):
+            return x[x > 0]
+
     class Raises(torch.nn.Module):
         def forward(self, x):
             raise RuntimeError("broken forward")
@@ -835,7 +839,8 @@ def _torch_cases():
     return {
         "not a module": (lambda: ws.from_torch(lambda x: x, (torch.randn(2, 16),))),
         "module None": (lambda: ws.from_torch(None, (torch.randn(2, 16),))),
-        "branchy": (lambda: ws.from_torch(Branchy(), (torch.randn(2, 16),), strict=True)),
+        "branchy": (lambda: ws.from_torch(Branchy(), (torch.randn(2, 16),))),
+        "masked select": (lambda: ws.from_torch(Masked(), (torch.randn(2, 16),))),
         "raises": (lambda: ws.from_torch(Raises(), (torch.randn(2, 16),))),
         "wrong width": (lambda: ws.from_torch(lin, (torch.randn(2, 15),))),
         "wrong rank": (lambda: ws.from_torch(lin, (torch.randn(16),))),
@@ -854,7 +859,7 @@ def _torch_cases():
     }
 
 
-TORCH_LABELS = ["not a module", "module None", "branchy", "raises", "wrong width", "wrong rank",
+TORCH_LABELS = ["not a module", "module None", "branchy", "masked select", "raises", "wrong width", "wrong rank",
                 "two inputs for one", "inputs None", "inputs empty", "inputs text",
                 "inputs numpy", "inputs ints", "name 5", "dtype int7",
                 *[f"batch {v!r}" for v in [0, -1, 1.5, "2", True, 10**30, NAN]],
