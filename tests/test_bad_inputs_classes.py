@@ -859,7 +859,8 @@ def _torch_cases():
     }
 
 
-TORCH_LABELS = ["not a module", "module None", "branchy", "masked select", "raises", "wrong width", "wrong rank",
+TORCH_LABELS = ["not a module", "module None", "branchy", "masked select", "raises", "wrong width",
+                "wrong rank",
                 "two inputs for one", "inputs None", "inputs empty", "inputs text",
                 "inputs numpy", "inputs ints", "name 5", "dtype int7",
                 *[f"batch {v!r}" for v in [0, -1, 1.5, "2", True, 10**30, NAN]],
