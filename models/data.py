@@ -21,6 +21,9 @@ import numpy as np
 
 from wse_sim.errors import GraphError
 from wse_sim.graph import Graph, Op
+from wse_sim.resources import require
+from wse_sim.validate import MAX_COUNT, MAX_MODEL_DIM, MAX_TENSOR_ELEMS, integer
+from wse_sim.validate import seed as seed_rule
 
 PERSISTENCE = 0.5
 """Correlation between successive bond directions (AR(1) weight of the direction noise). 0.5 gives
@@ -34,10 +37,18 @@ RG_EXPONENT = 0.38
 _BLOCK_ELEMS = 1 << 21  # pairwise distances are computed this many (i, j) pairs at a time
 
 
-def _check_int(what: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise GraphError(f"{what} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+def _check_int(what: str, value, minimum: int = 1, maximum: int = MAX_MODEL_DIM) -> int:
+    return integer(what, value, minimum, maximum, error=GraphError,
+                   fix=f"use an integer in [{minimum}, {maximum:,}]")
+
+
+def _check_seed(value) -> int:
+    return seed_rule("seed", value, error=GraphError)
+
+
+def _check_bytes(what: str, need: float) -> None:
+    """Refuse an output that cannot fit in memory before numpy tries to allocate it."""
+    require(what, need, "ask for fewer or smaller samples")
 
 
 def _check_positive(what: str, value) -> float:
@@ -62,7 +73,12 @@ def chain_coords(n_maps: int, n_residues: int, bond: float = 3.8, seed: int = 0,
     keep their length except the few that cross a wall. Map ``k`` draws from its own stream
     ``default_rng([seed, first + k])``, so a map does not depend on how many are asked for.
     """
-    n = n_residues
+    n_maps = _check_int("n_maps", n_maps, minimum=0)
+    n = _check_int("n_residues", n_residues)
+    bond = _check_positive("bond", bond)
+    seed = _check_seed(seed)
+    first = _check_int("first", first, minimum=0, maximum=MAX_COUNT)
+    _check_bytes(f"chain_coords({n_maps}, {n})", n_maps * n * 72.0)
     taps = _PERSISTENCE_TAPS
     noise = np.empty((n_maps, n - 1 + taps - 1, 3))
     start = np.empty((n_maps, 3))
@@ -106,6 +122,8 @@ def contact_maps(n_maps: int, n_residues: int, cutoff: float = 8.0, bond: float 
     n = _check_int("n_residues", n_residues)
     cutoff = _check_positive("cutoff", cutoff)
     bond = _check_positive("bond", bond)
+    seed = _check_seed(seed)
+    _check_bytes(f"contact_maps({n_maps}, {n})", n_maps * (n * n + 24.0 * n))
     out = np.empty((n_maps, n, n), dtype=bool)
     if n_maps == 0:
         return out
@@ -164,7 +182,9 @@ def token_batch(n: int, seq_len: int, vocab: int, seed: int = 0) -> np.ndarray:
     """
     n = _check_int("n", n, minimum=0)
     seq_len = _check_int("seq_len", seq_len)
-    vocab = _check_int("vocab", vocab)
+    vocab = _check_int("vocab", vocab, maximum=MAX_TENSOR_ELEMS)
+    seed = _check_seed(seed)
+    _check_bytes(f"token_batch({n}, {seq_len})", n * seq_len * 12.0 + vocab * 8.0)
     cdf = np.cumsum(1.0 / np.arange(1, vocab + 1))
     cdf /= cdf[-1]
     u = np.random.default_rng([seed, 1]).random((n, seq_len))
@@ -194,7 +214,7 @@ def default_inputs(graph: Graph, n_samples: int, seed: int = 0) -> dict[str, np.
       index; an input feeding only position embeddings gets positions ``0, 1, ...``.
     - anything else: standard normal float32 with zeros at rate ``1 - op.out_density``.
     """
-    seed = _check_int("seed", seed, minimum=0)
+    seed = _check_seed(seed)
     n_samples = _check_int("n_samples", n_samples)
     out = {}
     for i, op in enumerate(graph.ops()):

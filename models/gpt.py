@@ -96,7 +96,7 @@ def gpt_preset(name: str, seq_len: int | None = None,
     (e.g. ``seq_len=2048, max_positions=2048`` for GPT-2, as long-sequence training runs of
     GPT-2-sized models use) adds ``(max_positions - context) * d_model`` parameters.
     """
-    key = name.replace("_", "-").lower() if isinstance(name, str) else name
+    key = name.replace("_", "-").lower() if isinstance(name, str) else repr(name)
     if key not in GPT_PRESETS:
         raise GraphError(unknown_name("GPT preset", name, GPT_PRESETS))
     n_layers, d_model, n_heads, d_head, ctx, vocab = GPT_PRESETS[key]

@@ -264,7 +264,7 @@ def llama(cfg: LlamaConfig, seq_len: int | None = None, name: str = "llama") -> 
 
 def llama_preset(name: str, seq_len: int | None = None) -> Graph:
     """A published LLaMA-family model by name (see :data:`LLAMA_PRESETS`)."""
-    key = name.replace("_", "-").lower() if isinstance(name, str) else name
+    key = name.replace("_", "-").lower() if isinstance(name, str) else repr(name)
     if key not in LLAMA_PRESETS:
         raise GraphError(unknown_name("LLaMA preset", name, LLAMA_PRESETS))
     return llama(LLAMA_PRESETS[key][0], seq_len=seq_len, name=key)

@@ -14,6 +14,8 @@ import contextlib
 import os
 from pathlib import Path
 
+from .errors import WseSimFileError
+
 
 def _fsync_dir(path: Path) -> None:
     try:
@@ -34,15 +36,30 @@ def _tmp_name(path: Path) -> Path:
 
 
 def atomic_write_bytes(path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically; return ``path``."""
-    path = Path(path)
+    """Write ``data`` to ``path`` atomically; return ``path``.
+
+    A path that cannot be written (a folder, a missing or read-only folder, a name too long)
+    raises :class:`~wse_sim.errors.WseSimFileError` naming it, so every writer built on this
+    one refuses such a path the same way (never a raw ``IsADirectoryError``)."""
+    from .validate import path as as_path
+
+    path = as_path("output file", path)
     tmp = _tmp_name(path)
     try:
+        if path.is_dir():
+            raise IsADirectoryError(21, "it is a folder", str(path))
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if isinstance(e, WseSimFileError):
+            raise
+        raise WseSimFileError(f"cannot write {str(path)!r}: {e.strerror or e}; give the path of "
+                              "a file (not a folder) in a folder you can write") from None
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Real
 
 from ..errors import GpuError
+from ..validate import check_gpu_count
 
 
 def check_count(what: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise GpuError(f"{what} must be an integer >= 1, got {value!r}")
-    return int(value)
+    return check_gpu_count(what, value)  # an integer in [1, MAX_COUNT] (no int64 overflow)
 
 
 def check_choice(what: str, value, choices) -> str:

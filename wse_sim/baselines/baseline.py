@@ -6,7 +6,7 @@ from ..errors import GpuError
 from ..graph import Graph
 from ..spec import GpuSpec
 from ..spec import gpu as gpu_spec
-from ..validate import check_gpu_args
+from ..validate import check_gpu_args, check_gpu_counts, check_graph_work
 from .args import check_choice, check_count
 from .fusion import check_fused
 from .result import GpuResult
@@ -90,6 +90,7 @@ def gpu_baseline(graph: Graph, gpu: str | GpuSpec = "v100", mode: str = "train",
         raise GpuError(f"unknown argument(s) {', '.join(sorted(llm_kwargs))} for "
                        "parallel='ddp'")
     check_gpu_args(gpu, batch_per_gpu, n_gpus, gpus_per_node, gpu_cls=GpuSpec)  # validate
+    check_graph_work(graph)
     spec = gpu_spec(gpu)
     check_choice("mode", mode, MODES)
     check_choice("precision", precision, PRECISIONS)
@@ -198,7 +199,7 @@ def scaling_curve(graph: Graph, gpu: str | GpuSpec = "v100", ns=(1, 2, 4, 8, 16,
     kwargs.pop("n_gpus", None)
     base = gpu_baseline(graph, gpu, **kwargs)
     out = []
-    for n in ns:
+    for n in check_gpu_counts("scaling_curve: ns", ns):
         r = base.with_n_gpus(n)
         out.append((r.n_gpus, r.samples_per_s, r.scaling_efficiency))
     return out

@@ -9,7 +9,7 @@ from numbers import Real
 from ..errors import GpuError
 from ..graph import Graph
 from ..spec import GpuSpec
-from .args import check_count
+from ..validate import check_gpu_count
 from .baseline import gpu_baseline
 from .llm_train import gpu_train_llm
 from .result import GpuResult
@@ -34,7 +34,7 @@ def equivalent_gpus(target, gpu: str | GpuSpec | GpuResult = "v100", graph: Grap
     if isinstance(thr_target, bool) or not isinstance(thr_target, Real) \
             or not thr_target > 0 or math.isnan(thr_target):
         raise GpuError(f"target samples/s must be a number > 0, got {thr_target!r}")
-    limit = check_count("max_gpus", max_gpus)
+    limit = check_gpu_count("max_gpus", max_gpus, MAX_GPUS)
     if isinstance(gpu, GpuResult):
         return fewest_gpus(gpu, thr_target, limit)
     if graph is None and getattr(target, "placement", None) is not None:

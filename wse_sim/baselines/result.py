@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 
 from ..jsonable import jsonable
 from ..spec import GpuSpec
+from ..validate import check_gpu_count, check_op_count, check_target_rate
 from .args import check_count
-from .scaling import allreduce_choice, cluster_samples_per_s, fewest_gpus
+from .scaling import MAX_GPUS, allreduce_choice, cluster_samples_per_s, fewest_gpus
 
 
 @dataclass(frozen=True)
@@ -115,13 +116,15 @@ class GpuResult:
             samples_per_s_per_gpu=thr / n,
             scaling_efficiency=thr / (n * self.single_gpu_samples_per_s))
 
-    def equivalent_gpus(self, target_samples_per_s: float) -> float:
+    def equivalent_gpus(self, target_samples_per_s: float, max_gpus: int = MAX_GPUS) -> float:
         """Fewest GPUs of this kind whose cluster reaches ``target_samples_per_s`` (an int, or
-        ``math.inf`` when even the largest cluster searched falls short)."""
-        return fewest_gpus(self, target_samples_per_s)
+        ``math.inf`` when even ``max_gpus``, the largest cluster searched, falls short)."""
+        return fewest_gpus(self, check_target_rate("target_samples_per_s", target_samples_per_s),
+                           check_gpu_count("max_gpus", max_gpus, MAX_GPUS))
 
     def top_ops(self, k: int = 10) -> list[OpTime]:
         """The ``k`` slowest rows of the per-op table."""
+        k = check_op_count("top_ops: k", k)
         return sorted(self.ops, key=lambda r: -r.time_s)[:k]
 
     def to_dict(self, ops: bool = True) -> dict:

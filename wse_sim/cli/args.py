@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 from contextlib import contextmanager
 
@@ -23,11 +24,69 @@ class UsageError(WseSimError, ValueError):
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors: ``wse-sim run: error: ... (see 'wse-sim run --help')``."""
+    """argparse with one-line errors in the one form every wse-sim error has (the README's):
+    ``wse-sim: error: ... (see 'wse-sim run --help')``, for the subcommands' usage errors too
+    (their own ``prog`` is named only in the help hint)."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} "
+        self.exit(2, f"{PROG}: error: {' '.join(message.split())} "
                      f"(see '{self.prog} --help')\n")
+
+
+def subcommand(parser: argparse.ArgumentParser, name: str | None):
+    """The sub-parser of command ``name`` (None when there is none)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices.get(name)
+    return None
+
+
+def check_parsed(args, sub) -> None:
+    """Rules every parsed option obeys, whatever the subcommand (so flags added later obey
+    them too): an ``int`` option within +-MAX_COUNT (a 30-digit count would overflow the
+    int64 kernels), a ``float`` option finite. Also records in ``args.given`` the options
+    whose value differs from their default (see :func:`refuse_unused`)."""
+    from ..validate import MAX_COUNT
+
+    args.given = set()
+    if sub is None:
+        return
+    for action in sub._actions:
+        if not action.option_strings or not hasattr(args, action.dest):
+            continue
+        value = getattr(args, action.dest)
+        if value != action.default:
+            args.given.add(action.dest)
+        flag = action.option_strings[-1]
+        if action.type is int and isinstance(value, int) and abs(value) > MAX_COUNT:
+            raise UsageError(f"{flag} {value} is out of range; use an integer of at most "
+                             f"{MAX_COUNT:,}")
+        if action.type is float and isinstance(value, float) and not math.isfinite(value):
+            raise UsageError(f"{flag} must be a finite number, got {value}")
+
+
+def check_plot_path(flag: str, value) -> None:
+    """An image path matplotlib can write: a writable file path whose suffix is a format it
+    knows (no suffix: PNG)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from ..validate.files import check_output_file
+
+    p = check_output_file(flag, value)
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if p.suffix and p.suffix[1:].lower() not in formats:
+        raise UsageError(f"{flag} {str(p)!r}: matplotlib cannot write {p.suffix!r} images; use "
+                         f"one of {', '.join('.' + f for f in sorted(formats))}, e.g. .png")
+
+
+def refuse_unused(args, dests, needs: str) -> None:
+    """Refuse options given (not at their default) where they have no effect, instead of
+    ignoring them without a word: ``dests`` apply only with ``needs``."""
+    given = sorted(d for d in dests if d in getattr(args, "given", ()))
+    if given:
+        flags = ", ".join("--" + d.replace("_", "-") for d in given)
+        verb = "only apply" if len(given) > 1 else "only applies"
+        raise UsageError(f"{flags} {verb} with {needs}; drop it or add what it needs")
 
 
 # ---- value parsing ---------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import numpy as np
 from ..errors import FabricError
 from ..fabric import cycle
 from ..jsonable import jsonable
+from .args import check_plot_path, refuse_unused
 
 EPILOG = """\
 examples:
@@ -75,6 +76,13 @@ def _cores(text: str):
 
 def run(args) -> int:
     """Run ``wse-sim fabric``; returns the exit code (errors raise WseSimError)."""
+    if args.plot is not None:  # refused before the simulation runs
+        check_plot_path("--plot", args.plot)
+    if args.collective is None:
+        refuse_unused(args, ("cores", "wavelets", "group", "axis", "task_cycles"), "--collective")
+    else:
+        refuse_unused(args, ("mesh", "traffic", "rate", "sweep_rates", "packet_flits", "vcs",
+                             "cycles", "warmup", "seed"), "synthetic traffic (no --collective)")
     if args.collective is not None:
         res = cycle.collective(args.collective, cores=_cores(args.cores),
                                wavelets=args.wavelets, router=args.router or "wse",

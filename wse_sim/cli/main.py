@@ -12,7 +12,7 @@ import sys
 from ..errors import WseSimError
 from ..version import __version__
 from . import fabric as fabric_cli
-from .args import PROG, Parser
+from .args import PROG, Parser, check_parsed, subcommand
 from .importing import add_import_command
 from .info import cmd_models, cmd_wafers
 from .redraw import cmd_report
@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv or ["run"])
         if args.command is None:
             args = parser.parse_args(["run", *argv])
+        check_parsed(args, subcommand(parser, args.command))
         return int(args.func(args) or 0)
     except WseSimError as exc:
         print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)

@@ -13,8 +13,9 @@ from ..errors import SimulationError, SparsityError, WseSimError
 from ..models.data import default_inputs
 from ..report import report, summary_rows
 from ..spec import GPU_PRESETS
-from ..validate import MAX_COUNT, integer, number, path, seed
-from .args import Parser, model_arguments, print_json, progress_bar, wafer_overrides
+from ..validate import MAX_COUNT, integer, number, seed
+from ..validate.files import check_output_file, check_output_folder
+from .args import Parser, model_arguments, print_json, progress_bar, refuse_unused, wafer_overrides
 from .importing import add_run_options, graph_from_args, write_trace
 from .llm import cmd_run_llm
 
@@ -59,9 +60,11 @@ def check_run_args(args) -> None:
         integer(f"--{name}", getattr(args, name), 1, MAX_COUNT, error=SimulationError,
                 none_ok=name == "batch")
     seed("--seed", args.seed, error=SimulationError)
-    for name in ("report",):
-        if getattr(args, name) is not None:
-            path(f"--{name}", getattr(args, name))
+    refuse_unused(args, ("context", "wafers"), "--mode decode or prefill")
+    if args.report is not None:  # refused before the simulation, not after it
+        check_output_folder("--report", args.report)
+    if getattr(args, "trace", None) is not None:
+        check_output_file("--trace", args.trace, "trace.json")
 
 
 def execute_run(args, advance) -> tuple:

@@ -58,7 +58,7 @@ def run_sweep_command(args) -> int:
                 plot_sweep(table, path=Path(args.out) / name, **kw)
                 written.append(name)
     except WseSimError as exc:
-        print(f"{PROG} sweep: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(f"{PROG}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     print(f"{table.summary()}; table: {Path(args.out) / CSV_NAME}")
     for name in written:

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from ..errors import GraphError, SparsityError
 from ..validate import MAX_MACS, MAX_TENSOR_ELEMS, integer, show
-from .op import Op
+from ..validate.ops import OpVocabulary, check_op_fields, check_op_inputs
+from .op import BINARY_FNS, DTYPE_BYTES, ELEMENTWISE_FNS, OP_KINDS, OP_PATTERNS, Op
+
+LOSS_FNS = ("cross_entropy", "bce", "kl", "bce+kl", "mse")
+"""Loss functions :meth:`Graph.loss` takes (the cost model reads only the tensor sizes)."""
+
+
+def vocabulary() -> OpVocabulary:
+    """The graph's names, read when checked (so kinds or fns added later are known)."""
+    return OpVocabulary(frozenset(OP_KINDS), frozenset(DTYPE_BYTES), tuple(OP_PATTERNS),
+                        frozenset(ELEMENTWISE_FNS) | frozenset(BINARY_FNS), LOSS_FNS)
 
 
 def _positive_int(op: str, what: str, value) -> int:
@@ -29,22 +39,25 @@ def _dims(op: str, what: str, value) -> tuple:
     return tuple(value)
 
 
-def _check_op(op, graph: str) -> None:
-    """An :class:`Op` whose names are strings and whose sizes stay inside int64 counts."""
+def _check_op(op, graph: str, shape_of=None, fields: bool = True) -> None:
+    """An :class:`Op` whose names are strings, whose fields pass
+    :func:`wse_sim.validate.ops.check_op_fields` and whose sizes stay inside int64 counts.
+    With ``shape_of`` (name -> output shape, raising for an unknown op), its inputs must exist
+    and its ``in_shapes`` must equal their outputs. ``fields=False``: the names only."""
     if not isinstance(op, Op):
         raise GraphError(f"{graph}: expected an Op, got {show(op)} ({type(op).__name__})")
     if not isinstance(op.name, str) or not op.name or not isinstance(op.kind, str) \
-            or not all(isinstance(i, str) for i in op.inputs):
+            or not isinstance(op.inputs, tuple) or not all(isinstance(i, str) for i in op.inputs):
         raise GraphError(f"{graph}: op names, kinds and inputs must be non-empty strings, got "
                          f"name={show(op.name)}, kind={show(op.kind)}, inputs={show(op.inputs)}")
-    try:
-        elems = op.out_elems
-        macs = op.training_macs
-        weights = op.weight_count
-    except TypeError:
-        raise GraphError(f"op {op.name!r}: shapes and counts must be integers, got out_shape="
-                         f"{show(op.out_shape)}, weight_shape={show(op.weight_shape)}") from None
+    if not fields:
+        return
+    producers = {src: shape_of(src) for src in op.inputs} if shape_of is not None else None
+    check_op_fields(op, vocabulary())  # types, ranges, kind rules: every field
+    elems, macs, weights = op.out_elems, op.training_macs, op.weight_count
     if elems > MAX_TENSOR_ELEMS or weights > MAX_TENSOR_ELEMS or macs > MAX_MACS:
         raise GraphError(f"op {op.name!r}: {elems:,} output elements, {weights:,} weights and "
                          f"{macs:,} MACs per sample are beyond any machine (limits "
                          f"{MAX_TENSOR_ELEMS:,} elements, {MAX_MACS:,} MACs); use smaller sizes")
+    if producers is not None:
+        check_op_inputs(op, producers)

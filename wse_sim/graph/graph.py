@@ -21,7 +21,8 @@ import networkx as nx
 
 from ..errors import GraphError
 from ..validate import show
-from .checks import _check_op, _density, _dims, _positive_int
+from ..validate.ops import check_loss_args, check_padding
+from .checks import LOSS_FNS, _check_op, _density, _dims, _positive_int
 from .op import (
     BINARY_FNS,
     DTYPE_BYTES,
@@ -68,14 +69,9 @@ class Graph:
 
     def add(self, op: Op) -> str:
         """Add a fully specified op whose inputs already exist; return its name."""
-        _check_op(op, self.name)
-        if op.kind not in OP_KINDS:
-            raise GraphError(f"op {op.name!r}: unknown kind {op.kind!r}; known: "
-                             f"{', '.join(sorted(OP_KINDS))}")
+        _check_op(op, self.name, self._shape)
         if op.name in self._g:
             raise GraphError(f"{self.name}: duplicate op name {op.name!r}; names must be unique")
-        for src in op.inputs:
-            self._shape(src)
         self._g.add_node(op.name, op=op)
         for src in op.inputs:
             self._g.add_edge(src, op.name)
@@ -180,6 +176,8 @@ class Graph:
         c_out = _positive_int(name, "out_channels", out_channels)
         k = _positive_int(name, "kernel", kernel)
         s = _positive_int(name, "stride", stride)
+        padding = check_padding(name, "padding", padding)
+        output_padding = check_padding(name, "output_padding", output_padding, same_ok=False)
         if isinstance(padding, str) and padding == "same":
             # choose p, output_padding so that h_out = h * s: (h-1)s - 2p + k + op = h s
             total = k - s
@@ -260,10 +258,7 @@ class Graph:
                         vector_ops=SOFTMAX_VECTOR_OPS * math.prod(shape))
 
     def elementwise(self, name: str, fn: str, *inputs: str, p: float = 0.0) -> str:
-        """Elementwise ``fn`` of one (relu, gelu, ...) or two (add, mul, ...) equal shapes.
-
-        ``p`` is the drop probability of ``dropout``.
-        """
+        """Elementwise ``fn`` of one (relu, ...) or two (add, ...) equal shapes; ``p``: dropout."""
         if not isinstance(fn, str) or fn not in ELEMENTWISE_FNS:
             raise GraphError(f"op {name!r}: unknown elementwise fn {fn!r}; known: "
                              f"{', '.join(sorted(ELEMENTWISE_FNS))}")
@@ -327,7 +322,8 @@ class Graph:
                         out_density=self._density_of(x), attrs={"perm": tuple(perm)})
 
     def loss(self, name: str, *inputs: str, fn: str = "cross_entropy") -> str:
-        """Scalar training loss of the given tensors ('cross_entropy', 'bce', 'kl', 'bce+kl')."""
+        """Scalar training loss of the given tensors; ``fn`` is one of ``checks.LOSS_FNS``."""
+        check_loss_args(name, inputs, fn, LOSS_FNS)
         ops = LOSS_VECTOR_OPS * sum(math.prod(self._shape(i)) for i in inputs)  # checks each
         return self._op(name, "loss", inputs, (1,), vector_ops=ops, attrs={"fn": fn})
 
@@ -415,7 +411,7 @@ class Graph:
         g._g = self._g.copy()
         return g
 
-    def replace_op(self, name: str, **changes) -> None:
+    def replace_op(self, name: str, /, **changes) -> None:
         """Replace fields of op ``name`` in place (kind, inputs and shapes are fixed)."""
         for key in ("name", "kind", "inputs", "in_shapes", "out_shape"):
             if key in changes:
@@ -423,7 +419,9 @@ class Graph:
         unknown = set(changes) - {f.name for f in dataclasses.fields(Op)}
         if unknown:
             raise GraphError(f"replace_op: Op has no fields {sorted(unknown)}")
-        self._g.nodes[name]["op"] = dataclasses.replace(self.op(name), **changes)
+        new = dataclasses.replace(self.op(name), **changes)
+        _check_op(new, self.name)  # the same rules as add(): a replaced field stays valid
+        self._g.nodes[name]["op"] = new
 
     @classmethod
     def from_ops(cls, name: str, ops: Iterable[Op], dtype: str = "fp16") -> Graph:
@@ -434,7 +432,7 @@ class Graph:
                              f"{show(ops)} ({type(ops).__name__})")
         ops = list(ops)
         for op in ops:
-            _check_op(op, name)
+            _check_op(op, name, fields=False)
             if op.kind not in OP_KINDS:
                 raise GraphError(f"op {op.name!r}: unknown kind {op.kind!r}")
             if op.name in g._g:
@@ -445,5 +443,6 @@ class Graph:
                 if src not in g._g:
                     raise GraphError(f"op {op.name!r}: unknown input op {src!r}")
                 g._g.add_edge(src, op.name)
+            _check_op(op, name, g._shape)
         g.validate()
         return g

@@ -87,6 +87,11 @@ def _synthetic(graph: Graph, weight_sparsity: float, pattern: str, seed: int,
         missing = names - set(graph._g.nodes)
         if missing:
             raise GraphError(f"sparsify: no ops named {sorted(missing)} in {graph.name!r}")
+        weightless = sorted(n for n in names if graph.op(n).kind not in WEIGHTED_KINDS)
+        if weightless:  # naming one is a mistake: it has no weights to prune
+            kinds = ", ".join(f"{n!r} ({graph.op(n).kind})" for n in weightless[:8])
+            raise SparsityError(f"sparsify: ops {kinds} have no weights to sparsify; name "
+                                f"ops of kinds {', '.join(sorted(WEIGHTED_KINDS))}")
     out = graph.copy()
     for i, op in enumerate(out.ops()):
         chosen = (op.kind in SPARSIFIED_BY_DEFAULT) if names is None else (op.name in names)

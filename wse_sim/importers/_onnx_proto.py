@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from wse_sim.errors import GraphError, WseSimFileError
+from wse_sim.validate import path as as_path
 
 BATCH_PROBE = 1021
 """Size given to a symbolic batch dimension during shape inference: a prime no real layer width
@@ -47,7 +48,7 @@ def load(model):
     onnx = onnx_module()
     base_dir = None
     if isinstance(model, (str, os.PathLike)):
-        path = Path(model)
+        path = as_path("from_onnx: model", model)
         if not path.is_file():
             raise WseSimFileError(f"ONNX file {str(path)!r} does not exist")
         try:

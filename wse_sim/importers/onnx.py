@@ -31,6 +31,7 @@ import numpy as np
 
 from wse_sim.errors import GraphError
 from wse_sim.graph import Graph
+from wse_sim.validate.importing import check_import_args, check_input_shapes
 
 from ._acts import Act, Const
 from ._build import Builder
@@ -228,8 +229,8 @@ def from_onnx(
 
     Raises :class:`~wse_sim.errors.GraphError` listing every unsupported op type at once.
     """
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise GraphError(f"batch must be a positive integer, got {batch!r}")
+    check_import_args("from_onnx", batch, loss, name)
+    check_input_shapes("from_onnx", input_shapes)
     model, base_dir = load(model)
     imp = _OnnxImport(model, batch, input_shapes or {}, base_dir, read_weights, name, dtype)
     return imp.run(loss)

@@ -30,6 +30,7 @@ import numpy as np
 
 from wse_sim.errors import GraphError
 from wse_sim.graph import Graph
+from wse_sim.validate.importing import check_example_inputs, check_import_args
 
 from ._acts import Act, Const, Unsupported
 from ._build import Builder
@@ -248,9 +249,8 @@ def from_torch(
     torch = torch_module()
     if not isinstance(module, torch.nn.Module):
         raise GraphError(f"from_torch takes a torch.nn.Module, got {type(module).__name__}")
-    if isinstance(example_inputs, torch.Tensor):
-        example_inputs = (example_inputs,)
-    example_inputs = tuple(example_inputs)
+    check_import_args("from_torch", batch, loss, name, batch_none_ok=True)
+    example_inputs = check_example_inputs("from_torch", example_inputs, torch.Tensor)
     try:
         ep = torch.export.export(module, example_inputs, strict=strict)
     except Exception as e:  # torch raises many types here; name it and the fix

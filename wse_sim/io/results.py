@@ -46,7 +46,10 @@ from ..engine import SimResult, StageRow
 from ..errors import WseSimFileError
 from ..fingerprint import fingerprint
 from ..jsonable import jsonable
+from ..validate import instance, show
 from ..validate import path as as_path
+from ..validate.files import check_output_folder
+from ..validate.results import check_saved_layout, check_saved_record
 from .layout import Layout, layout_of
 
 RESULT_FILE = "result.json"
@@ -98,7 +101,16 @@ def save_result(result: SimResult, directory, gpu: dict | None = None,
     Each file is replaced atomically, arrays first: a process killed at any moment leaves
     the old pair, the new pair, or new arrays beside the old JSON, which :func:`load_run`
     detects (``arrays_sha256``) and reports instead of mixing them."""
-    out = as_path("save_result: directory", directory)
+    instance("save_result: result", result, SimResult, error=WseSimFileError,
+             fix="pass what ws.simulate(placement) returns")
+    if gpu is not None and not isinstance(gpu, dict):
+        raise WseSimFileError(f"save_result: gpu must be a dict from "
+                              f"wse_sim.baselines.gpu_summary or None, got {show(gpu)} "
+                              f"({type(gpu).__name__})")
+    if layout is not None:
+        instance("save_result: layout", layout, Layout, error=WseSimFileError,
+                 fix="use wse_sim.io.layout_of(placement) or None")
+    out = check_output_folder("save_result: directory", directory)
     if out.exists() and not out.is_dir():
         raise WseSimFileError(f"result folder {str(out)!r} is a file; choose a folder")
     arrays = {k: np.asarray(getattr(result, k)) for k in (*ARRAY_KEYS, *OPTIONAL_ARRAYS)}
@@ -220,7 +232,9 @@ def load_run(path) -> SavedRun:
         raise WseSimFileError(f"{str(jpath)!r} is not a wse-sim result: missing keys "
                               f"{', '.join(missing)}")
     result_schema(d, repr(str(jpath)))
+    check_saved_record(d, repr(str(jpath)))
     arrays = _read_arrays(apath, d)
+    check_saved_layout(d.get("layout"), arrays["stage_id"].shape, repr(str(jpath)))
     try:
         result = _result_from(d, arrays)
         layout = Layout.from_dict(d["layout"]) if d.get("layout") else None

@@ -6,6 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..engine import SimResult
+from ..errors import SimulationError
+from ..validate import show
+from .args import check_plot
 from .style import (
     GPU_FIGSIZE,
     TIMELINE_SAMPLES,
@@ -19,6 +23,7 @@ from .style import (
 def plot_stage_cycles(result, path) -> Path:
     """Compute (slowest core), fabric (busiest link), memory and, in weight streaming,
     streaming cycles per sample of each stage, with the bottleneck stage marked."""
+    path = check_plot("plot_stage_cycles", result, path, (SimResult,))
     rows = result.stages
     x = np.arange(len(rows))
     series = [("compute", [r.compute_cycles_max for r in rows], "#1f77b4"),
@@ -56,6 +61,7 @@ def plot_stage_cycles(result, path) -> Path:
 def plot_timeline(result, path) -> Path:
     """Gantt chart: when each of the first 16 samples occupies each stage, microseconds. A
     training schedule's backward tasks are drawn hatched, in their sample's colour."""
+    path = check_plot("plot_timeline", result, path, (SimResult,))
     start = np.asarray(result.timeline_start, dtype=np.float64)
     finish = np.asarray(result.timeline_finish, dtype=np.float64)
     n, s = start.shape if start.ndim == 2 else (0, 0)
@@ -105,6 +111,10 @@ def _bars(ax, x0: np.ndarray, x1: np.ndarray, colour, label: str | None,
 
 def plot_gpu(result, gpu: dict | None, path) -> Path:
     """Samples/s of the wafer, one GPU and the equivalent GPU cluster (log scale)."""
+    path = check_plot("plot_gpu", result, path, (SimResult,))
+    if gpu is not None and not isinstance(gpu, dict):
+        raise SimulationError(f"plot_gpu: gpu must be a dict from wse_sim.baselines.gpu_summary "
+                              f"or None, got {show(gpu)} ({type(gpu).__name__})")
     fig, ax = wide_figure(GPU_FIGSIZE, bottom=0.14, left=0.12)
     labels, vals, colours = [f"{result.wafer}\n(wafer)"], [result.samples_per_s], ["#d62728"]
     if gpu and gpu.get("samples_per_s_per_gpu"):

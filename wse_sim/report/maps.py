@@ -7,7 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..engine import SimResult
 from ..io import Layout, SavedRun, layout_of
+from .args import check_plot
 from .style import (
     DPI,
     MAP_FIGSIZE,
@@ -43,6 +45,7 @@ def plot_placement(placement, path) -> Path:
     rectangle is large enough on screen are labelled with their index and heavy op. A plan
     with several replicas gets a second panel: replica 0 zoomed in, where the labels fit.
     """
+    path = check_plot("plot_placement", placement, path)
     from matplotlib.colors import ListedColormap
 
     layout, stage_id, _, model, wafer = _layout(placement)
@@ -152,6 +155,7 @@ def _label_stages(fig, ax, layout: Layout, shape) -> None:
 
 def plot_sram(placement, path) -> Path:
     """Per-core SRAM occupancy of ``placement`` (Placement, SimResult or saved run), KB."""
+    path = check_plot("plot_sram", placement, path)
     _, stage_id, sram, model, wafer = _layout(placement)
     f = map_factor(sram.shape)
     kb = np.where(sram >= 0, sram / 1024.0, np.nan)
@@ -177,6 +181,7 @@ def _sram_capacity_kb(obj) -> float:
 
 def plot_utilization(result, path) -> Path:
     """Per-core busy fraction (0-1) of a SimResult."""
+    path = check_plot("plot_utilization", result, path, (SimResult,))
     busy = np.where(result.stage_id >= 0, result.busy_fraction, np.nan)
     f = map_factor(busy.shape)
     return draw_map(block_reduce(busy, f, "max"), busy.shape,
@@ -189,6 +194,7 @@ def plot_utilization(result, path) -> Path:
 
 def plot_link_loads(result, path) -> Path:
     """Busiest of the four outgoing links of each core, wavelets per sample."""
+    path = check_plot("plot_link_loads", result, path, (SimResult,))
     loads = np.asarray(result.link_loads)
     busiest = loads.max(axis=2) if loads.ndim == 3 else loads
     shown = np.where(result.stage_id >= 0, busiest, np.nan)

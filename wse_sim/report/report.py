@@ -27,8 +27,8 @@ from ..baselines import gpu_summary
 from ..engine import SimResult
 from ..errors import WseSimError, WseSimFileError
 from ..io import SavedRun, load_run, save_result
-from ..validate import path as as_path
 from ..validate import show
+from ..validate.files import check_output_folder
 from .charts import plot_gpu, plot_stage_cycles, plot_timeline
 from .maps import plot_link_loads, plot_placement, plot_sram, plot_utilization
 from .markdown import report_markdown
@@ -46,7 +46,7 @@ def report(result, out_dir, gpu=None) -> Path:
     before any image is drawn.
     """
     layout = None
-    out = as_path("report: out_dir", out_dir)
+    out = check_output_folder("report: out_dir", out_dir)
     if isinstance(result, (str, Path)):
         result = load_run(result)
     if not isinstance(result, (SimResult, SavedRun)):

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_write_bytes
+from ..validate import path as as_path
+from ..validate.files import file_errors
 
 DPI = 100
 MAP_FIGSIZE = (8.0, 6.4)  # inches -> 800 x 640 px
@@ -104,8 +106,9 @@ def wide_figure(figsize=WIDE_FIGSIZE, bottom: float = 0.12, left: float = 0.07):
 
 
 def save(fig, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = as_path("plot path", path)
+    with file_errors("create the folder of", path, "give a PNG path in a folder you can write"):
+        path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     fig.savefig(buf, dpi=DPI, format="png")  # no bbox_inches: the pixel size stays fixed
     return atomic_write_bytes(path, buf.getvalue())  # old or new image, never a torn one

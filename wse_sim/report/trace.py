@@ -32,9 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine import OPTIMIZER_VECTOR_OPS  # Adam arithmetic per weight: what the engine charges
-from ..errors import SimulationError, WseSimFileError
+from ..atomic import atomic_write_text
+from ..engine import OPTIMIZER_VECTOR_OPS, SimResult  # the optimizer's arithmetic per weight
+from ..errors import SimulationError
 from ..jsonable import jsonable
+from ..validate import instance
+from ..validate.files import check_output_file, file_errors
 from ..version import __version__
 
 TRACE_SAMPLES = 16
@@ -163,6 +166,8 @@ def _other_data(result, n: int, split: bool) -> dict:
 def trace_events(result, samples: int = TRACE_SAMPLES) -> dict:
     """The trace of ``result`` as a dict in the Chrome Trace Event Format (see module doc);
     every value is plain JSON (:func:`wse_sim.jsonable.jsonable`)."""
+    instance("export_trace: result", result, SimResult, error=SimulationError,
+             fix="pass what ws.simulate(placement) or ws.load_result(path) returns")
     start = np.asarray(result.timeline_start, dtype=np.float64)
     finish = np.asarray(result.timeline_finish, dtype=np.float64)
     if start.ndim != 2 or start.shape != finish.shape:
@@ -197,11 +202,9 @@ def export_trace(result, path, samples: int = TRACE_SAMPLES) -> Path:
 
     >>> ws.export_trace(ws.simulate(ws.place(g, ws.wafer("wse2"))), "trace.json")  # doctest: +SKIP
     """
-    path = Path(path)
+    path = check_output_file("export_trace: path", path, "trace.json")
     data = trace_events(result, samples)
-    try:
+    with file_errors("write the trace to", path, "give a file path in a folder you can write"):
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(data, allow_nan=False))
-    except OSError as e:
-        raise WseSimFileError(f"cannot write the trace to {str(path)!r}: {e}") from e
+        atomic_write_text(path, json.dumps(data, allow_nan=False))
     return path

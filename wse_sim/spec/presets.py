@@ -73,7 +73,7 @@ def preset_sources(name: str) -> dict[str, str]:
     raise SpecError(unknown_name("preset", name, {**WAFER_PRESETS, **GPU_PRESETS}))
 
 
-def wafer(name: str | WaferSpec = "wse2", **overrides) -> WaferSpec:
+def wafer(name: str | WaferSpec = "wse2", /, **overrides) -> WaferSpec:
     """Return wafer preset ``name`` ('wse1', 'wse2', 'wse3', 'tiny') with fields replaced.
 
     >>> wafer("wse2", sram_bytes_per_core=96 * 1024).total_sram_bytes // 2**30
@@ -89,7 +89,7 @@ def wafer(name: str | WaferSpec = "wse2", **overrides) -> WaferSpec:
     return base.replace(**overrides) if overrides else base
 
 
-def gpu(name: str | GpuSpec = "v100", **overrides) -> GpuSpec:
+def gpu(name: str | GpuSpec = "v100", /, **overrides) -> GpuSpec:
     """Return GPU preset ``name`` (see ``GPU_PRESETS``) with fields replaced."""
     if isinstance(name, GpuSpec):
         base = name

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..atomic import atomic_write_bytes
 from ..errors import SpecError, WseSimFileError
 from ..validate import flag, show
-from ..validate import path as check_path
+from ..validate.files import check_output_file as check_path
 
 UNITS = {
     "samples_per_s": "samples/s", "energy_j_per_sample": "J/sample", "power_w": "W",

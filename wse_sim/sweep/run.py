@@ -46,6 +46,8 @@ from ..engine.table import frame
 from ..errors import SimulationError, SpecError, WseSimFileError
 from ..fingerprint import fingerprint
 from ..validate import path as as_path
+from ..validate.files import check_output_folder
+from ..validate.results import check_sweep_row
 from ..version import __version__
 from .executors import EXECUTORS, check_workers, iter_rows
 from .space import (
@@ -186,9 +188,7 @@ def run_points(points: Sequence[Mapping], out_dir, executor: str = "local",
     workers = _check_run_args(executor, scheduler, workers)
     if not isinstance(reuse_stale, bool):
         raise SimulationError(f"reuse_stale must be True or False, got {reuse_stale!r}")
-    out_dir = as_path("sweep: out_dir", out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise WseSimFileError(f"sweep output folder {str(out_dir)!r} is a file; choose a folder")
+    out_dir = check_output_folder("sweep: out_dir", out_dir)
     try:
         (out_dir / POINTS_DIR).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -286,7 +286,8 @@ def read_table(out_dir) -> SweepTable:
             raise WseSimFileError(f"no sweep results in {str(out_dir)!r}: neither "
                                   f"{JSONL_NAME} nor {MANIFEST_NAME}; run a sweep there first"
                                   ) from None
-        return SweepTable(logged.values(), out_dir=out_dir)
+        return SweepTable([check_sweep_row(r, str(out_dir)) for r in logged.values()],
+                          out_dir=out_dir)
     except (ValueError, KeyError, TypeError, UnicodeDecodeError, OSError,
             RecursionError) as exc:
         raise WseSimFileError(f"{out_dir / MANIFEST_NAME} is not a sweep manifest: "
@@ -298,7 +299,7 @@ def read_table(out_dir) -> SweepTable:
         if row is None and stale.get(key) in logged:
             row = {**logged[stale[key]], "stale": True}
         if row is not None:
-            rows.append(row)
+            rows.append(check_sweep_row(row, str(out_dir)))
     return SweepTable(rows, out_dir=out_dir)
 
 

@@ -31,7 +31,16 @@ from ..errors import ResourceError, SpecError
 from ..fingerprint import fingerprint as code_fingerprint
 from ..graph import PATTERNS
 from ..spec import GPU_PRESETS, WAFER_PRESETS, WaferSpec
-from ..validate import show
+from ..validate import (
+    MAX_COUNT,
+    MAX_SEED,
+    WAFER_RULES,
+    check,
+    fraction,
+    integer,
+    model_arg_rule,
+    show,
+)
 from ..version import __version__
 
 SETTINGS: dict[str, object] = {
@@ -80,10 +89,9 @@ def _type_name(value) -> str:
 
 
 def _check_int(key: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise SpecError(f"sweep space: {key} values must be integers >= {low}, got {value!r} "
-                        f"({_type_name(value)})")
-    return value
+    high = MAX_SEED if key == "seed" else MAX_COUNT
+    return integer(f"sweep space: {key}", value, low, high, error=SpecError,
+                   fix=f"use integers in [{low}, {high:,}]")
 
 
 def _check_choice(key: str, value, choices) -> str:
@@ -114,25 +122,26 @@ def _check_setting(key: str, value):
     if key in ("seed", "samples"):
         return _check_int(key, value, 0 if key == "seed" else 1)
     if key == "weight_sparsity":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-            raise SpecError(f"sweep space: weight_sparsity values must be numbers in [0, 1], "
-                            f"got {value!r}")
-        return float(value)
+        return fraction("sweep space: weight_sparsity", value, error=SpecError,
+                        fix="use fractions of weights pruned, e.g. [0, 0.5, 0.9]")
     raise AssertionError(key)
 
 
 def _check_wafer_field(key: str, value):
-    """Check the type of a WaferSpec field value; ranges are checked per point by WaferSpec."""
+    """Check a WaferSpec field value against its rule (:data:`wse_sim.validate.WAFER_RULES`:
+    type, finite, range) before anything runs; relations between fields (clock below its
+    peak, SRAM left after the reserves) are checked per point by WaferSpec."""
     kind = _WAFER_FIELDS[key]
-    if kind == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise SpecError(f"sweep space: WaferSpec.{key} values must be integers, got "
-                            f"{value!r} ({_type_name(value)})")
+    if kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+        raise SpecError(f"sweep space: WaferSpec.{key} values must be integers, got "
+                        f"{value!r} ({_type_name(value)})")
+    rule = WAFER_RULES.get(key)
+    if rule is None:  # a field without a rule: its type only
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise SpecError(f"sweep space: WaferSpec.{key} values must be numbers, got {value!r} "
-                        f"({_type_name(value)})")
-    return float(value)
+    out = check(f"sweep space: WaferSpec.{key}", value, rule, SpecError)
+    if _WAFER_FIELDS[key] == "float":
+        return float(out)
+    return int(value) if isinstance(value, int) else out  # an int stays one (same point key)
 
 
 def model_parameters(model: str) -> dict[str, str]:
@@ -146,6 +155,10 @@ def _check_model_arg(key: str, value, annotation: str):
     kinds = {k.strip() for k in annotation.split("|")}
     if value is None and "None" in kinds:
         return value
+    rule = model_arg_rule(key, annotation)
+    if rule is not None and rule.kind in ("int", "number"):  # the rule models.get applies
+        out = check(f"sweep space: model argument {key}", value, rule, SpecError)
+        return out if rule.kind == "int" or out is None else float(out)
     if "int" in kinds and not isinstance(value, bool) and isinstance(value, int):
         return value
     if "float" in kinds and not isinstance(value, bool) and isinstance(value, (int, float)):

@@ -17,6 +17,7 @@ from pathlib import Path
 from ..atomic import atomic_write_text as _atomic_write_text
 from ..errors import WseSimFileError
 from ..jsonable import jsonable
+from ..validate.files import file_errors
 
 POINTS_DIR = "points"
 JSONL_NAME = "results.jsonl"
@@ -51,14 +52,15 @@ def atomic_write_text(path: Path, text: str) -> None:
 def append_line(path: Path, line: str) -> None:
     """Append ``line`` + newline to ``path`` with one ``write`` call, then fsync."""
     data = (line + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        written = os.write(fd, data)
-        if written != len(data):  # never for a regular file in practice; a reader skips it
-            raise WseSimFileError(f"short write to {path}: {written} of {len(data)} bytes")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    with file_errors("append a row to", path, "give a sweep folder you can write"):
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            written = os.write(fd, data)
+            if written != len(data):  # never for a regular file in practice; a reader skips it
+                raise WseSimFileError(f"short write to {path}: {written} of {len(data)} bytes")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def cut_torn_tail(path: Path) -> int:
@@ -66,7 +68,8 @@ def cut_torn_tail(path: Path) -> int:
     path = Path(path)
     if not path.exists():
         return 0
-    with open(path, "rb+") as f:
+    with file_errors("repair the end of", path, "give a sweep folder you can write"), \
+            open(path, "rb+") as f:
         size = f.seek(0, os.SEEK_END)
         if size == 0:
             return 0
@@ -95,10 +98,11 @@ def read_jsonl(path: Path) -> dict[str, dict]:
     """``{key: row}`` of a JSON Lines file, first occurrence of a key wins; lines that do not
     parse (a torn last line) are skipped. A missing file gives ``{}``."""
     rows: dict[str, dict] = {}
-    try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
+    if not Path(path).exists():
         return rows
+    with file_errors("read the sweep rows of", path,
+                     f"{Path(path).name} must be the JSON Lines file a sweep wrote"):
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
     for line in text.splitlines():
         try:
             row = decode_row(line)

@@ -24,10 +24,18 @@ MAX_POWER_W = 1e7  # 10 MW for one system, assumed
 MAX_BANDWIDTH_BYTES_PER_S = 1e16  # 10 PB/s off-chip, 1000x a CS-2's I/O, assumed
 MAX_FLOPS = 1e18  # one exaFLOP/s per GPU, 500x an H100, assumed
 MAX_MEMORY_BYTES = 1e14  # 100 TB on one GPU, 1000x an H100, assumed
+# ---- physical floors of rates (assumed; each far below any machine built). A positive rate
+# must not be so small that a time derived from it (work / rate) overflows float64 to inf:
+# 1e-300 bytes/s would turn any transfer into an infinite time and a zero throughput.
+MIN_CLOCK_HZ = 1e3  # 1 kHz: a million times slower than any wafer or GPU clock, assumed
+MIN_PER_CYCLE = 1e-3  # bytes or wavelets per cycle: one per thousand cycles, assumed
+MIN_BANDWIDTH_BYTES_PER_S = 1e3  # 1 kB/s: slower than a dial-up modem, assumed
+MIN_FLOPS = 1e6  # 1 MFLOP/s: a 1980s workstation, assumed
 MAX_COUNT = 2**31 - 1  # samples, batch, GPUs, replicas: int32 range, assumed
 MAX_SEED = 2**32 - 1  # numpy's SeedSequence takes any size; masks add per-op offsets in int64
 MAX_MODEL_DIM = 2**20  # a model size argument (seq_len, hidden, image side), assumed
 MAX_TENSOR_ELEMS = 2**40  # elements of one per-sample tensor (2 TB in fp16), assumed
+MAX_NAME_BYTES = 255  # one file or folder name: NAME_MAX of Linux, macOS and Windows, stated
 MAX_MACS = 2**62  # MACs of one op per sample: keeps every count inside int64, derived
 
 
@@ -203,6 +211,11 @@ def path(field: str, value, *, error: type[WseSimError] | None = None):
         except TypeError:
             p = None
         if p is not None and str(p) not in ("", ".") or value in (".", "./"):
+            long = [part for part in p.parts if len(os.fsencode(part)) > MAX_NAME_BYTES]
+            if long:
+                raise error(f"{field}: the name {show(long[0], 40)} is {len(long[0]):,} "
+                            f"characters; file systems allow {MAX_NAME_BYTES} bytes per name, "
+                            "so choose a shorter one")
             if "\0" not in str(p):
                 return p
     raise error(f"{field} must be a file or folder path (str or pathlib.Path), got "

@@ -20,6 +20,10 @@ from .checks import (
     MAX_MODEL_DIM,
     MAX_POWER_W,
     MAX_SRAM_BYTES_PER_CORE,
+    MIN_BANDWIDTH_BYTES_PER_S,
+    MIN_CLOCK_HZ,
+    MIN_FLOPS,
+    MIN_PER_CYCLE,
     Rule,
     callable_or_none,
     check,
@@ -29,6 +33,7 @@ from .checks import (
     fraction,
     instance,
     integer,
+    number,
     seed,
     show,
 )
@@ -43,8 +48,11 @@ def _nonneg(high, unit="", kind="number"):
     return Rule(kind, 0, high, unit=unit)
 
 
-def _pos(high, unit="", fix=""):
-    return Rule("number", 0, high, low_open=True, unit=unit, fix=fix)
+def _pos(high, unit="", fix="", low=None):
+    """A positive number; ``low`` (a physical floor) replaces the open bound at 0."""
+    if low is None:
+        return Rule("number", 0, high, low_open=True, unit=unit, fix=fix)
+    return Rule("number", low, high, unit=unit, fix=fix)
 
 
 WAFER_RULES: dict[str, Rule] = {
@@ -53,16 +61,18 @@ WAFER_RULES: dict[str, Rule] = {
     "cols": _count(MAX_MESH_SIDE, "cores", "set cols to the mesh width, e.g. cols=750"),
     "sram_bytes_per_core": _count(MAX_SRAM_BYTES_PER_CORE, "bytes",
                                   "set sram_bytes_per_core in bytes, e.g. 49152 (48 KB)"),
-    "clock_hz": _pos(MAX_CLOCK_HZ, "Hz", "set clock_hz to the core clock, e.g. 1.1e9"),
-    "clock_max_hz": _pos(MAX_CLOCK_HZ, "Hz", "set clock_max_hz to the peak clock, e.g. 1.1e9"),
+    "clock_hz": _pos(MAX_CLOCK_HZ, "Hz", "set clock_hz to the core clock, e.g. 1.1e9",
+                     MIN_CLOCK_HZ),
+    "clock_max_hz": _pos(MAX_CLOCK_HZ, "Hz", "set clock_max_hz to the peak clock, e.g. 1.1e9",
+                         MIN_CLOCK_HZ),
     "cores_marketed": Rule("int", 0, MAX_MESH_SIDE**2, unit="cores"),
     "fmac_per_cycle_fp16": _count(MAX_LANES),
     "fmac_per_cycle_fp32": _count(MAX_LANES),
-    "sram_read_bytes_per_cycle": _pos(MAX_LANES, "bytes/cycle"),
-    "sram_write_bytes_per_cycle": _pos(MAX_LANES, "bytes/cycle"),
+    "sram_read_bytes_per_cycle": _pos(MAX_LANES, "bytes/cycle", low=MIN_PER_CYCLE),
+    "sram_write_bytes_per_cycle": _pos(MAX_LANES, "bytes/cycle", low=MIN_PER_CYCLE),
     "wavelet_bits": _count(MAX_LANES, "bits"),
-    "link_wavelets_per_cycle": _pos(MAX_LANES),
-    "ramp_wavelets_per_cycle": _pos(MAX_LANES),
+    "link_wavelets_per_cycle": _pos(MAX_LANES, low=MIN_PER_CYCLE),
+    "ramp_wavelets_per_cycle": _pos(MAX_LANES, low=MIN_PER_CYCLE),
     "mesh_ports": _count(16),  # a 2-D mesh has 4; 16 allows any 3-D or express topology
     "hop_latency_cycles": _nonneg(MAX_CYCLES, "cycles"),
     "ramp_latency_cycles": _nonneg(MAX_CYCLES, "cycles"),
@@ -75,7 +85,9 @@ WAFER_RULES: dict[str, Rule] = {
     "stream_chunk_bytes": _nonneg(MAX_SRAM_BYTES_PER_CORE, "bytes", "int"),
     "interwafer_latency_s": _nonneg(1.0, "s"),
     "buffer_depth": _count(MAX_COUNT, "samples"),
-    "offwafer_bytes_per_s": _pos(MAX_BANDWIDTH_BYTES_PER_S, "bytes/s"),
+    "offwafer_bytes_per_s": _pos(MAX_BANDWIDTH_BYTES_PER_S, "bytes/s",
+                                 "set it to the I/O bandwidth, e.g. 1.2e12",
+                                 MIN_BANDWIDTH_BYTES_PER_S),
     "energy_pj_per_fmac": _nonneg(MAX_ENERGY_PJ, "pJ"),
     "energy_pj_per_wavelet_hop": _nonneg(MAX_ENERGY_PJ, "pJ"),
     "energy_pj_per_sram_byte": _nonneg(MAX_ENERGY_PJ, "pJ"),
@@ -85,15 +97,17 @@ WAFER_RULES: dict[str, Rule] = {
 
 GPU_RULES: dict[str, Rule] = {
     "name": Rule("str", fix="name the GPU, e.g. name='my-gpu'"),
-    "fp16_tensor_flops": _pos(MAX_FLOPS, "FLOP/s"),
-    "fp16_tensor_sparse_flops": _pos(MAX_FLOPS, "FLOP/s"),
-    "fp32_flops": _pos(MAX_FLOPS, "FLOP/s"),
-    "hbm_bytes_per_s": _pos(MAX_BANDWIDTH_BYTES_PER_S, "bytes/s"),
+    "fp16_tensor_flops": _pos(MAX_FLOPS, "FLOP/s", low=MIN_FLOPS),
+    "fp16_tensor_sparse_flops": _pos(MAX_FLOPS, "FLOP/s", low=MIN_FLOPS),
+    "fp32_flops": _pos(MAX_FLOPS, "FLOP/s", low=MIN_FLOPS),
+    "hbm_bytes_per_s": _pos(MAX_BANDWIDTH_BYTES_PER_S, "bytes/s", low=MIN_BANDWIDTH_BYTES_PER_S),
     "memory_bytes": _pos(MAX_MEMORY_BYTES, "bytes"),
-    "nvlink_bytes_per_s": _pos(MAX_BANDWIDTH_BYTES_PER_S, "bytes/s"),
+    "nvlink_bytes_per_s": _pos(MAX_BANDWIDTH_BYTES_PER_S, "bytes/s",
+                               low=MIN_BANDWIDTH_BYTES_PER_S),
     "tdp_w": _pos(MAX_POWER_W, "W"),
     "gpus_per_node": _count(1024, "GPUs"),
-    "internode_bytes_per_s_per_node": _pos(MAX_BANDWIDTH_BYTES_PER_S, "bytes/s"),
+    "internode_bytes_per_s_per_node": _pos(MAX_BANDWIDTH_BYTES_PER_S, "bytes/s",
+                                           low=MIN_BANDWIDTH_BYTES_PER_S),
     "sms": _count(100_000, "SMs"),
     "tf32_tensor_flops": _nonneg(MAX_FLOPS, "FLOP/s"),  # 0: no TF32 tensor cores
     "kernel_launch_s": _pos(1.0, "s"),
@@ -255,3 +269,59 @@ def check_gpu_args(gpu, batch_per_gpu, n_gpus, gpus_per_node, *, gpu_cls) -> Non
     integer("gpu_baseline: n_gpus", n_gpus, 1, MAX_COUNT, error=GpuError)
     integer("gpu_baseline: gpus_per_node", gpus_per_node, 1, 1024, error=GpuError,
             none_ok=True)
+
+
+# ---- GPU counts and graphs (the GPU baseline's call sites use these) ------------------------
+def check_gpu_count(field: str, value, high: int = MAX_COUNT) -> int:
+    """A GPU count (``n_gpus``, ``max_gpus``, an entry of ``ns``): an integer in [1, high]
+    (not a bool); :class:`~wse_sim.errors.GpuError` otherwise. ``high`` keeps every count
+    inside int64 arithmetic (a Python int of 10**30 would overflow numpy further down)."""
+    from ..errors import GpuError
+
+    return integer(field, value, 1, high, error=GpuError,
+                   fix=f"use an integer between 1 and {high:,}")
+
+
+def check_gpu_counts(field: str, values, high: int = MAX_COUNT) -> list[int]:
+    """A non-empty list, tuple or range of GPU counts, each checked by
+    :func:`check_gpu_count`."""
+    from ..errors import GpuError
+
+    if isinstance(values, (str, bytes, Mapping)) or not hasattr(values, "__iter__"):
+        raise GpuError(f"{field} must be a list of GPU counts, got {show(values)} "
+                       f"({type(values).__name__}); e.g. {field}=[1, 8, 64]")
+    out = [check_gpu_count(f"{field}[{i}]", v, high) for i, v in enumerate(values)]
+    if not out:
+        raise GpuError(f"{field} is empty; give at least one GPU count, e.g. {field}=[1, 8, 64]")
+    return out
+
+
+def check_graph_work(graph, what: str = "gpu_baseline") -> None:
+    """A graph with at least one op that does arithmetic (MACs or vector ops): a model of
+    inputs, reshapes and transposes only has no time to predict, so no throughput."""
+    from ..errors import GpuError
+
+    ops = graph.ops()
+    if not any(op.training_macs > 0 or op.vector_ops > 0 for op in ops):
+        raise GpuError(f"{what}: graph {graph.name!r} has no op that does work (no MACs and no "
+                       f"vector ops among its {len(ops)} ops: "
+                       f"{', '.join(sorted({op.kind for op in ops}))}); add a layer such as "
+                       "g.dense(...)")
+
+
+def check_op_count(field: str, value) -> int:
+    """How many rows of a per-op table to show: an integer in [0, MAX_COUNT]."""
+    from ..errors import GpuError
+
+    return integer(field, value, 0, MAX_COUNT, error=GpuError, fix="e.g. k=10")
+
+
+def check_target_rate(field: str, value) -> float:
+    """A throughput to reach, samples/s: a number > 0 (``math.inf`` allowed: no cluster
+    reaches it); :class:`~wse_sim.errors.GpuError` for NaN, 0, negatives and non-numbers."""
+    from ..errors import GpuError
+
+    if isinstance(value, float) and value == float("inf"):
+        return value
+    return number(field, value, 0, None, low_open=True, error=GpuError, unit="samples/s",
+                  fix="pass the wafer's samples_per_s (a SimResult's)")
