@@ -1,57 +1,358 @@
-"""Weight-streaming placement: one layer at a time on the whole wafer.
+"""Weight-streaming placement: one layer at a time on the whole wafer, a micro-batch at a time.
 
-Weights live off-wafer and stream in layer by layer (gradients stream out); the activations
-of a micro-batch stay in SRAM between the forward and backward passes. When not even one
-sample's activations fit, they spill off-wafer too and the engine charges that traffic.
+Weights live in the system's memory service and stream in layer by layer, once for forward
+and once for backward per micro-batch; gradients stream out. The activations backward needs
+stay in SRAM: the micro-batch is the largest number of samples whose stash fits beside the
+largest layer's working set (``docs/modeling.md``, "Weight streaming on a system").
+
+A streamed layer holds no weights, so the wafer need not be one copy of the layer: it is cut
+into ``T`` equal tiles, each running its share of the micro-batch's *units* (a sample of a
+dense layer; one head and query block of attention, flash-style) while the streamed weights
+are multicast to every tile. Each stage's tile count and query block are chosen to minimise
+its time on the micro-batch, from the real mapping's per-core counts on the tile.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import PlacementError
+from ..graph import DTYPE_BYTES
+from ..kernels.tiles import INDEX_BYTES
+from ..mapping.sram import stored_weight_bytes
 from ..spec import Physics, WaferSpec
 from ..spec.physics import ALL_ON
+from ..spec.system import SystemSpec
 from .evaluate import evaluate_stages
 from .placement import Placement, Stage
 from .sizing import StageModel
 from .stages import StageSet
 
+# Tile grids (rows x cols of tiles) a streamed layer may be cut into: square-ish powers of two
+# up to 32 x 32 (~700 cores per tile on WSE-2). A design choice bounding the search, assumed.
+TILE_GRIDS = ((1, 1), (2, 2), (4, 4), (8, 8), (16, 16), (32, 32))
+FLASH_QUERY_BLOCK = 128  # query rows per attention block tried beside whole heads, assumed
+STATS_BYTES = 4  # flash attention keeps one fp32 log-sum-exp per query row and head, derived
+
+
+@dataclass(frozen=True)
+class StreamPlan:
+    """What the engine needs of a weight-streaming placement beyond its stages.
+
+    Per stage (S,) arrays: ``units`` work units per sample (1 for a dense layer; heads x
+    query blocks for attention), ``tiles`` tiles running units at once, ``stash_bytes``
+    activation bytes per sample kept for backward (wafer total), ``weight_bytes`` and
+    ``grad_bytes`` streamed per pass per micro-batch of one sample's rows (the embedding's
+    rows depend on the micro-batch: ``table_rows``), ``recompute`` 1.0 where backward reruns
+    the forward (flash attention's scores).
+    """
+
+    system: SystemSpec
+    units: np.ndarray = field(repr=False)
+    tiles: np.ndarray = field(repr=False)
+    stash_bytes: np.ndarray = field(repr=False)
+    weight_bytes: np.ndarray = field(repr=False)  # dense tensors; 0 for lookup tables
+    table_rows: np.ndarray = field(repr=False)  # lookup tables: rows (vocab), else 0
+    row_bytes: np.ndarray = field(repr=False)  # lookup tables: bytes per row streamed
+    lookups_per_sample: np.ndarray = field(repr=False)  # lookup tables: rows read per sample
+    recompute: np.ndarray = field(repr=False)
+    micro_fit: int  # the most samples whose stash fits beside the working set
+    micro_forced: int  # the user's micro_batch (0: none)
+    free_bytes_per_core: float  # SRAM left for stashes on the fullest core
+    attention: str  # 'flash' or 'stored'
+    attention_stash_bytes: dict  # per sample, wafer total: {'flash': ..., 'stored': ...}
+
+    @property
+    def micro_batch(self) -> int:
+        return self.micro_forced or self.micro_fit
+
+    def to_dict(self) -> dict:
+        return {"system": self.system.to_dict(), "micro_fit": self.micro_fit,
+                "micro_forced": self.micro_forced, "attention": self.attention,
+                "attention_stash_bytes": dict(self.attention_stash_bytes),
+                "free_bytes_per_core": self.free_bytes_per_core,
+                "units": self.units.tolist(), "tiles": self.tiles.tolist()}
+
 
 def place_streaming(sset: StageSet, model: StageModel, wafer: WaferSpec, training: bool,
-                    batch: int, seed: int, physics: Physics = ALL_ON) -> Placement:
-    """Every stage on the whole mesh; SRAM = the largest layer's working set + stashed
-    activations of the micro-batch held on the wafer."""
+                    batch: int, seed: int, physics: Physics = ALL_ON,
+                    system: SystemSpec | None = None, micro_batch: int | None = None
+                    ) -> Placement:
+    """Every stage on the whole wafer, cut into tiles; SRAM = the largest layer's working set
+    + the stash of the micro-batch. ``batch`` is the global batch (split over
+    ``system.n_systems``); ``micro_batch`` forces the micro-batch (beyond what fits, the
+    excess stash spills off the wafer and the engine charges it)."""
+    from ..spec.system import system_for
+
+    system = system_for(wafer) if system is None else system
     S = len(sset)
-    rect = (0, 0, wafer.rows, wafer.cols)
-    rects = [rect] * S
-    # a layer holds a streamed weight chunk and its working tiles; stashes are counted below
-    ev = evaluate_stages(sset, rects, np.zeros(S), wafer, training, batch, model,
-                         resident=False, physics=physics)
-    layer_peak = max(float(e.sram.max()) for e in ev)
-    stash_per_sample = float(model.stash_bytes.sum()) / wafer.cores if training else 0.0
-    free = wafer.sram_bytes_per_core - layer_peak
-    if stash_per_sample > 0:
-        micro = int(max(0, min(batch, free // stash_per_sample)))
-    else:
-        micro = batch
-    held = micro * stash_per_sample
-    sram_core = np.full((wafer.rows, wafer.cols), int(np.ceil(layer_peak + held)),
-                        dtype=np.int64)
-    t = np.array([e.cycles for e in ev])
-    out_stages, out_data = [], []
-    for i, (names, e) in enumerate(zip(sset.names, ev, strict=True)):
-        out_stages.append(Stage(i, names[0], names, rect, e.split, float(sset.in_density[i]),
-                                bool(sset.first[i]), 1, float(e.cycles), float(e.sram.max())))
-        out_data.append(dataclasses.replace(sset.data[i], rtn=e.rtn))
+    per_system = -(-batch // system.n_systems)
+    stash, attn = backward_bytes(sset, physics.attention)
+    stash_core = float(stash.sum()) / wafer.cores if training else 0.0
+    units_views = [_unit_views(sd) for sd in sset.data]
+    # a streamed layer keeps no weights: nothing limits the row groups but the stash
+    free_model = dataclasses.replace(model, fixed_bytes=np.zeros(S), stash_bytes=np.zeros(S))
+    memo: dict = {}
+    rtn_cache: dict = {}
+    cache: dict = {}  # (stage, grid, view choice) -> (StageData, StageEval)
+
+    def evaluated(idx: list[int], grid, choice) -> None:
+        """Evaluate stages ``idx`` on one tile of ``grid`` with their unit view ``choice``
+        (repeated layers share one evaluation through ``memo``)."""
+        idx = [i for i in idx if (i, grid, choice) not in cache]
+        if not idx:
+            return
+        h, w = wafer.rows // grid[0], wafer.cols // grid[1]
+        data = []
+        for i in idx:
+            uv, n_units = units_views[i][choice]
+            sd = sset.data[i]
+            data.append(dataclasses.replace(sd, view=uv,
+                                            extra_vector_ops=sd.extra_vector_ops / n_units))
+        sub = dataclasses.replace(sset, data=tuple(data), in_density=sset.in_density[idx],
+                                  first=sset.first[idx])
+        sub_model = dataclasses.replace(free_model, fixed_bytes=np.zeros(len(idx)),
+                                        stash_bytes=np.zeros(len(idx)))
+        ev = evaluate_stages(sub, [(0, 0, h, w)] * len(idx), np.zeros(len(idx)), wafer,
+                             training, batch, sub_model, resident=False, rtn_cache=rtn_cache,
+                             physics=physics, memo=memo)
+        for i, d, e in zip(idx, data, ev, strict=True):
+            cache[(i, grid, choice)] = (d, e)
+
+    grids = [g for g in TILE_GRIDS if wafer.rows // g[0] >= 1 and wafer.cols // g[1] >= 1]
+    # a guess of the micro-batch from the stash alone chooses the tiles; the working set of
+    # the chosen tiles then fixes it, and a smaller one chooses again
+    m = _fit(wafer, wafer.code_reserve_bytes + wafer.io_buffer_bytes, stash_core, per_system)
+    for _ in range(3):
+        choice = _choose(units_views, grids, evaluated, cache, max(m, 1))
+        out = [cache[(i, g, c)] for i, (g, c) in enumerate(choice)]
+        data, out_evals = [d for d, _ in out], [e for _, e in out]
+        peak = max(float(e.sram.max()) for e in out_evals)
+        fit = _fit(wafer, peak, stash_core, per_system)
+        if fit >= m or fit < 1:
+            break
+        m = fit
+    units = np.array([units_views[i][c][1] for i, (_, c) in enumerate(choice)])
+    tiles = np.array([float(g[0] * g[1]) for g, _ in choice])
+    peak = max(float(e.sram.max()) for e in out_evals)
+    free = wafer.sram_bytes_per_core - peak
+    fit = _fit(wafer, peak, stash_core, per_system)
+    if training and fit < 1 and not micro_batch:
+        raise PlacementError(
+            f"{sset.graph.name!r}: not one sample's activations fit on {wafer.name!r} in "
+            f"weight streaming: backward needs {stash.sum():,.0f} bytes per sample "
+            f"({stash_core:,.0f} per core) beside a working set of {peak:,.0f} bytes on a "
+            f"core of {wafer.sram_bytes_per_core:,}. Fix: a shorter sequence, "
+            "Physics(attention='flash'), more SRAM, or force micro_batch=1 (the excess "
+            "stash then spills off the wafer)")
+    forced = int(micro_batch or 0)
+    micro = min(forced or fit, per_system) if training else per_system
+    held = min(micro, fit) * stash_core
+    sram_core = np.full((wafer.rows, wafer.cols), int(np.ceil(peak + held)), dtype=np.int64)
+    t = np.array([e.cycles * u / tl for e, u, tl in zip(out_evals, units, tiles, strict=True)])
+    w_b, rows, row_b, looks = streamed_bytes(sset, training)
+    plan = StreamPlan(system, units, tiles, stash, w_b, rows, row_b, looks,
+                      recompute_flags(sset, physics.attention) if training else np.zeros(S),
+                      fit, forced, float(free), physics.attention, attn)
+    check_capacity(sset, system, training)
+    stages, out_data = [], []
+    for i, (names, e) in enumerate(zip(sset.names, out_evals, strict=True)):
+        g = choice[i][0]
+        rect = (0, 0, wafer.rows // g[0], wafer.cols // g[1])
+        stages.append(Stage(i, names[0], names, rect, e.split, float(sset.in_density[i]),
+                            bool(sset.first[i]), 1, float(t[i]), float(e.sram.max())))
+        out_data.append(dataclasses.replace(data[i], rtn=e.rtn))
+    hops, colors = _routing(stages, out_evals, units, tiles, training)
     return Placement(
         graph=sset.graph, wafer=wafer, mode="weight_streaming", training=training, batch=batch,
         seed=seed, replicas=1, replica_origins=((0, 0),), tile_shape=(wafer.rows, wafer.cols),
-        stages=tuple(out_stages), flows=sset.flows,
+        stages=tuple(stages), flows=sset.flows,
         stage_id=np.zeros((wafer.rows, wafer.cols), dtype=np.int32), sram_bytes=sram_core,
         balance=float(t.max() / t.mean()), balance_all=float(t.max() / t.mean()),
-        utilization=1.0, wavelet_hops_per_sample=0.0,
-        max_colors_per_router=4 if training else 2, routers_over_color_budget=0,
+        utilization=1.0, wavelet_hops_per_sample=hops, max_colors_per_router=colors,
+        routers_over_color_budget=0 if colors <= wafer.colors else wafer.cores,
         sram_peak_fraction=float(sram_core.max() / wafer.sram_bytes_per_core),
-        data=tuple(out_data), micro_batch=micro, physics=physics)
+        data=tuple(out_data), micro_batch=micro, physics=physics, streaming=plan)
+
+
+def _fit(wafer: WaferSpec, peak: float, stash_core: float, cap: int) -> int:
+    """The most samples (<= ``cap``) whose stash fits beside a working set of ``peak``."""
+    free = wafer.sram_bytes_per_core - peak
+    if stash_core <= 0:
+        return cap
+    return int(max(0, min(cap, free // stash_core)))
+
+
+def _unit_views(sd) -> list[tuple]:
+    """``[(view of one unit, units per sample), ...]``: a dense layer's unit is a sample; an
+    attention product's is one head (choice 0) or one head's query block (choice 1)."""
+    v = sd.view
+    if v.stored_weights or v.heads < 1:
+        return [(v, 1.0)]
+    q = v.rows // v.heads
+    out = [(dataclasses.replace(v, rows=q, heads=1), float(v.heads))]
+    if q > FLASH_QUERY_BLOCK:
+        blocks = -(-q // FLASH_QUERY_BLOCK)
+        out.append((dataclasses.replace(v, rows=FLASH_QUERY_BLOCK, heads=1),
+                    float(v.heads * blocks)))
+    return out
+
+
+def _choose(units_views, grids, evaluated, cache, m: int) -> list[tuple]:
+    """Per stage, the (tile grid, unit choice) with the least time on a micro-batch of ``m``:
+    ceil(m units / tiles) waves of one unit's cycles. Grids with more tiles than the
+    micro-batch has units (beyond the first such) would leave tiles idle and are skipped."""
+    S = len(units_views)
+    best_t = np.full(S, math.inf)
+    best = [(grids[0], 0)] * S
+    for c in range(max(len(u) for u in units_views)):
+        for gi, g in enumerate(grids):
+            tiles = g[0] * g[1]
+            idx = [i for i in range(S) if c < len(units_views[i])
+                   and (gi == 0 or grids[gi - 1][0] * grids[gi - 1][1]
+                        < m * units_views[i][c][1])]
+            evaluated(idx, g, c)
+            for i in idx:
+                waves = math.ceil(m * units_views[i][c][1] / tiles)
+                t = waves * cache[(i, g, c)][1].cycles
+                if t < best_t[i] * 0.999:
+                    best_t[i], best[i] = t, (g, c)
+    return best
+
+
+def stored_bytes(nnz: float, dtype: str, density: float) -> float:
+    """Bytes of ``nnz`` stored weights on the stream: the one rule of the placer
+    (:func:`wse_sim.mapping.sram.stored_weight_bytes`)."""
+    return stored_weight_bytes(nnz, dtype, density)
+
+
+def streamed_bytes(sset: StageSet, training: bool):
+    """Per stage (S,): dense weight bytes streamed per pass; for lookup tables instead their
+    rows, bytes per row and rows read per sample (only the rows a micro-batch uses stream)."""
+    S = len(sset)
+    w, rows, row_b, looks = np.zeros(S), np.zeros(S), np.zeros(S), np.zeros(S)
+    for i, sd in enumerate(sset.data):
+        v, op = sd.view, sd.op
+        if not v.stored_weights:
+            continue
+        if v.one_hot:
+            rows[i] = v.k
+            row_b[i] = stored_bytes(v.n * op.weight_density, op.dtype, op.weight_density)
+            looks[i] = v.rows
+        else:
+            # a layer tied to an embedding (a GPT's LM head) has no params of its own, but
+            # the whole table streams through it
+            nnz = sd.nnz if not op.attrs.get("tied_to") else v.k * v.n * op.weight_density
+            w[i] = stored_bytes(nnz, op.dtype, op.weight_density)
+    return w, rows, row_b, looks
+
+
+def distinct_rows(table_rows: np.ndarray, reads: float) -> np.ndarray:
+    """Expected distinct rows among ``reads`` uniform draws from tables of ``table_rows``:
+    V (1 - (1 - 1/V)^reads). An upper bound for real text (Zipf-like ids repeat more)."""
+    V = np.maximum(np.asarray(table_rows, dtype=np.float64), 2.0)
+    out = V * -np.expm1(reads * np.log1p(-1.0 / V))
+    return np.where(table_rows > 1, out, np.minimum(table_rows, reads))
+
+
+def backward_bytes(sset: StageSet, attention: str) -> tuple[np.ndarray, dict]:
+    """Bytes per sample (wafer total) each stage keeps for backward (S,), and the attention
+    stash per sample under each attention choice.
+
+    A heavy op keeps its input (a tensor read by several ops, such as q/k/v's, is kept
+    once); an attention product keeps its second operand (K, V). Stored attention also keeps
+    the probabilities (heads x queries x keys); flash attention keeps only one fp32 log-sum-
+    exp per query row and head and recomputes the scores in backward.
+    """
+    S = len(sset)
+    out = np.zeros(S)
+    seen: set = set()
+    attn = {"flash": 0.0, "stored": 0.0}
+    g = sset.graph
+    for i, sd in enumerate(sset.data):
+        v, op = sd.view, sd.op
+        vb = DTYPE_BYTES[op.dtype]
+        dens = float(sset.in_density[i])
+        x_in = v.rows if v.one_hot else v.rows * v.k * dens / v.reuse
+        x_bytes = x_in * (vb + (INDEX_BYTES if dens < 0.5 else 0))
+        src = op.inputs[0] if op.inputs else op.name
+        if v.stored_weights:
+            if src not in seen:
+                out[i] += x_bytes
+                seen.add(src)
+            continue
+        operand = v.heads * v.k * v.n * vb
+        if _reads_probabilities(g, op):
+            flash = operand + v.rows * STATS_BYTES
+            stored = operand + x_bytes
+        else:
+            flash = stored = operand + x_bytes
+        attn["flash"] += flash
+        attn["stored"] += stored
+        out[i] += flash if attention == "flash" else stored
+    return out, attn
+
+
+def _reads_probabilities(g, op) -> bool:
+    """True for the attention product fed by softmax probabilities (through dropout)."""
+    src = g.op(op.inputs[0])
+    for _ in range(4):
+        if src.kind == "softmax":
+            return True
+        if not src.inputs:
+            return False
+        src = g.op(src.inputs[0])
+    return False
+
+
+def recompute_flags(sset: StageSet, attention: str) -> np.ndarray:
+    """1.0 for the stages backward reruns forward: the attention scores under flash."""
+    g = sset.graph
+    return np.array([1.0 if attention == "flash" and not sd.view.stored_weights
+                     and any(g.op(n).kind == "softmax" for n in names) else 0.0
+                     for names, sd in zip(sset.names, sset.data, strict=True)])
+
+
+def check_capacity(sset: StageSet, system: SystemSpec, training: bool) -> None:
+    """Raise :class:`PlacementError` when the weights (and, training, the optimizer state)
+    exceed the memory service."""
+    from ..mapping import OPTIMIZER_BYTES_PER_WEIGHT
+
+    need = 0.0
+    for sd in sset.data:
+        if sd.view.stored_weights and not sd.op.attrs.get("tied_to"):
+            need += stored_bytes(sd.nnz, sd.op.dtype, sd.op.weight_density)
+            if training:
+                need += sd.nnz * OPTIMIZER_BYTES_PER_WEIGHT
+    if need > system.memory_capacity_bytes:
+        raise PlacementError(
+            f"{sset.graph.name!r} needs {need:,.0f} bytes of weights and optimizer state in "
+            f"the memory service but {system.name!r} holds memory_capacity_bytes="
+            f"{system.memory_capacity_bytes:,.0f}; use a larger service, e.g. "
+            f"ws.system({system.name!r}, memory_capacity_bytes={need * 1.25:.3g})")
+
+
+def _routing(stages, evals, units, tiles, training: bool) -> tuple[float, int]:
+    """Wavelet-hops per sample (every stage's internal multicasts and reductions on each of a
+    sample's units, routed on its tile) and the most colors a router carries at once, counted:
+    the routes a layer uses (forward row multicast, column reduction; backward the two
+    reverse routes, where they carry wavelets) plus the weight stream in, the next layer's
+    prefetched stream and, training, the gradients streaming out."""
+    from ..fabric import link_loads
+
+    hops, colors, seen = 0.0, 0, {}
+    for st, e, u in zip(stages, evals, units, strict=True):
+        key = (id(e), st.rect)
+        if key not in seen:
+            _, h = link_loads((dataclasses.replace(st, index=0),), [e.cost], (),
+                              (st.rect[2], st.rect[3]), training)
+            routes = sum(1 for x in e.cost.fields() if float(x.max(initial=0)) > 0)
+            seen[key] = (float(h), routes)
+        h, routes = seen[key]
+        hops += h * float(u)
+        colors = max(colors, routes + 2 + (1 if training else 0))
+    return hops, colors
