@@ -172,16 +172,19 @@ def run_streaming(placement: Placement, ss: StageSamples, *, mode: str, batch: i
     busy = float(acc["compute"].sum() / total)  # the share of the step a layer computes
     shown = min(SHOWN_SAMPLES, samples)
     cum = np.cumsum([0.0] + [r.stage_cycles for r in rows])
-    stream_in = float(acc["w_in"].sum() * (2 if training else 1) + acc["spill"].sum())
-    stream_out = float(acc["g_out"].sum() + acc["spill"].sum())
+    weights_in = float(acc["w_in"].sum() * (2 if training else 1))
+    grads_out = float(acc["g_out"].sum())
+    spilled = float(acc["spill"].sum())
+    stream_in, stream_out = weights_in + spilled, grads_out + spilled
     upd_s = float(upd.sum() / spec.clock_hz)
     service = {
+        "weight_bytes_per_step": weights_in, "gradient_bytes_per_step": grads_out,
         "stream_in_bytes_per_step": stream_in, "stream_out_bytes_per_step": stream_out,
         "stream_bytes_per_s": system.stream_bytes_per_s,
         "link_busy_fraction": max(stream_in, stream_out) / system.stream_bytes_per_s / step_s,
         "update_s_per_step": upd_s, "update_exposed_s": parts["exposed"] / spec.clock_hz,
         "host_input_s_per_step": parts["host"] / spec.clock_hz,
-        "spill_bytes_per_step": float(2 * acc["spill"].sum()),
+        "spill_bytes_per_step": 2.0 * spilled,
         "tree_levels": system.tree_levels, "tree_latency_s": parts["tree"] / spec.clock_hz}
     micro = int(parts["micro"])
     settings.update(
@@ -190,7 +193,12 @@ def run_streaming(placement: Placement, ss: StageSamples, *, mode: str, batch: i
         physics=placement.physics.to_dict(), system=system.to_dict(),
         micro_batches=parts["sizes"].tolist(), memory_service=service,
         attention_stash_bytes_per_sample=dict(sp.attention_stash_bytes),
-        spilled=bool(acc["spill"].sum() > 0))
+        spilled=spilled > 0)
+    if spilled > 0:
+        settings.setdefault("notes", []).append(
+            f"micro_batch={sp.micro_forced} is forced beyond the {sp.micro_fit} samples whose "
+            f"activations fit: {2 * spilled:,.0f} bytes per step spill off the wafer and back "
+            "(charged on the stream link; bound 'spill')")
     loads = _link_loads(placement, t, training)
     return build_result(
         placement, mode=mode, execution="weight_streaming", rows=rows, samples_per_s=sps,

@@ -98,6 +98,7 @@ def place_streaming(sset: StageSet, model: StageModel, wafer: WaferSpec, trainin
     free_model = dataclasses.replace(model, fixed_bytes=np.zeros(S), stash_bytes=np.zeros(S))
     memo: dict = {}
     rtn_cache: dict = {}
+    peaks: dict = {}
     cache: dict = {}  # (stage, grid, view choice) -> (StageData, StageEval)
 
     def evaluated(idx: list[int], grid, choice) -> None:
@@ -131,7 +132,7 @@ def place_streaming(sset: StageSet, model: StageModel, wafer: WaferSpec, trainin
         choice = _choose(units_views, grids, evaluated, cache, max(m, 1))
         out = [cache[(i, g, c)] for i, (g, c) in enumerate(choice)]
         data, out_evals = [d for d, _ in out], [e for _, e in out]
-        peak = max(float(e.sram.max()) for e in out_evals)
+        peak = max(_peak(e, peaks) for e in out_evals)
         fit = _fit(wafer, peak, stash_core, per_system)
         if fit >= m or fit < 1:
             break
@@ -164,7 +165,7 @@ def place_streaming(sset: StageSet, model: StageModel, wafer: WaferSpec, trainin
         g = choice[i][0]
         rect = (0, 0, wafer.rows // g[0], wafer.cols // g[1])
         stages.append(Stage(i, names[0], names, rect, e.split, float(sset.in_density[i]),
-                            bool(sset.first[i]), 1, float(t[i]), float(e.sram.max())))
+                            bool(sset.first[i]), 1, float(t[i]), _peak(e, peaks)))
         out_data.append(dataclasses.replace(data[i], rtn=e.rtn))
     hops, colors = _routing(stages, out_evals, units, tiles, training)
     return Placement(
@@ -177,6 +178,13 @@ def place_streaming(sset: StageSet, model: StageModel, wafer: WaferSpec, trainin
         routers_over_color_budget=0 if colors <= wafer.colors else wafer.cores,
         sram_peak_fraction=float(sram_core.max() / wafer.sram_bytes_per_core),
         data=tuple(out_data), micro_batch=micro, physics=physics, streaming=plan)
+
+
+def _peak(e, peaks: dict) -> float:
+    """The fullest core's bytes of a stage evaluation, taken once per evaluation."""
+    if id(e) not in peaks:
+        peaks[id(e)] = float(e.sram.max())
+    return peaks[id(e)]
 
 
 def _fit(wafer: WaferSpec, peak: float, stash_core: float, cap: int) -> int:
@@ -204,23 +212,44 @@ def _unit_views(sd) -> list[tuple]:
 
 def _choose(units_views, grids, evaluated, cache, m: int) -> list[tuple]:
     """Per stage, the (tile grid, unit choice) with the least time on a micro-batch of ``m``:
-    ceil(m units / tiles) waves of one unit's cycles. Grids with more tiles than the
-    micro-batch has units (beyond the first such) would leave tiles idle and are skipped."""
+    ceil(m units / tiles) waves of one unit's cycles.
+
+    The search starts at the grid whose tiles first hold all the micro-batch's units at once
+    and walks to fewer (larger) tiles while that is faster: more tiles than units only idle,
+    and fewer, larger tiles pay off only while a unit's own mapping gains. Each step
+    evaluates, in one call, every stage still walking (repeated layers share it)."""
     S = len(units_views)
     best_t = np.full(S, math.inf)
     best = [(grids[0], 0)] * S
+    tiles = np.array([g[0] * g[1] for g in grids])
+
+    def time_of(i, gi, c):
+        waves = math.ceil(m * units_views[i][c][1] / tiles[gi])
+        return waves * cache[(i, grids[gi], c)][1].cycles
+
     for c in range(max(len(u) for u in units_views)):
-        for gi, g in enumerate(grids):
-            tiles = g[0] * g[1]
-            idx = [i for i in range(S) if c < len(units_views[i])
-                   and (gi == 0 or grids[gi - 1][0] * grids[gi - 1][1]
-                        < m * units_views[i][c][1])]
-            evaluated(idx, g, c)
-            for i in idx:
-                waves = math.ceil(m * units_views[i][c][1] / tiles)
-                t = waves * cache[(i, g, c)][1].cycles
+        active = [i for i in range(S) if c < len(units_views[i])]
+        start = {i: int(min(np.searchsorted(tiles, m * units_views[i][c][1]), len(grids) - 1))
+                 for i in active}
+        pos = dict(start)
+        last = {}
+        while active:
+            by_grid: dict = {}
+            for i in active:
+                by_grid.setdefault(pos[i], []).append(i)
+            for gi, idx in by_grid.items():
+                evaluated(idx, grids[gi], c)
+            nxt = []
+            for i in active:
+                t = time_of(i, pos[i], c)
                 if t < best_t[i] * 0.999:
-                    best_t[i], best[i] = t, (g, c)
+                    best_t[i], best[i] = t, (grids[pos[i]], c)
+                # keep walking to larger tiles while each step is faster than the one before
+                if pos[i] > 0 and t < last.get(i, math.inf):
+                    last[i] = t
+                    pos[i] -= 1
+                    nxt.append(i)
+            active = nxt
     return best
 
 
@@ -342,14 +371,15 @@ def _routing(stages, evals, units, tiles, training: bool) -> tuple[float, int]:
     the routes a layer uses (forward row multicast, column reduction; backward the two
     reverse routes, where they carry wavelets) plus the weight stream in, the next layer's
     prefetched stream and, training, the gradients streaming out."""
-    from ..fabric import link_loads
+    from ..fabric.flow import region_traffic
 
     hops, colors, seen = 0.0, 0, {}
     for st, e, u in zip(stages, evals, units, strict=True):
         key = (id(e), st.rect)
         if key not in seen:
-            _, h = link_loads((dataclasses.replace(st, index=0),), [e.cost], (),
-                              (st.rect[2], st.rect[3]), training)
+            # each listed rectangle of links carries w wavelets on every link in it
+            (r, w) = region_traffic((st,), [e.cost], training)
+            h = float((w * (r[2] - r[1]) * (r[4] - r[3])).sum())
             routes = sum(1 for x in e.cost.fields() if float(x.max(initial=0)) > 0)
             seen[key] = (float(h), routes)
         h, routes = seen[key]
