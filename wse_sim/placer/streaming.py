@@ -129,12 +129,13 @@ def place_streaming(sset: StageSet, model: StageModel, wafer: WaferSpec, trainin
     # the chosen tiles then fixes it, and a smaller one chooses again
     m = _fit(wafer, wafer.code_reserve_bytes + wafer.io_buffer_bytes, stash_core, per_system)
     for _ in range(3):
-        choice = _choose(units_views, grids, evaluated, cache, max(m, 1))
+        # tiles for the micro-batches the step really runs (an even split of the batch)
+        choice = _choose(units_views, grids, evaluated, cache, run_size(per_system, m))
         out = [cache[(i, g, c)] for i, (g, c) in enumerate(choice)]
         data, out_evals = [d for d, _ in out], [e for _, e in out]
         peak = max(_peak(e, peaks) for e in out_evals)
         fit = _fit(wafer, peak, stash_core, per_system)
-        if fit >= m or fit < 1:
+        if fit >= m or fit < 1 or run_size(per_system, fit) == run_size(per_system, m):
             break
         m = fit
     units = np.array([units_views[i][c][1] for i, (_, c) in enumerate(choice)])
@@ -193,6 +194,13 @@ def _fit(wafer: WaferSpec, peak: float, stash_core: float, cap: int) -> int:
     if stash_core <= 0:
         return cap
     return int(max(0, min(cap, free // stash_core)))
+
+
+def run_size(per_system: int, micro: int) -> int:
+    """The largest micro-batch a step of ``per_system`` samples runs when at most ``micro``
+    fit: the step splits into ceil(per_system / micro) micro-batches as even as they can be."""
+    micro = max(1, min(micro, per_system))
+    return -(-per_system // -(-per_system // micro))
 
 
 def _unit_views(sd) -> list[tuple]:
