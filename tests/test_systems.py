@@ -95,8 +95,9 @@ def test_no_spill_unless_forced_beyond_fit_then_named():
 
 def test_flash_attention_keeps_less_than_stored_scores():
     g = small_gpt(seq=128)
-    flash, _ = run(g, cs2_tiny(), batch=64)
-    stored, _ = run(g, cs2_tiny(), batch=64, physics=Physics(attention="stored"))
+    flash, _ = run(g, cs2_tiny(), batch=64, physics=Physics(checkpoint="none"))
+    stored, _ = run(g, cs2_tiny(), batch=64,
+                    physics=Physics(attention="stored", checkpoint="none"))
     att = flash.streaming.attention_stash_bytes
     assert att["stored"] > att["flash"] > 0
     assert stored.streaming.micro_fit <= flash.streaming.micro_fit
@@ -191,3 +192,24 @@ def test_result_fields_and_dict():
     for k in ("stream_in_cycles", "stream_out_cycles", "reduce_cycles", "spill_cycles"):
         assert k in row
     assert r.execution == "weight_streaming" and r.systems == 2
+
+
+def test_checkpointing_keeps_less_and_recomputes_every_stage():
+    g = small_gpt(seq=128)
+    none, r_none = run(g, cs2_tiny(), batch=64, physics=Physics(checkpoint="none"))
+    seg, r_seg = run(g, cs2_tiny(), batch=64, physics=Physics(checkpoint="segments"))
+    assert seg.streaming.checkpoint == "segments" and none.streaming.checkpoint == "none"
+    ck = seg.streaming.checkpoint_bytes
+    assert 0 < ck["segments"] < ck["none"] and ck["segment_bounds"]
+    assert seg.streaming.micro_fit > none.streaming.micro_fit
+    assert (seg.streaming.recompute >= 1).all() and (none.streaming.recompute <= 1).all()
+    # at one micro-batch size, the recomputed forwards make a compute-bound step longer
+    fast_io = ws.system("cs2", memory_bytes_per_s=1e15).replace(
+        wafer=TINY.replace(offwafer_bytes_per_s=1e15))
+    one = {"batch": 4, "micro_batch": 4}
+    t_none = run(g, fast_io, physics=Physics(checkpoint="none"), **one)[1].step_time_s
+    t_seg = run(g, fast_io, physics=Physics(checkpoint="segments"), **one)[1].step_time_s
+    assert t_seg > t_none * 1.1
+    auto, r_auto = run(g, cs2_tiny(), batch=64)
+    pick = r_seg if auto.streaming.checkpoint == "segments" else r_none
+    assert r_auto.samples_per_s == pytest.approx(pick.samples_per_s)

@@ -65,6 +65,8 @@ class StreamPlan:
     free_bytes_per_core: float  # SRAM left for stashes on the fullest core
     attention: str  # 'flash' or 'stored'
     attention_stash_bytes: dict  # per sample, wafer total: {'flash': ..., 'stored': ...}
+    checkpoint: str = "none"  # 'none' or 'segments' (activation checkpointing chosen)
+    checkpoint_bytes: dict = field(default_factory=dict)  # per sample under each choice
 
     @property
     def micro_batch(self) -> int:
@@ -74,6 +76,7 @@ class StreamPlan:
         return {"system": self.system.to_dict(), "micro_fit": self.micro_fit,
                 "micro_forced": self.micro_forced, "attention": self.attention,
                 "attention_stash_bytes": dict(self.attention_stash_bytes),
+                "checkpoint": self.checkpoint, "checkpoint_bytes": dict(self.checkpoint_bytes),
                 "free_bytes_per_core": self.free_bytes_per_core,
                 "units": self.units.tolist(), "tiles": self.tiles.tolist()}
 
@@ -125,41 +128,65 @@ def place_streaming(sset: StageSet, model: StageModel, wafer: WaferSpec, trainin
             cache[(i, grid, choice)] = (d, e)
 
     grids = [g for g in TILE_GRIDS if wafer.rows // g[0] >= 1 and wafer.cols // g[1] >= 1]
-    # a guess of the micro-batch from the stash alone chooses the tiles; the working set of
-    # the chosen tiles then fixes it, and a smaller one chooses again
-    m = _fit(wafer, wafer.code_reserve_bytes + wafer.io_buffer_bytes, stash_core, per_system)
-    for _ in range(3):
-        # tiles for the micro-batches the step really runs (an even split of the batch)
-        choice = _choose(units_views, grids, evaluated, cache, run_size(per_system, m))
-        out = [cache[(i, g, c)] for i, (g, c) in enumerate(choice)]
-        data, out_evals = [d for d, _ in out], [e for _, e in out]
-        peak = max(_peak(e, peaks) for e in out_evals)
-        fit = _fit(wafer, peak, stash_core, per_system)
-        if fit >= m or fit < 1 or run_size(per_system, fit) == run_size(per_system, m):
-            break
-        m = fit
-    units = np.array([units_views[i][c][1] for i, (_, c) in enumerate(choice)])
-    tiles = np.array([float(g[0] * g[1]) for g, _ in choice])
-    peak = max(float(e.sram.max()) for e in out_evals)
+
+    def tiled(stash_core: float):
+        """(fit, choice, evals, data, peak) for a stash of ``stash_core`` bytes per core per
+        sample: a guess of the micro-batch from the stash alone chooses the tiles; the
+        working set of the chosen tiles then fixes it, and a smaller one chooses again."""
+        m = _fit(wafer, wafer.code_reserve_bytes + wafer.io_buffer_bytes, stash_core,
+                 per_system)
+        for _ in range(3):
+            # tiles for the micro-batches the step really runs (an even split of the batch)
+            size = run_size(per_system, micro_batch or m)
+            choice = _choose(units_views, grids, evaluated, cache, size)
+            out = [cache[(i, g, c)] for i, (g, c) in enumerate(choice)]
+            evals_ = [e for _, e in out]
+            peak_ = max(_peak(e, peaks) for e in evals_)
+            fit_ = _fit(wafer, peak_, stash_core, per_system)
+            if micro_batch or fit_ >= m or fit_ < 1 or run_size(per_system, fit_) == size:
+                break
+            m = fit_
+        return fit_, choice, evals_, [d for d, _ in out], peak_
+
+    w_b, rows, row_b, looks = streamed_bytes(sset, training)
+    ckpt = checkpoint_bytes(sset, stash) if training else (float(stash.sum()), ())
+    options = (["none"] if not training else
+               ["none", "segments"] if physics.checkpoint == "auto" else [physics.checkpoint])
+    best = None
+    for opt in options:
+        mem = float(stash.sum()) if opt == "none" else ckpt[0]
+        fit, choice, out_evals, data, peak = tiled(mem / wafer.cores if training else 0.0)
+        units = np.array([units_views[i][c][1] for i, (_, c) in enumerate(choice)])
+        tiles = np.array([float(g[0] * g[1]) for g, _ in choice])
+        est = _estimate(out_evals, units, tiles, w_b, rows, row_b, looks, system, wafer,
+                        per_system, micro_batch or fit, opt == "segments", training)
+        if best is None or est < best[0]:
+            best = (est, opt, mem, fit, choice, out_evals, data, peak, units, tiles)
+    _, ckpt_opt, mem, fit, choice, out_evals, data, peak, units, tiles = best
+    stash_core = mem / wafer.cores if training else 0.0
     free = wafer.sram_bytes_per_core - peak
-    fit = _fit(wafer, peak, stash_core, per_system)
     if training and fit < 1 and not micro_batch:
         raise PlacementError(
             f"{sset.graph.name!r}: not one sample's activations fit on {wafer.name!r} in "
-            f"weight streaming: backward needs {stash.sum():,.0f} bytes per sample "
+            f"weight streaming: backward needs {mem:,.0f} bytes per sample "
             f"({stash_core:,.0f} per core) beside a working set of {peak:,.0f} bytes on a "
             f"core of {wafer.sram_bytes_per_core:,}. Fix: a shorter sequence, "
-            "Physics(attention='flash'), more SRAM, or force micro_batch=1 (the excess "
-            "stash then spills off the wafer)")
+            "Physics(attention='flash', checkpoint='segments'), more SRAM, or force "
+            "micro_batch=1 (the excess stash then spills off the wafer)")
     forced = int(micro_batch or 0)
     micro = min(forced or fit, per_system) if training else per_system
     held = min(micro, fit) * stash_core
     sram_core = np.full((wafer.rows, wafer.cols), int(np.ceil(peak + held)), dtype=np.int64)
     t = np.array([e.cycles * u / tl for e, u, tl in zip(out_evals, units, tiles, strict=True)])
-    w_b, rows, row_b, looks = streamed_bytes(sset, training)
-    plan = StreamPlan(system, units, tiles, stash, w_b, rows, row_b, looks,
-                      recompute_flags(sset, physics.attention) if training else np.zeros(S),
-                      fit, forced, float(free), physics.attention, attn)
+    recompute = recompute_flags(sset, physics.attention) if training else np.zeros(S)
+    if ckpt_opt == "segments":
+        recompute = recompute + 1.0  # every segment's forward runs again in backward
+    # the stash kept, spread over the stages in proportion (what spills when forced)
+    kept = stash * (mem / stash.sum()) if stash.sum() > 0 else stash
+    plan = StreamPlan(system, units, tiles, kept, w_b, rows, row_b, looks, recompute,
+                      fit, forced, float(free), physics.attention, attn, ckpt_opt,
+                      {"none": float(stash.sum()), "segments": ckpt[0],
+                       "segment_bounds": list(ckpt[1])})
     check_capacity(sset, system, training)
     stages, out_data = [], []
     for i, (names, e) in enumerate(zip(sset.names, out_evals, strict=True)):
@@ -344,6 +371,57 @@ def _reads_probabilities(g, op) -> bool:
             return False
         src = g.op(src.inputs[0])
     return False
+
+
+def checkpoint_bytes(sset: StageSet, stash: np.ndarray) -> tuple[float, tuple[int, ...]]:
+    """Bytes per sample backward keeps with segment checkpointing, and the stages that start
+    a segment.
+
+    Keeping the tensors that cross a boundary before stage j (every flow from a stage before
+    j to one at or after it: the residual stream and any skip) lets backward recompute the
+    segment after it; while it does, that segment's full stash is held. Memory = the
+    boundaries' tensors + the largest segment's stash. Segments are cut greedily at a cap on
+    a segment's stash, the cap chosen among a geometric range as the one needing least.
+    """
+    S = len(sset)
+    if S < 2 or stash.sum() <= 0:
+        return float(stash.sum()), ()
+    live = np.zeros(S + 1)  # bytes crossing the boundary before stage j
+    vb = np.array([DTYPE_BYTES[sd.op.dtype] for sd in sset.data], dtype=np.float64)
+    for f in sset.flows:
+        if f.dst > f.src:
+            live[f.src + 1:f.dst + 1] += f.wavelets * vb[f.src]
+    best = (float(stash.sum()), ())
+    for cap in np.geomspace(max(float(stash.max()), 1.0), float(stash.sum()), 24):
+        cuts, seg, seg_max = [], 0.0, 0.0
+        for j in range(S):
+            if seg > 0 and seg + stash[j] > cap:
+                cuts.append(j)
+                seg_max = max(seg_max, seg)
+                seg = 0.0
+            seg += stash[j]
+        seg_max = max(seg_max, seg)
+        need = float(live[cuts].sum()) + seg_max + float(stash[0])
+        if need < best[0]:
+            best = (need, tuple(cuts))
+    return best
+
+
+def _estimate(evals, units, tiles, w_b, rows, row_b, looks, system, wafer, per_system: int,
+              micro: int, recompute: bool, training: bool) -> float:
+    """The placer's estimate of a step's cycles (to choose between checkpointing options):
+    per micro-batch, each stage's compute waves against its weight stream in (twice in
+    training) and gradients out, as the engine runs them."""
+    if micro < 1:
+        return math.inf
+    size = run_size(per_system, micro)
+    n_mb = -(-per_system // size)
+    bw = system.stream_bytes_per_s / wafer.clock_hz
+    c = np.array([e.cycles for e in evals]) * (4.0 / 3.0 if recompute else 1.0)
+    waves = np.ceil(size * units / tiles)
+    w = w_b + distinct_rows(rows, size * looks) * row_b
+    t = np.maximum(waves * c, (2.0 if training else 1.0) * w / bw)
+    return float(n_mb * t.sum())
 
 
 def recompute_flags(sset: StageSet, attention: str) -> np.ndarray:

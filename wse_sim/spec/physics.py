@@ -11,6 +11,7 @@ from .fields import replaced
 
 SCHEDULES = ("sync", "async")
 ATTENTION = ("flash", "stored")
+CHECKPOINT = ("auto", "none", "segments")
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,11 @@ class Physics:
         keeps one log-sum-exp per query row and recomputes the scores (one more forward of
         the scores product); 'stored': backward keeps every probability (heads x queries x
         keys per sample), which shrinks the micro-batch. The placement reports both stashes.
+    checkpoint : weight streaming's activation checkpointing. 'none': backward keeps every
+        stage's activations; 'segments': it keeps only the tensors crossing the boundaries of
+        segments of consecutive stages and recomputes each segment's forward in backward (one
+        more forward of every stage); 'auto' (default): whichever the placer predicts faster
+        (a larger micro-batch streams the weights fewer times).
     fifo : each stage's input FIFO holds as many samples as the SRAM left on its fullest core
         allows (else ``WaferSpec.buffer_depth`` samples for every stage).
     """
@@ -41,6 +47,7 @@ class Physics:
     colors: bool = True
     fifo: bool = True
     attention: str = "flash"
+    checkpoint: str = "auto"
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -49,9 +56,12 @@ class Physics:
         if self.attention not in ATTENTION:
             raise SpecError(f"Physics.attention must be one of {ATTENTION}, got "
                             f"{self.attention!r}")
+        if self.checkpoint not in CHECKPOINT:
+            raise SpecError(f"Physics.checkpoint must be one of {CHECKPOINT}, got "
+                            f"{self.checkpoint!r}")
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if f.name not in ("schedule", "attention") and not isinstance(v, bool):
+            if f.name not in ("schedule", "attention", "checkpoint") and not isinstance(v, bool):
                 raise SpecError(f"Physics.{f.name} must be True or False, got {v!r}")
 
     def replace(self, **changes) -> Physics:
