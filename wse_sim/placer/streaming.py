@@ -135,6 +135,8 @@ def place_streaming(sset: StageSet, model: StageModel, wafer: WaferSpec, trainin
         working set of the chosen tiles then fixes it, and a smaller one chooses again."""
         m = _fit(wafer, wafer.code_reserve_bytes + wafer.io_buffer_bytes, stash_core,
                  per_system)
+        if m < 1 and not micro_batch:
+            return 0, None, None, None, math.inf  # not one sample fits, whatever the tiles
         for _ in range(3):
             # tiles for the micro-batches the step really runs (an even split of the batch)
             size = run_size(per_system, micro_batch or m)
@@ -155,13 +157,27 @@ def place_streaming(sset: StageSet, model: StageModel, wafer: WaferSpec, trainin
     best = None
     for opt in options:
         mem = float(stash.sum()) if opt == "none" else ckpt[0]
+        if best is not None and best[3] >= per_system:
+            break  # the whole batch already fits in one micro-batch: nothing to gain
         fit, choice, out_evals, data, peak = tiled(mem / wafer.cores if training else 0.0)
+        if choice is None:
+            continue
         units = np.array([units_views[i][c][1] for i, (_, c) in enumerate(choice)])
         tiles = np.array([float(g[0] * g[1]) for g, _ in choice])
         est = _estimate(out_evals, units, tiles, w_b, rows, row_b, looks, system, wafer,
                         per_system, micro_batch or fit, opt == "segments", training)
         if best is None or est < best[0]:
             best = (est, opt, mem, fit, choice, out_evals, data, peak, units, tiles)
+    if best is None:  # no option fits one sample: report the smallest stash's need
+        mem = min(float(stash.sum()), ckpt[0])
+        peak = float(wafer.code_reserve_bytes + wafer.io_buffer_bytes)
+        raise PlacementError(
+            f"{sset.graph.name!r}: not one sample's activations fit on {wafer.name!r} in "
+            f"weight streaming: backward needs at least {mem:,.0f} bytes per sample "
+            f"({mem / wafer.cores:,.0f} per core) beside a working set of at least "
+            f"{peak:,.0f} bytes on a core of {wafer.sram_bytes_per_core:,}. Fix: a shorter "
+            "sequence, Physics(attention='flash', checkpoint='segments'), more SRAM, or force "
+            "micro_batch=1 (the excess stash then spills off the wafer)")
     _, ckpt_opt, mem, fit, choice, out_evals, data, peak, units, tiles = best
     stash_core = mem / wafer.cores if training else 0.0
     free = wafer.sram_bytes_per_core - peak
