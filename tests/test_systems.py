@@ -213,3 +213,14 @@ def test_checkpointing_keeps_less_and_recomputes_every_stage():
     auto, r_auto = run(g, cs2_tiny(), batch=64)
     pick = r_seg if auto.streaming.checkpoint == "segments" else r_none
     assert r_auto.samples_per_s == pytest.approx(pick.samples_per_s)
+
+
+def test_report_draws_the_systems_chart(tmp_path):
+    from wse_sim.engine.streaming import systems_curve
+
+    _, r = run(mlp(), cs2_tiny(), batch=64)
+    c = systems_curve(r)
+    assert c["systems"][0] == 1 and c["samples_per_s"][0] == pytest.approx(r.samples_per_s)
+    assert all(e <= 1.0 + 1e-12 for e in c["scaling_efficiency"])
+    md = ws.report(r, tmp_path / "rep")
+    assert (tmp_path / "rep" / "systems.png").exists() and "systems.png" in md.read_text()

@@ -17,6 +17,7 @@ import dataclasses
 
 import numpy as np
 
+from ..errors import SimulationError
 from ..fabric import link_loads
 from ..mapping import OPTIMIZER_READ_BYTES, OPTIMIZER_VECTOR_OPS, OPTIMIZER_WRITE_BYTES
 from ..placer import Placement
@@ -193,7 +194,7 @@ def run_streaming(placement: Placement, ss: StageSamples, *, mode: str, batch: i
         physics=placement.physics.to_dict(), system=system.to_dict(),
         micro_batches=parts["sizes"].tolist(), memory_service=service,
         attention_stash_bytes_per_sample=dict(sp.attention_stash_bytes),
-        spilled=spilled > 0)
+        spilled=spilled > 0, unit_cycles_fwd=c_fwd.tolist(), unit_cycles_bwd=c_bwd.tolist())
     if spilled > 0:
         settings.setdefault("notes", []).append(
             f"micro_batch={sp.micro_forced} is forced beyond the {sp.micro_fit} samples whose "
@@ -213,6 +214,37 @@ def run_streaming(placement: Placement, ss: StageSamples, *, mode: str, batch: i
         timeline_finish=np.broadcast_to(cum[1:], (shown, len(rows))).copy(),
         micro_batch=micro, systems=system.n_systems, scaling_efficiency=eff,
         memory_service=service)
+
+
+def systems_curve(result: SimResult, systems=(1, 2, 4, 8, 16, 32, 64)) -> dict:
+    """Samples/s and scaling efficiency of ``result``'s placement on N systems of its kind at
+    the same global batch, for each N in ``systems`` (the layers' unit costs and tiles as
+    simulated; each system's micro-batch as the placement allows on its share).
+
+    Returns ``{"systems": [...], "samples_per_s": [...], "scaling_efficiency": [...]}``."""
+    p = result.placement
+    if p is None or p.streaming is None:
+        raise SimulationError("systems_curve needs the SimResult of a weight-streaming "
+                              "placement (result.placement with a system)")
+    c_fwd = np.asarray(result.settings["unit_cycles_fwd"])
+    c_bwd = np.asarray(result.settings["unit_cycles_bwd"])
+    training = result.mode == "train"
+    batch = int(result.settings["batch"])
+    clock = p.wafer.clock_hz
+    out = {"systems": [], "samples_per_s": [], "scaling_efficiency": []}
+    for n in systems:
+        n = int(n)
+        if n > batch:
+            break
+        sys_n = p.streaming.system.replace(n_systems=n)
+        b = per_system_batch(batch, sys_n)
+        total, _ = step_cycles(p, c_fwd, c_bwd, b, training, sys_n)
+        sps = batch / (total / clock)
+        alone, _ = step_cycles(p, c_fwd, c_bwd, b, training, sys_n.replace(n_systems=1))
+        out["systems"].append(n)
+        out["samples_per_s"].append(float(sps))
+        out["scaling_efficiency"].append(scaling_efficiency(sps, n, b / (alone / clock)))
+    return out
 
 
 def _stream_bound(compute: float, s_in: float, s_out: float, spill: float, inner: str) -> str:
