@@ -21,7 +21,7 @@ from ..errors import SimulationError
 from ..fabric import link_loads
 from ..mapping import OPTIMIZER_READ_BYTES, OPTIMIZER_VECTOR_OPS, OPTIMIZER_WRITE_BYTES
 from ..placer import Placement
-from ..placer.streaming import distinct_rows
+from ..placer.stream_memory import distinct_rows
 from .cluster import per_system_batch, scaling_efficiency, tree_latency_cycles
 from .energy import energy_j_per_sample
 from .pipelined import SHOWN_SAMPLES
@@ -127,7 +127,7 @@ def run_streaming(placement: Placement, ss: StageSamples, *, mode: str, batch: i
     system = sp.system
     width = spec.link_wavelets_per_cycle
 
-    def unit_cycles(t):
+    def unit_cycles(t):  # a unit's cycles: the largest of its bounds, mean over the draws
         return np.maximum(np.maximum(t.compute, t.link / width),
                           np.maximum(t.memory, t.ramp)).mean(axis=0)
 
@@ -145,48 +145,17 @@ def run_streaming(placement: Placement, ss: StageSamples, *, mode: str, batch: i
         eff = scaling_efficiency(sps, system.n_systems, b_sys / (alone / spec.clock_hz))
     else:
         eff = 1.0
-    bw = parts["bw"]
-    rows = []
     t = ss.total
     upd = update_cycles_service(placement) if training else np.zeros(len(c_tot))
-    for s, st in enumerate(placement.stages):
-        per_s = 1.0 / b_sys
-        comp = acc["compute"][s] * per_s
-        s_in = (2.0 if training else 1.0) * acc["w_in"][s] / bw * per_s
-        s_out = acc["g_out"][s] / bw * per_s
-        spill = 2.0 * acc["spill"][s] / bw * per_s
-        layer = (acc["fwd"][s] + acc["bwd"][s]) * per_s
-        cm, fm, mm, rm = (float(x[:, s].mean()) for x in (t.compute, t.link, t.memory, t.ramp))
-        k = float(sp.units[s] / sp.tiles[s])
-        inner = bound_kind(cm, fm / width, mm, 0.0, rm)
-        bound = _stream_bound(comp, s_in, s_out, spill, inner)
-        rows.append(StageRow(
-            s, st.heavy, st.ops, st.cores, cm * k, float(ss.core_cycles[s].mean()) * k,
-            fm * k, mm * k, float(max(s_in, s_out, spill)), float(layer), bound, rm * k,
-            float(upd[s]),
-            stream_in_cycles=float(s_in), stream_out_cycles=float(s_out),
-            reduce_cycles=float(parts["tree"] * per_s) if system.n_systems > 1 else 0.0,
-            spill_cycles=float(spill)))
+    rows = _rows(placement, ss, parts, upd, b_sys, training)
     macs = float((ss.stage_macs * sp.units).sum())
     sram_b = float((ss.stage_sram_bytes * sp.units).sum())
     hops = placement.wavelet_hops_per_sample
     busy = float(acc["compute"].sum() / total)  # the share of the step a layer computes
     shown = min(SHOWN_SAMPLES, samples)
     cum = np.cumsum([0.0] + [r.stage_cycles for r in rows])
-    weights_in = float(acc["w_in"].sum() * (2 if training else 1))
-    grads_out = float(acc["g_out"].sum())
-    spilled = float(acc["spill"].sum())
-    stream_in, stream_out = weights_in + spilled, grads_out + spilled
-    upd_s = float(upd.sum() / spec.clock_hz)
-    service = {
-        "weight_bytes_per_step": weights_in, "gradient_bytes_per_step": grads_out,
-        "stream_in_bytes_per_step": stream_in, "stream_out_bytes_per_step": stream_out,
-        "stream_bytes_per_s": system.stream_bytes_per_s,
-        "link_busy_fraction": max(stream_in, stream_out) / system.stream_bytes_per_s / step_s,
-        "update_s_per_step": upd_s, "update_exposed_s": parts["exposed"] / spec.clock_hz,
-        "host_input_s_per_step": parts["host"] / spec.clock_hz,
-        "spill_bytes_per_step": 2.0 * spilled,
-        "tree_levels": system.tree_levels, "tree_latency_s": parts["tree"] / spec.clock_hz}
+    service = _service(placement, parts, upd, step_s, training)
+    spilled = service["spill_bytes_per_step"] / 2.0
     micro = int(parts["micro"])
     settings.update(
         period_cycles=total / batch, allreduce_cycles_per_step=0.0,
@@ -214,6 +183,53 @@ def run_streaming(placement: Placement, ss: StageSamples, *, mode: str, batch: i
         timeline_finish=np.broadcast_to(cum[1:], (shown, len(rows))).copy(),
         micro_batch=micro, systems=system.n_systems, scaling_efficiency=eff,
         memory_service=service)
+
+
+def _rows(placement: Placement, ss: StageSamples, parts: dict, upd: np.ndarray, b_sys: int,
+          training: bool) -> list[StageRow]:
+    """The per-stage table, cycles per sample of the busiest system: a unit's own bounds
+    scaled to a sample (units / tiles), the layer's compute and streams over the step."""
+    sp, acc, bw = placement.streaming, parts["acc"], parts["bw"]
+    width = placement.wafer.link_wavelets_per_cycle
+    t = ss.total
+    per_s = 1.0 / b_sys
+    tree = parts["tree"] * per_s if sp.system.n_systems > 1 else 0.0
+    rows = []
+    for s, st in enumerate(placement.stages):
+        comp = acc["compute"][s] * per_s
+        s_in = (2.0 if training else 1.0) * acc["w_in"][s] / bw * per_s
+        s_out = acc["g_out"][s] / bw * per_s
+        spill = 2.0 * acc["spill"][s] / bw * per_s
+        layer = (acc["fwd"][s] + acc["bwd"][s]) * per_s
+        cm, fm, mm, rm = (float(x[:, s].mean()) for x in (t.compute, t.link, t.memory, t.ramp))
+        k = float(sp.units[s] / sp.tiles[s])
+        bound = _stream_bound(comp, s_in, s_out, spill, bound_kind(cm, fm / width, mm, 0.0, rm))
+        rows.append(StageRow(
+            s, st.heavy, st.ops, st.cores, cm * k, float(ss.core_cycles[s].mean()) * k,
+            fm * k, mm * k, float(max(s_in, s_out, spill)), float(layer), bound, rm * k,
+            float(upd[s]), stream_in_cycles=float(s_in), stream_out_cycles=float(s_out),
+            reduce_cycles=float(tree), spill_cycles=float(spill)))
+    return rows
+
+
+def _service(placement: Placement, parts: dict, upd: np.ndarray, step_s: float,
+             training: bool) -> dict:
+    """The memory service's load per step: bytes each way, its link's busy share, the
+    update's time and its exposed part, the tree."""
+    acc, system, clock = parts["acc"], placement.streaming.system, placement.wafer.clock_hz
+    weights_in = float(acc["w_in"].sum() * (2 if training else 1))
+    grads_out = float(acc["g_out"].sum())
+    spilled = float(acc["spill"].sum())
+    stream_in, stream_out = weights_in + spilled, grads_out + spilled
+    return {
+        "weight_bytes_per_step": weights_in, "gradient_bytes_per_step": grads_out,
+        "stream_in_bytes_per_step": stream_in, "stream_out_bytes_per_step": stream_out,
+        "stream_bytes_per_s": system.stream_bytes_per_s,
+        "link_busy_fraction": max(stream_in, stream_out) / system.stream_bytes_per_s / step_s,
+        "update_s_per_step": float(upd.sum() / clock),
+        "update_exposed_s": parts["exposed"] / clock,
+        "host_input_s_per_step": parts["host"] / clock, "spill_bytes_per_step": 2.0 * spilled,
+        "tree_levels": system.tree_levels, "tree_latency_s": parts["tree"] / clock}
 
 
 def systems_curve(result: SimResult, systems=(1, 2, 4, 8, 16, 32, 64)) -> dict:

@@ -21,22 +21,26 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import PlacementError
-from ..graph import DTYPE_BYTES
-from ..kernels.tiles import INDEX_BYTES
-from ..mapping.sram import stored_weight_bytes
 from ..spec import Physics, WaferSpec
 from ..spec.physics import ALL_ON
-from ..spec.system import SystemSpec
+from ..spec.system import SystemSpec, system_for
 from .evaluate import evaluate_stages
 from .placement import Placement, Stage
 from .sizing import StageModel
 from .stages import StageSet
+from .stream_memory import (
+    backward_bytes,
+    check_capacity,
+    checkpoint_bytes,
+    distinct_rows,
+    recompute_flags,
+    streamed_bytes,
+)
 
 # Tile grids (rows x cols of tiles) a streamed layer may be cut into: square-ish powers of two
 # up to 32 x 32 (~700 cores per tile on WSE-2). A design choice bounding the search, assumed.
 TILE_GRIDS = ((1, 1), (2, 2), (4, 4), (8, 8), (16, 16), (32, 32))
 FLASH_QUERY_BLOCK = 128  # query rows per attention block tried beside whole heads, assumed
-STATS_BYTES = 4  # flash attention keeps one fp32 log-sum-exp per query row and head, derived
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,73 @@ class StreamPlan:
                 "units": self.units.tolist(), "tiles": self.tiles.tolist()}
 
 
+class _TileSearch:
+    """The evaluations behind the tile choice of one placement: each (stage, tile grid, unit
+    choice) is evaluated once, on one tile (repeated layers share one evaluation)."""
+
+    def __init__(self, sset, model, wafer, training, batch, physics, per_system, micro_batch):
+        self.sset, self.wafer, self.training, self.batch = sset, wafer, training, batch
+        self.physics, self.per_system, self.micro_batch = physics, per_system, micro_batch
+        S = len(sset)
+        # a streamed layer keeps no weights: nothing limits the row groups but the stash
+        self.model = dataclasses.replace(model, fixed_bytes=np.zeros(S), stash_bytes=np.zeros(S))
+        self.units_views = [_unit_views(sd) for sd in sset.data]
+        self.grids = [g for g in TILE_GRIDS if wafer.rows // g[0] >= 1
+                      and wafer.cols // g[1] >= 1]
+        self.memo, self.rtn_cache, self.peaks = {}, {}, {}
+        self.cache: dict = {}  # (stage, grid, view choice) -> (StageData, StageEval)
+
+    def evaluate(self, idx: list[int], grid, choice) -> None:
+        """Evaluate stages ``idx`` on one tile of ``grid`` with their unit view ``choice``."""
+        idx = [i for i in idx if (i, grid, choice) not in self.cache]
+        if not idx:
+            return
+        wafer, sset = self.wafer, self.sset
+        h, w = wafer.rows // grid[0], wafer.cols // grid[1]
+        data = []
+        for i in idx:
+            uv, n_units = self.units_views[i][choice]
+            sd = sset.data[i]
+            data.append(dataclasses.replace(sd, view=uv,
+                                            extra_vector_ops=sd.extra_vector_ops / n_units))
+        sub = dataclasses.replace(sset, data=tuple(data), in_density=sset.in_density[idx],
+                                  first=sset.first[idx])
+        sub_model = dataclasses.replace(self.model, fixed_bytes=np.zeros(len(idx)),
+                                        stash_bytes=np.zeros(len(idx)))
+        ev = evaluate_stages(sub, [(0, 0, h, w)] * len(idx), np.zeros(len(idx)), wafer,
+                             self.training, self.batch, sub_model, resident=False,
+                             rtn_cache=self.rtn_cache, physics=self.physics, memo=self.memo)
+        for i, d, e in zip(idx, data, ev, strict=True):
+            self.cache[(i, grid, choice)] = (d, e)
+
+    def tiled(self, stash_core: float):
+        """``(fit, choice, evals, data, peak)`` for a stash of ``stash_core`` bytes per core
+        per sample (choice None when not one sample fits): a guess of the micro-batch from
+        the stash alone chooses the tiles; the working set of the chosen tiles then fixes it,
+        and a smaller one chooses again."""
+        wafer, per_system, forced = self.wafer, self.per_system, self.micro_batch
+        m = _fit(wafer, wafer.code_reserve_bytes + wafer.io_buffer_bytes, stash_core,
+                 per_system)
+        if m < 1 and not forced:
+            return 0, None, None, None, math.inf  # not one sample fits, whatever the tiles
+        for _ in range(3):
+            # tiles for the micro-batches the step really runs (an even split of the batch)
+            size = run_size(per_system, forced or m)
+            choice = _choose(self.units_views, self.grids, self.evaluate, self.cache, size)
+            out = [self.cache[(i, g, c)] for i, (g, c) in enumerate(choice)]
+            evals = [e for _, e in out]
+            peak = max(_peak(e, self.peaks) for e in evals)
+            fit = _fit(wafer, peak, stash_core, per_system)
+            if forced or fit >= m or fit < 1 or run_size(per_system, fit) == size:
+                break
+            m = fit
+        return fit, choice, evals, [d for d, _ in out], peak
+
+    def units_tiles(self, choice) -> tuple[np.ndarray, np.ndarray]:
+        units = np.array([self.units_views[i][c][1] for i, (_, c) in enumerate(choice)])
+        return units, np.array([float(g[0] * g[1]) for g, _ in choice])
+
+
 def place_streaming(sset: StageSet, model: StageModel, wafer: WaferSpec, training: bool,
                     batch: int, seed: int, physics: Physics = ALL_ON,
                     system: SystemSpec | None = None, micro_batch: int | None = None
@@ -89,68 +160,12 @@ def place_streaming(sset: StageSet, model: StageModel, wafer: WaferSpec, trainin
     + the stash of the micro-batch. ``batch`` is the global batch (split over
     ``system.n_systems``); ``micro_batch`` forces the micro-batch (beyond what fits, the
     excess stash spills off the wafer and the engine charges it)."""
-    from ..spec.system import system_for
-
     system = system_for(wafer) if system is None else system
     S = len(sset)
     per_system = -(-batch // system.n_systems)
     stash, attn = backward_bytes(sset, physics.attention)
-    stash_core = float(stash.sum()) / wafer.cores if training else 0.0
-    units_views = [_unit_views(sd) for sd in sset.data]
-    # a streamed layer keeps no weights: nothing limits the row groups but the stash
-    free_model = dataclasses.replace(model, fixed_bytes=np.zeros(S), stash_bytes=np.zeros(S))
-    memo: dict = {}
-    rtn_cache: dict = {}
-    peaks: dict = {}
-    cache: dict = {}  # (stage, grid, view choice) -> (StageData, StageEval)
-
-    def evaluated(idx: list[int], grid, choice) -> None:
-        """Evaluate stages ``idx`` on one tile of ``grid`` with their unit view ``choice``
-        (repeated layers share one evaluation through ``memo``)."""
-        idx = [i for i in idx if (i, grid, choice) not in cache]
-        if not idx:
-            return
-        h, w = wafer.rows // grid[0], wafer.cols // grid[1]
-        data = []
-        for i in idx:
-            uv, n_units = units_views[i][choice]
-            sd = sset.data[i]
-            data.append(dataclasses.replace(sd, view=uv,
-                                            extra_vector_ops=sd.extra_vector_ops / n_units))
-        sub = dataclasses.replace(sset, data=tuple(data), in_density=sset.in_density[idx],
-                                  first=sset.first[idx])
-        sub_model = dataclasses.replace(free_model, fixed_bytes=np.zeros(len(idx)),
-                                        stash_bytes=np.zeros(len(idx)))
-        ev = evaluate_stages(sub, [(0, 0, h, w)] * len(idx), np.zeros(len(idx)), wafer,
-                             training, batch, sub_model, resident=False, rtn_cache=rtn_cache,
-                             physics=physics, memo=memo)
-        for i, d, e in zip(idx, data, ev, strict=True):
-            cache[(i, grid, choice)] = (d, e)
-
-    grids = [g for g in TILE_GRIDS if wafer.rows // g[0] >= 1 and wafer.cols // g[1] >= 1]
-
-    def tiled(stash_core: float):
-        """(fit, choice, evals, data, peak) for a stash of ``stash_core`` bytes per core per
-        sample: a guess of the micro-batch from the stash alone chooses the tiles; the
-        working set of the chosen tiles then fixes it, and a smaller one chooses again."""
-        m = _fit(wafer, wafer.code_reserve_bytes + wafer.io_buffer_bytes, stash_core,
-                 per_system)
-        if m < 1 and not micro_batch:
-            return 0, None, None, None, math.inf  # not one sample fits, whatever the tiles
-        for _ in range(3):
-            # tiles for the micro-batches the step really runs (an even split of the batch)
-            size = run_size(per_system, micro_batch or m)
-            choice = _choose(units_views, grids, evaluated, cache, size)
-            out = [cache[(i, g, c)] for i, (g, c) in enumerate(choice)]
-            evals_ = [e for _, e in out]
-            peak_ = max(_peak(e, peaks) for e in evals_)
-            fit_ = _fit(wafer, peak_, stash_core, per_system)
-            if micro_batch or fit_ >= m or fit_ < 1 or run_size(per_system, fit_) == size:
-                break
-            m = fit_
-        return fit_, choice, evals_, [d for d, _ in out], peak_
-
-    w_b, rows, row_b, looks = streamed_bytes(sset, training)
+    search = _TileSearch(sset, model, wafer, training, batch, physics, per_system, micro_batch)
+    streamed = streamed_bytes(sset, training)
     ckpt = checkpoint_bytes(sset, stash) if training else (float(stash.sum()), ())
     options = (["none"] if not training else
                ["none", "segments"] if physics.checkpoint == "auto" else [physics.checkpoint])
@@ -159,57 +174,41 @@ def place_streaming(sset: StageSet, model: StageModel, wafer: WaferSpec, trainin
         mem = float(stash.sum()) if opt == "none" else ckpt[0]
         if best is not None and best[3] >= per_system:
             break  # the whole batch already fits in one micro-batch: nothing to gain
-        fit, choice, out_evals, data, peak = tiled(mem / wafer.cores if training else 0.0)
+        fit, choice, evals, data, peak = search.tiled(mem / wafer.cores if training else 0.0)
         if choice is None:
             continue
-        units = np.array([units_views[i][c][1] for i, (_, c) in enumerate(choice)])
-        tiles = np.array([float(g[0] * g[1]) for g, _ in choice])
-        est = _estimate(out_evals, units, tiles, w_b, rows, row_b, looks, system, wafer,
-                        per_system, micro_batch or fit, opt == "segments", training)
+        units, tiles = search.units_tiles(choice)
+        est = _estimate(evals, units, tiles, *streamed, system, wafer, per_system,
+                        micro_batch or fit, opt == "segments", training)
         if best is None or est < best[0]:
-            best = (est, opt, mem, fit, choice, out_evals, data, peak, units, tiles)
-    if best is None:  # no option fits one sample: report the smallest stash's need
-        mem = min(float(stash.sum()), ckpt[0])
-        peak = float(wafer.code_reserve_bytes + wafer.io_buffer_bytes)
-        raise PlacementError(
-            f"{sset.graph.name!r}: not one sample's activations fit on {wafer.name!r} in "
-            f"weight streaming: backward needs at least {mem:,.0f} bytes per sample "
-            f"({mem / wafer.cores:,.0f} per core) beside a working set of at least "
-            f"{peak:,.0f} bytes on a core of {wafer.sram_bytes_per_core:,}. Fix: a shorter "
-            "sequence, Physics(attention='flash', checkpoint='segments'), more SRAM, or force "
-            "micro_batch=1 (the excess stash then spills off the wafer)")
+            best = (est, opt, mem, fit, choice, evals, data, peak, units, tiles)
+    if best is None or (training and best[3] < 1 and not micro_batch):
+        mem = min(float(stash.sum()), ckpt[0]) if best is None else best[2]
+        peak = wafer.code_reserve_bytes + wafer.io_buffer_bytes if best is None else best[7]
+        raise _no_fit(sset, wafer, mem, peak)
     _, ckpt_opt, mem, fit, choice, out_evals, data, peak, units, tiles = best
-    stash_core = mem / wafer.cores if training else 0.0
-    free = wafer.sram_bytes_per_core - peak
-    if training and fit < 1 and not micro_batch:
-        raise PlacementError(
-            f"{sset.graph.name!r}: not one sample's activations fit on {wafer.name!r} in "
-            f"weight streaming: backward needs {mem:,.0f} bytes per sample "
-            f"({stash_core:,.0f} per core) beside a working set of {peak:,.0f} bytes on a "
-            f"core of {wafer.sram_bytes_per_core:,}. Fix: a shorter sequence, "
-            "Physics(attention='flash', checkpoint='segments'), more SRAM, or force "
-            "micro_batch=1 (the excess stash then spills off the wafer)")
     forced = int(micro_batch or 0)
     micro = min(forced or fit, per_system) if training else per_system
-    held = min(micro, fit) * stash_core
-    sram_core = np.full((wafer.rows, wafer.cols), int(np.ceil(peak + held)), dtype=np.int64)
+    stash_core = mem / wafer.cores if training else 0.0
+    sram_core = np.full((wafer.rows, wafer.cols), int(np.ceil(peak + min(micro, fit)
+                                                              * stash_core)), dtype=np.int64)
     t = np.array([e.cycles * u / tl for e, u, tl in zip(out_evals, units, tiles, strict=True)])
     recompute = recompute_flags(sset, physics.attention) if training else np.zeros(S)
     if ckpt_opt == "segments":
         recompute = recompute + 1.0  # every segment's forward runs again in backward
     # the stash kept, spread over the stages in proportion (what spills when forced)
     kept = stash * (mem / stash.sum()) if stash.sum() > 0 else stash
-    plan = StreamPlan(system, units, tiles, kept, w_b, rows, row_b, looks, recompute,
-                      fit, forced, float(free), physics.attention, attn, ckpt_opt,
-                      {"none": float(stash.sum()), "segments": ckpt[0],
-                       "segment_bounds": list(ckpt[1])})
+    plan = StreamPlan(system, units, tiles, kept, *streamed, recompute, fit, forced,
+                      float(wafer.sram_bytes_per_core - peak), physics.attention, attn,
+                      ckpt_opt, {"none": float(stash.sum()), "segments": ckpt[0],
+                                 "segment_bounds": list(ckpt[1])})
     check_capacity(sset, system, training)
     stages, out_data = [], []
     for i, (names, e) in enumerate(zip(sset.names, out_evals, strict=True)):
         g = choice[i][0]
         rect = (0, 0, wafer.rows // g[0], wafer.cols // g[1])
         stages.append(Stage(i, names[0], names, rect, e.split, float(sset.in_density[i]),
-                            bool(sset.first[i]), 1, float(t[i]), _peak(e, peaks)))
+                            bool(sset.first[i]), 1, float(t[i]), _peak(e, search.peaks)))
         out_data.append(dataclasses.replace(data[i], rtn=e.rtn))
     hops, colors = _routing(stages, out_evals, units, tiles, training)
     return Placement(
@@ -222,6 +221,17 @@ def place_streaming(sset: StageSet, model: StageModel, wafer: WaferSpec, trainin
         routers_over_color_budget=0 if colors <= wafer.colors else wafer.cores,
         sram_peak_fraction=float(sram_core.max() / wafer.sram_bytes_per_core),
         data=tuple(out_data), micro_batch=micro, physics=physics, streaming=plan)
+
+
+def _no_fit(sset, wafer: WaferSpec, mem: float, peak: float) -> PlacementError:
+    """The error for a model of which not one sample's backward stash fits."""
+    return PlacementError(
+        f"{sset.graph.name!r}: not one sample's activations fit on {wafer.name!r} in weight "
+        f"streaming: backward needs {mem:,.0f} bytes per sample ({mem / wafer.cores:,.0f} "
+        f"per core) beside a working set of {peak:,.0f} bytes on a core of "
+        f"{wafer.sram_bytes_per_core:,}. Fix: a shorter sequence, Physics(attention='flash', "
+        "checkpoint='segments'), more SRAM, or force micro_batch=1 (the excess stash then "
+        "spills off the wafer)")
 
 
 def _peak(e, peaks: dict) -> float:
@@ -304,125 +314,6 @@ def _choose(units_views, grids, evaluated, cache, m: int) -> list[tuple]:
     return best
 
 
-def stored_bytes(nnz: float, dtype: str, density: float) -> float:
-    """Bytes of ``nnz`` stored weights on the stream: the one rule of the placer
-    (:func:`wse_sim.mapping.sram.stored_weight_bytes`)."""
-    return stored_weight_bytes(nnz, dtype, density)
-
-
-def streamed_bytes(sset: StageSet, training: bool):
-    """Per stage (S,): dense weight bytes streamed per pass; for lookup tables instead their
-    rows, bytes per row and rows read per sample (only the rows a micro-batch uses stream)."""
-    S = len(sset)
-    w, rows, row_b, looks = np.zeros(S), np.zeros(S), np.zeros(S), np.zeros(S)
-    for i, sd in enumerate(sset.data):
-        v, op = sd.view, sd.op
-        if not v.stored_weights:
-            continue
-        if v.one_hot:
-            rows[i] = v.k
-            row_b[i] = stored_bytes(v.n * op.weight_density, op.dtype, op.weight_density)
-            looks[i] = v.rows
-        else:
-            # a layer tied to an embedding (a GPT's LM head) has no params of its own, but
-            # the whole table streams through it
-            nnz = sd.nnz if not op.attrs.get("tied_to") else v.k * v.n * op.weight_density
-            w[i] = stored_bytes(nnz, op.dtype, op.weight_density)
-    return w, rows, row_b, looks
-
-
-def distinct_rows(table_rows: np.ndarray, reads: float) -> np.ndarray:
-    """Expected distinct rows among ``reads`` uniform draws from tables of ``table_rows``:
-    V (1 - (1 - 1/V)^reads). An upper bound for real text (Zipf-like ids repeat more)."""
-    V = np.maximum(np.asarray(table_rows, dtype=np.float64), 2.0)
-    out = V * -np.expm1(reads * np.log1p(-1.0 / V))
-    return np.where(table_rows > 1, out, np.minimum(table_rows, reads))
-
-
-def backward_bytes(sset: StageSet, attention: str) -> tuple[np.ndarray, dict]:
-    """Bytes per sample (wafer total) each stage keeps for backward (S,), and the attention
-    stash per sample under each attention choice.
-
-    A heavy op keeps its input (a tensor read by several ops, such as q/k/v's, is kept
-    once); an attention product keeps its second operand (K, V). Stored attention also keeps
-    the probabilities (heads x queries x keys); flash attention keeps only one fp32 log-sum-
-    exp per query row and head and recomputes the scores in backward.
-    """
-    S = len(sset)
-    out = np.zeros(S)
-    seen: set = set()
-    attn = {"flash": 0.0, "stored": 0.0}
-    g = sset.graph
-    for i, sd in enumerate(sset.data):
-        v, op = sd.view, sd.op
-        vb = DTYPE_BYTES[op.dtype]
-        dens = float(sset.in_density[i])
-        x_in = v.rows if v.one_hot else v.rows * v.k * dens / v.reuse
-        x_bytes = x_in * (vb + (INDEX_BYTES if dens < 0.5 else 0))
-        src = op.inputs[0] if op.inputs else op.name
-        if v.stored_weights:
-            if src not in seen:
-                out[i] += x_bytes
-                seen.add(src)
-            continue
-        operand = v.heads * v.k * v.n * vb
-        if _reads_probabilities(g, op):
-            flash = operand + v.rows * STATS_BYTES
-            stored = operand + x_bytes
-        else:
-            flash = stored = operand + x_bytes
-        attn["flash"] += flash
-        attn["stored"] += stored
-        out[i] += flash if attention == "flash" else stored
-    return out, attn
-
-
-def _reads_probabilities(g, op) -> bool:
-    """True for the attention product fed by softmax probabilities (through dropout)."""
-    src = g.op(op.inputs[0])
-    for _ in range(4):
-        if src.kind == "softmax":
-            return True
-        if not src.inputs:
-            return False
-        src = g.op(src.inputs[0])
-    return False
-
-
-def checkpoint_bytes(sset: StageSet, stash: np.ndarray) -> tuple[float, tuple[int, ...]]:
-    """Bytes per sample backward keeps with segment checkpointing, and the stages that start
-    a segment.
-
-    Keeping the tensors that cross a boundary before stage j (every flow from a stage before
-    j to one at or after it: the residual stream and any skip) lets backward recompute the
-    segment after it; while it does, that segment's full stash is held. Memory = the
-    boundaries' tensors + the largest segment's stash. Segments are cut greedily at a cap on
-    a segment's stash, the cap chosen among a geometric range as the one needing least.
-    """
-    S = len(sset)
-    if S < 2 or stash.sum() <= 0:
-        return float(stash.sum()), ()
-    live = np.zeros(S + 1)  # bytes crossing the boundary before stage j
-    vb = np.array([DTYPE_BYTES[sd.op.dtype] for sd in sset.data], dtype=np.float64)
-    for f in sset.flows:
-        if f.dst > f.src:
-            live[f.src + 1:f.dst + 1] += f.wavelets * vb[f.src]
-    best = (float(stash.sum()), ())
-    for cap in np.geomspace(max(float(stash.max()), 1.0), float(stash.sum()), 24):
-        cuts, seg, seg_max = [], 0.0, 0.0
-        for j in range(S):
-            if seg > 0 and seg + stash[j] > cap:
-                cuts.append(j)
-                seg_max = max(seg_max, seg)
-                seg = 0.0
-            seg += stash[j]
-        seg_max = max(seg_max, seg)
-        need = float(live[cuts].sum()) + seg_max + float(stash[0])
-        if need < best[0]:
-            best = (need, tuple(cuts))
-    return best
-
-
 def _estimate(evals, units, tiles, w_b, rows, row_b, looks, system, wafer, per_system: int,
               micro: int, recompute: bool, training: bool) -> float:
     """The placer's estimate of a step's cycles (to choose between checkpointing options):
@@ -438,33 +329,6 @@ def _estimate(evals, units, tiles, w_b, rows, row_b, looks, system, wafer, per_s
     w = w_b + distinct_rows(rows, size * looks) * row_b
     t = np.maximum(waves * c, (2.0 if training else 1.0) * w / bw)
     return float(n_mb * t.sum())
-
-
-def recompute_flags(sset: StageSet, attention: str) -> np.ndarray:
-    """1.0 for the stages backward reruns forward: the attention scores under flash."""
-    g = sset.graph
-    return np.array([1.0 if attention == "flash" and not sd.view.stored_weights
-                     and any(g.op(n).kind == "softmax" for n in names) else 0.0
-                     for names, sd in zip(sset.names, sset.data, strict=True)])
-
-
-def check_capacity(sset: StageSet, system: SystemSpec, training: bool) -> None:
-    """Raise :class:`PlacementError` when the weights (and, training, the optimizer state)
-    exceed the memory service."""
-    from ..mapping import OPTIMIZER_BYTES_PER_WEIGHT
-
-    need = 0.0
-    for sd in sset.data:
-        if sd.view.stored_weights and not sd.op.attrs.get("tied_to"):
-            need += stored_bytes(sd.nnz, sd.op.dtype, sd.op.weight_density)
-            if training:
-                need += sd.nnz * OPTIMIZER_BYTES_PER_WEIGHT
-    if need > system.memory_capacity_bytes:
-        raise PlacementError(
-            f"{sset.graph.name!r} needs {need:,.0f} bytes of weights and optimizer state in "
-            f"the memory service but {system.name!r} holds memory_capacity_bytes="
-            f"{system.memory_capacity_bytes:,.0f}; use a larger service, e.g. "
-            f"ws.system({system.name!r}, memory_capacity_bytes={need * 1.25:.3g})")
 
 
 def _routing(stages, evals, units, tiles, training: bool) -> tuple[float, int]:
