@@ -82,7 +82,9 @@ def report(result, out_dir, gpu=None) -> Path:
     if (result.execution == "weight_streaming" and result.placement is not None
             and result.placement.streaming is not None and result.mode == "train"):
         plot_systems(result, out / SYSTEMS_IMAGE[0])  # weight streaming: the cluster chart
-        text += "\n" + "\n".join(systems_section())
+        # before the per-stage table, which ends the report
+        text = text.replace("## Per-stage table", "\n".join(systems_section())
+                            + "\n## Per-stage table", 1)
     md = out / "report.md"
     atomic_write_text(md, text)
     return md
