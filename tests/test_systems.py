@@ -224,3 +224,13 @@ def test_report_draws_the_systems_chart(tmp_path):
     assert all(e <= 1.0 + 1e-12 for e in c["scaling_efficiency"])
     md = ws.report(r, tmp_path / "rep")
     assert (tmp_path / "rep" / "systems.png").exists() and "systems.png" in md.read_text()
+
+
+def test_saved_result_keeps_the_system_fields(tmp_path):
+    _, r = run(small_gpt(), cs2_tiny(n=2), batch=16)
+    ws.save_result(r, tmp_path / "saved")
+    back = ws.load_result(tmp_path / "saved")
+    assert (back.micro_batch, back.systems) == (r.micro_batch, 2)
+    assert back.scaling_efficiency == r.scaling_efficiency
+    assert back.memory_service == r.memory_service
+    assert [s.stream_in_cycles for s in back.stages] == [s.stream_in_cycles for s in r.stages]
