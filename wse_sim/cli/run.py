@@ -129,7 +129,8 @@ def run_record(args, result, gpu: dict, timings: dict) -> dict:
     if result.execution == "weight_streaming":
         settings.update(micro_batch=result.micro_batch, systems=result.systems,
                         scaling_efficiency=result.scaling_efficiency)
-    notes = [gpu["note"]] if gpu.get("note") else []
+    # the engine's own notes (e.g. a forced micro-batch that spills) stay beside the GPU's
+    notes = list(settings.get("notes", [])) + ([gpu["note"]] if gpu.get("note") else [])
     if notes:
         settings["notes"] = notes
     d = {"model": result.model, "wafer": result.wafer, "mode": result.mode,
@@ -151,6 +152,8 @@ def human_summary(result, gpu: dict, timings: dict) -> str:
         rows.append(("systems", f"{result.systems} x {name}, micro-batch "
                                 f"{result.micro_batch}, scaling efficiency "
                                 f"{result.scaling_efficiency:.3f}"))
+        if result.settings.get("spilled"):
+            rows.append(("spill", result.settings["notes"][0]))
     rows.append(("wall time", f"place {timings['place']:.2f} s + simulate "
                               f"{timings['simulate']:.2f} s (model {timings['model']:.2f} s, "
                               f"GPU {timings['gpu']:.2f} s)"))
