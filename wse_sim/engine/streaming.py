@@ -57,7 +57,8 @@ def layer_passes(placement: Placement, c_fwd: np.ndarray, c_bwd: np.ndarray, m: 
     fwd = np.maximum(np.maximum(compute_f, w_in / bw_cycle), spill / bw_cycle)
     bwd = np.maximum(np.maximum(compute_b, (w_in + spill) / bw_cycle), g_out / bw_cycle) \
         if training else np.zeros_like(fwd)
-    return {"compute_f": compute_f, "compute_b": compute_b, "w_in": w_in, "g_out": g_out,
+    return {"waves": waves, "compute_f": compute_f, "compute_b": compute_b, "w_in": w_in,
+            "g_out": g_out,
             "spill": spill, "fwd": fwd, "bwd": bwd}
 
 
@@ -83,13 +84,14 @@ def step_cycles(placement: Placement, c_fwd: np.ndarray, c_bwd: np.ndarray, per_
     sizes = micro_batches(per_system, micro)
     uniq, counts = np.unique(sizes, return_counts=True)
     S = len(c_fwd)
-    acc = {k: np.zeros(S) for k in ("compute", "w_in", "g_out", "spill", "fwd", "bwd")}
+    acc = {k: np.zeros(S) for k in ("compute", "waves", "w_in", "g_out", "spill", "fwd",
+                                    "bwd")}
     per = {}
     for m, n in zip(uniq, counts, strict=True):
         p = layer_passes(placement, c_fwd, c_bwd, int(m), training, bw)
         per[int(m)] = p
         acc["compute"] += n * (p["compute_f"] + p["compute_b"])
-        for k in ("w_in", "g_out", "spill", "fwd", "bwd"):
+        for k in ("waves", "w_in", "g_out", "spill", "fwd", "bwd"):
             acc[k] += n * p[k]
     passes = float(acc["fwd"].sum() + acc["bwd"].sum())
     tree = tree_latency_cycles(system)
@@ -188,7 +190,8 @@ def run_streaming(placement: Placement, ss: StageSamples, *, mode: str, batch: i
 def _rows(placement: Placement, ss: StageSamples, parts: dict, upd: np.ndarray, b_sys: int,
           training: bool) -> list[StageRow]:
     """The per-stage table, cycles per sample of the busiest system: a unit's own bounds
-    scaled to a sample (units / tiles), the layer's compute and streams over the step."""
+    times the unit waves a sample takes (ceil(m units / tiles) per micro-batch of m), the
+    layer's streams over the step."""
     sp, acc, bw = placement.streaming, parts["acc"], parts["bw"]
     width = placement.wafer.link_wavelets_per_cycle
     t = ss.total
@@ -202,7 +205,7 @@ def _rows(placement: Placement, ss: StageSamples, parts: dict, upd: np.ndarray, 
         spill = 2.0 * acc["spill"][s] / bw * per_s
         layer = (acc["fwd"][s] + acc["bwd"][s]) * per_s
         cm, fm, mm, rm = (float(x[:, s].mean()) for x in (t.compute, t.link, t.memory, t.ramp))
-        k = float(sp.units[s] / sp.tiles[s])
+        k = float(acc["waves"][s] * per_s)  # a unit's waves per sample, quantisation included
         bound = _stream_bound(comp, s_in, s_out, spill, bound_kind(cm, fm / width, mm, 0.0, rm))
         rows.append(StageRow(
             s, st.heavy, st.ops, st.cores, cm * k, float(ss.core_cycles[s].mean()) * k,
