@@ -169,11 +169,15 @@ def place_streaming(sset: StageSet, model: StageModel, wafer: WaferSpec, trainin
     ckpt = checkpoint_bytes(sset, stash) if training else (float(stash.sum()), ())
     options = (["none"] if not training else
                ["none", "segments"] if physics.checkpoint == "auto" else [physics.checkpoint])
+    mems = {opt: float(stash.sum()) if opt == "none" else ckpt[0] for opt in options}
     best = None
-    for opt in options:
-        mem = float(stash.sum()) if opt == "none" else ckpt[0]
-        if best is not None and best[3] >= per_system:
-            break  # the whole batch already fits in one micro-batch: nothing to gain
+    for opt in sorted(options, key=lambda o: mems[o]):  # the smaller stash first
+        mem = mems[opt]
+        if best is not None and best[1] == "none" and best[3] >= per_system:
+            break  # the whole batch fits in one micro-batch without recomputing anything
+        if best is not None and _stream_floor(streamed, system, wafer, per_system, mem,
+                                              micro_batch, training) >= best[0]:
+            continue  # its weight streams alone take longer than the best option's step
         fit, choice, evals, data, peak = search.tiled(mem / wafer.cores if training else 0.0)
         if choice is None:
             continue
@@ -312,6 +316,22 @@ def _choose(units_views, grids, evaluated, cache, m: int) -> list[tuple]:
                     nxt.append(i)
             active = nxt
     return best
+
+
+def _stream_floor(streamed, system, wafer, per_system: int, mem: float, micro_batch,
+                  training: bool) -> float:
+    """A lower bound on a step's cycles with a backward stash of ``mem`` bytes per sample:
+    the weight streams of the fewest micro-batches it could run (the stash alone, beside no
+    working set), whatever the tiles."""
+    reserve = wafer.code_reserve_bytes + wafer.io_buffer_bytes
+    m = micro_batch or _fit(wafer, reserve, mem / wafer.cores if training else 0.0, per_system)
+    if m < 1:
+        return math.inf
+    size = run_size(per_system, m)
+    w_b, rows, row_b, looks = streamed
+    w = w_b + distinct_rows(rows, size * looks) * row_b
+    bw = system.stream_bytes_per_s / wafer.clock_hz
+    return float(-(-per_system // size) * (2.0 if training else 1.0) * w.sum() / bw)
 
 
 def _estimate(evals, units, tiles, w_b, rows, row_b, looks, system, wafer, per_system: int,
