@@ -234,3 +234,25 @@ def test_saved_result_keeps_the_system_fields(tmp_path):
     assert back.scaling_efficiency == r.scaling_efficiency
     assert back.memory_service == r.memory_service
     assert [s.stream_in_cycles for s in back.stages] == [s.stream_in_cycles for s in r.stages]
+
+
+@pytest.mark.parametrize("dtype,sparsity", [("fp32", 0.4), ("fp32", 0.8), ("fp16", 0.4),
+                                            ("fp16", 0.8)])
+def test_one_index_bytes_rule_for_held_and_streamed_weights(dtype, sparsity):
+    """Streamed weights carry the same index bytes as the placer's SRAM sizing: a 16-bit
+    index per non-zero only below vb / (vb + 2) density (fp32: 2/3, fp16: 1/2)."""
+    from wse_sim.placer.sizing import stage_model
+    from wse_sim.placer.stages import stage_set
+
+    g = Graph("mlp", dtype)
+    x = g.input("x", (32, 256))
+    for i in range(2):
+        x = g.dense(f"fc{i}", x, 256)
+    g = ws.sparsify(g, sparsity, seed=1)
+    plan, r = run(g, cs2_tiny(), batch=4, micro_batch=4)
+    ss = stage_set(g, False)
+    held = stage_model(list(ss.data), ss.in_density, ss.first, TINY, False).fixed_bytes
+    assert plan.streaming.weight_bytes == pytest.approx(held)
+    vb = 4 if dtype == "fp32" else 2
+    per_weight = held.sum() / sum(sd.nnz for sd in ss.data)
+    assert per_weight == (vb + 2 if 1 - sparsity < vb / (vb + 2) else vb)
