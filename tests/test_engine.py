@@ -131,7 +131,7 @@ def test_weight_streaming_runs_layer_by_layer():
     assert r.execution == "weight_streaming"
     slow_io = ws.simulate(ws.place(g, ws.wafer("tiny", offwafer_bytes_per_s=1e6),
                                    mode="weight_streaming"), mode="train")
-    assert slow_io.bottleneck_kind == "offwafer"
+    assert slow_io.bottleneck_kind in ("weight_stream", "gradient_stream")
     assert slow_io.samples_per_s < r.samples_per_s
 
 

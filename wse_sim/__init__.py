@@ -28,16 +28,27 @@ from .io import load_result, save_result
 from .placer import Placement, gemv, place
 from .report import plot_placement, plot_sram, report
 from .report.trace import export_trace
-from .spec import GPU_PRESETS, WAFER_PRESETS, GpuSpec, WaferSpec, gpu, wafer
+from .spec import (
+    GPU_PRESETS,
+    SYSTEM_PRESETS,
+    WAFER_PRESETS,
+    GpuSpec,
+    SystemSpec,
+    WaferSpec,
+    gpu,
+    system,
+    wafer,
+)
 from .sweep import plot_sweep, read_table, sweep
 from .version import __version__
 
 __all__ = [
     "FabricError", "GPU_PRESETS", "GpuError", "GpuResult", "GpuSpec", "Graph", "GraphError",
     "MissingDependencyError", "Op", "Placement", "PlacementError", "ResourceError", "SimResult",
-    "SimulationError", "SparsityError", "SpecError", "WAFER_PRESETS", "WaferSpec", "WseSimError",
+    "SYSTEM_PRESETS", "SimulationError", "SparsityError", "SpecError", "SystemSpec",
+    "WAFER_PRESETS", "WaferSpec", "WseSimError",
     "WseSimFileError", "__version__", "equivalent_gpus", "export_trace", "from_onnx", "from_torch",
     "gemv", "gpu", "gpu_baseline", "load_result", "models", "place", "plot_placement", "plot_sram",
     "plot_sweep", "read_table", "report", "save_result", "scaling_curve", "simulate", "sparsify",
-    "sweep", "wafer",
+    "sweep", "system", "wafer",
 ]

@@ -12,6 +12,7 @@ import sys
 from ..errors import WseSimError
 from ..version import __version__
 from . import fabric as fabric_cli
+from . import systems as systems_cli
 from .args import PROG, Parser, check_parsed, subcommand
 from .importing import add_import_command
 from .info import cmd_models, cmd_wafers
@@ -39,6 +40,7 @@ def build_parser() -> Parser:
                    help="print a JSON list of {name, rows, cols, cores, sram_bytes_per_core, "
                         "total_sram_bytes, peak_flops_fp16 (FLOP/s), clock_hz}")
     p.set_defaults(func=cmd_wafers)
+    systems_cli.add_parser(sub)
     p = sub.add_parser("run", help="place and simulate one model on one wafer",
                        description="Build a model, place it on a wafer, simulate it and "
                        "compare with a GPU baseline.", epilog=RUN_EPILOG,

@@ -13,6 +13,7 @@ from ..errors import SimulationError, SparsityError, WseSimError
 from ..models.data import default_inputs
 from ..report import report, summary_rows
 from ..spec import GPU_PRESETS
+from ..spec.system import system_for
 from ..validate import MAX_COUNT, integer, number, seed
 from ..validate.files import check_output_file, check_output_folder
 from .args import Parser, model_arguments, print_json, progress_bar, refuse_unused, wafer_overrides
@@ -74,11 +75,11 @@ def execute_run(args, advance) -> tuple:
     graph = graph_from_args(args) or models.get(args.model, **model_arguments(args.model_arg))
     if args.weight_sparsity > 0:
         graph = ws.sparsify(graph, args.weight_sparsity, args.sparsity_pattern, seed=args.seed)
-    wafer = ws.wafer(args.wafer, **wafer_overrides(args.set))
+    target = system_target(args)
     t1 = time.perf_counter()
     advance("place")
-    plan = ws.place(graph, wafer, training=args.mode == "train", batch=args.batch,
-                    seed=args.seed)
+    plan = ws.place(graph, target, training=args.mode == "train", batch=args.batch,
+                    seed=args.seed, micro_batch=args.micro_batch)
     t2 = time.perf_counter()
     advance("simulate")
     result = ws.simulate(plan, mode=args.mode, batch=args.batch, samples=args.samples,
@@ -91,6 +92,23 @@ def execute_run(args, advance) -> tuple:
     t4 = time.perf_counter()
     timings = {"model": t1 - t0, "place": t2 - t1, "simulate": t3 - t2, "gpu": t4 - t3}
     return graph, result, gpu, timings
+
+
+def system_target(args):
+    """The wafer, or with --system / --systems / --micro-batch the system, to place on:
+    --system names the preset (its wafer replaces --wafer), --set overrides its wafer."""
+    wafer = ws.wafer(args.wafer, **wafer_overrides(args.set))
+    if args.system is None and args.systems is None and args.micro_batch is None:
+        return wafer
+    n = integer("--systems", args.systems if args.systems is not None else 1, 1, 1 << 20,
+                error=SimulationError, fix="e.g. --systems 4")
+    if args.micro_batch is not None:
+        integer("--micro-batch", args.micro_batch, 1, MAX_COUNT, error=SimulationError,
+                fix="e.g. --micro-batch 8, or leave it out to fit")
+    if args.system is None:
+        return system_for(wafer, n)
+    base = ws.system(args.system, n=n)
+    return base.replace(wafer=ws.wafer(base.wafer, **wafer_overrides(args.set)))
 
 
 def gpu_block(result, graph, name: str) -> dict:
@@ -111,7 +129,11 @@ def run_record(args, result, gpu: dict, timings: dict) -> dict:
         weight_sparsity=args.weight_sparsity,
         sparsity_pattern=args.sparsity_pattern if args.weight_sparsity > 0 else "dense",
         gpu=args.gpu, timings_s=timings, engine_wall_s=result.sim_wall_s)
-    notes = [gpu["note"]] if gpu.get("note") else []
+    if result.execution == "weight_streaming":
+        settings.update(micro_batch=result.micro_batch, systems=result.systems,
+                        scaling_efficiency=result.scaling_efficiency)
+    # the engine's own notes (e.g. a forced micro-batch that spills) stay beside the GPU's
+    notes = list(settings.get("notes", [])) + ([gpu["note"]] if gpu.get("note") else [])
     if notes:
         settings["notes"] = notes
     d = {"model": result.model, "wafer": result.wafer, "mode": result.mode,
@@ -128,6 +150,13 @@ def run_record(args, result, gpu: dict, timings: dict) -> dict:
 
 def human_summary(result, gpu: dict, timings: dict) -> str:
     rows = summary_rows(result, gpu)
+    if result.execution == "weight_streaming":
+        name = result.settings.get("system", {}).get("name", "")
+        rows.append(("systems", f"{result.systems} x {name}, micro-batch "
+                                f"{result.micro_batch}, scaling efficiency "
+                                f"{result.scaling_efficiency:.3f}"))
+        if result.settings.get("spilled"):
+            rows.append(("spill", result.settings["notes"][0]))
     rows.append(("wall time", f"place {timings['place']:.2f} s + simulate "
                               f"{timings['simulate']:.2f} s (model {timings['model']:.2f} s, "
                               f"GPU {timings['gpu']:.2f} s)"))
@@ -174,6 +203,14 @@ def add_run_arguments(p: Parser) -> None:
                    help="decode/prefill: KV-cache / prompt length in tokens (default: 4096)")
     p.add_argument("--wafers", default="1", metavar="N",
                    help="decode/prefill: wafers in the pipeline, or 'auto' (default: 1)")
+    p.add_argument("--system", default=None, metavar="NAME",
+                   help="train on a system from 'wse-sim systems' (cs1, cs2, cs3): its wafer "
+                        "with its memory service, in weight streaming")
+    p.add_argument("--systems", type=int, default=None, metavar="N",
+                   help="systems in data parallel (weight streaming; default 1)")
+    p.add_argument("--micro-batch", type=int, default=None, metavar="N",
+                   help="weight streaming: samples per micro-batch (default: the most that "
+                        "fit; more spills activations off the wafer, charged and named)")
     p.add_argument("--batch", type=int, default=None, metavar="N",
                    help="samples per optimizer step per replica (default: the model's)")
     p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, metavar="N",

@@ -11,6 +11,8 @@ from ..placer import Placement
 from . import table as _table
 
 BOUNDS = ("compute", "fabric", "memory", "offwafer", "ramp", "ingress")
+# weight streaming on a system also names what bounds a layer beyond its compute
+STREAM_BOUNDS = ("weight_stream", "gradient_stream", "spill")
 
 
 def bound_kind(compute: float, fabric: float, memory: float, stream: float = 0.0,
@@ -38,6 +40,12 @@ class StageRow:
     bound: str
     ramp_cycles: float = 0.0  # the busiest core's ramp, wavelets in or out / ramp width
     update_cycles: float = 0.0  # the optimizer step on the stage's fullest core, per step
+    # weight streaming, cycles per sample: weights streamed in (forward + backward), gradients
+    # out, the reduce tree's latency (N systems) and spilled activations (forced micro-batch)
+    stream_in_cycles: float = 0.0
+    stream_out_cycles: float = 0.0
+    reduce_cycles: float = 0.0
+    spill_cycles: float = 0.0
 
     def to_dict(self) -> dict:
         return {"stage": self.stage, "heavy": self.heavy, "ops": list(self.ops),
@@ -46,7 +54,10 @@ class StageRow:
                 "link_cycles_max": self.link_cycles_max, "memory_cycles": self.memory_cycles,
                 "stream_cycles": self.stream_cycles, "stage_cycles": self.stage_cycles,
                 "bound": self.bound, "ramp_cycles": self.ramp_cycles,
-                "update_cycles": self.update_cycles}
+                "update_cycles": self.update_cycles,
+                "stream_in_cycles": self.stream_in_cycles,
+                "stream_out_cycles": self.stream_out_cycles,
+                "reduce_cycles": self.reduce_cycles, "spill_cycles": self.spill_cycles}
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,6 +101,12 @@ class SimResult:
     timeline_bwd_start: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 0)))
     timeline_bwd_finish: np.ndarray = field(repr=False,
                                             default_factory=lambda: np.zeros((0, 0)))
+    # weight streaming on systems: samples per micro-batch, systems in data parallel, samples/s
+    # over N x one system alone on its share of the batch, and the memory service's load
+    micro_batch: int = 0
+    systems: int = 1
+    scaling_efficiency: float = 1.0
+    memory_service: dict = field(default_factory=dict)
 
     @property
     def bottleneck(self) -> dict:
@@ -120,7 +137,8 @@ class SimResult:
             "cores_used", "utilization", "replicas", "sram_peak_fraction",
             "energy_j_per_sample", "power_w", "wavelet_hops_per_sample", "macs_per_sample",
             "sim_wall_s", "clock_hz", "schedule", "bubble_fraction",
-            "weight_staleness_steps")}
+            "weight_staleness_steps", "micro_batch", "systems", "scaling_efficiency")}
+        d["memory_service"] = dict(self.memory_service)
         d["bottleneck"] = self.bottleneck
         d["stages"] = [s.to_dict() for s in self.stages]
         d["settings"] = dict(self.settings)
@@ -140,7 +158,9 @@ def build_result(placement: Placement, *, mode: str, execution: str, rows: list[
                  timeline_start: np.ndarray, timeline_finish: np.ndarray,
                  schedule: str = "inference", bubble_fraction: float = 0.0,
                  weight_staleness_steps: float = 0.0, timeline_bwd_start=None,
-                 timeline_bwd_finish=None) -> SimResult:
+                 timeline_bwd_finish=None, micro_batch: int = 0, systems: int = 1,
+                 scaling_efficiency: float = 1.0, memory_service: dict | None = None
+                 ) -> SimResult:
     """The one place a :class:`SimResult` is made: the bottleneck is the stage with the most
     cycles per sample, and power is energy per sample times throughput."""
     b = int(np.argmax([r.stage_cycles for r in rows]))
@@ -163,5 +183,6 @@ def build_result(placement: Placement, *, mode: str, execution: str, rows: list[
         timeline_bwd_start=np.zeros((0, 0)) if timeline_bwd_start is None
         else timeline_bwd_start,
         timeline_bwd_finish=np.zeros((0, 0)) if timeline_bwd_finish is None
-        else timeline_bwd_finish)
+        else timeline_bwd_finish, micro_batch=int(micro_batch), systems=int(systems),
+        scaling_efficiency=float(scaling_efficiency), memory_service=memory_service or {})
 

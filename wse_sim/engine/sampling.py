@@ -57,6 +57,10 @@ class StageSamples:
     core_cycles: list[np.ndarray] = field(repr=False)
     macs_per_sample: float
     sram_bytes_per_sample: float  # read + written, all cores
+    # per stage (S,): the MACs and SRAM bytes behind the two sums above (weight streaming
+    # scales each stage by its units per sample)
+    stage_macs: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+    stage_sram_bytes: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,8 @@ def sample_stages(placement: Placement, dens: list[np.ndarray], samples: int, tr
     total = PassCosts(*tot, [c.links_t for c in costed])
     forward = PassCosts(*fwd, [c.links_f for c in costed]) if training else None
     return StageSamples(total, forward, upd, [c.core_cycles for c in costed], macs,
-                        read + write)
+                        read + write, np.array([c.macs for c in costed]),
+                        np.array([c.read + c.write for c in costed]))
 
 
 def _cost_stage(placement: Placement, st, sd, xcs: list[np.ndarray], training: bool, s: int,

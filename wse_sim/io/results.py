@@ -253,6 +253,10 @@ def load_result(path) -> SimResult:
     return load_run(path).result
 
 
+# weight streaming's per-stage times (absent from older files: 0)
+_STREAM_ROW_KEYS = ("stream_in_cycles", "stream_out_cycles", "reduce_cycles", "spill_cycles")
+
+
 def _num(v, default=math.inf) -> float:
     return default if v is None else float(v)
 
@@ -262,7 +266,8 @@ def _result_from(d: dict, arrays: dict) -> SimResult:
                             _num(s["compute_cycles_max"]), _num(s["compute_cycles_mean"]),
                             _num(s["link_cycles_max"]), _num(s["memory_cycles"]),
                             _num(s["stream_cycles"]), _num(s["stage_cycles"]), str(s["bound"]),
-                            _num(s.get("ramp_cycles"), 0.0), _num(s.get("update_cycles"), 0.0))
+                            _num(s.get("ramp_cycles"), 0.0), _num(s.get("update_cycles"), 0.0),
+                            **{k: _num(s.get(k), 0.0) for k in _STREAM_ROW_KEYS})
                    for s in d["stages"])
     b = d["bottleneck"]
     return SimResult(
@@ -285,4 +290,7 @@ def _result_from(d: dict, arrays: dict) -> SimResult:
         bubble_fraction=_num(d.get("bubble_fraction"), 0.0),
         weight_staleness_steps=_num(d.get("weight_staleness_steps"), 0.0),
         timeline_bwd_start=arrays.get("timeline_bwd_start", np.zeros((0, 0))),
-        timeline_bwd_finish=arrays.get("timeline_bwd_finish", np.zeros((0, 0))))
+        timeline_bwd_finish=arrays.get("timeline_bwd_finish", np.zeros((0, 0))),
+        micro_batch=int(d.get("micro_batch") or 0), systems=int(d.get("systems") or 1),
+        scaling_efficiency=_num(d.get("scaling_efficiency"), 1.0),
+        memory_service=dict(d.get("memory_service") or {}))

@@ -12,6 +12,16 @@ from .split import Split
 from .view import View
 
 
+def stored_weight_bytes(nnz: float, dtype: str, density: float) -> float:
+    """Bytes of ``nnz`` stored weights: values, plus a 16-bit index each when the tile is
+    kept compressed (density below ``vb / (vb + INDEX_BYTES)``, where indices cost less than
+    the zeros they drop). The one rule for weights held on the wafer (the placer's sizing)
+    and weights streamed from the memory service."""
+    vb = DTYPE_BYTES[dtype]
+    sparse = density < vb / (vb + INDEX_BYTES)
+    return float(nnz) * (vb + (INDEX_BYTES if sparse else 0))
+
+
 def sram_per_core(op: Op, view: View, rtn: np.ndarray, x_counts: np.ndarray, split: Split,
                   spec: WaferSpec, *, training: bool, in_flight: int,
                   resident: bool = True,

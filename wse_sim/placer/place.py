@@ -9,6 +9,7 @@ from ..graph import Graph
 from ..resources import check_place
 from ..spec import WAFER_PRESETS, Physics, WaferSpec
 from ..spec.physics import ALL_ON
+from ..spec.system import SystemSpec
 from ..validate import check_place_args
 from .llm import LLM_MODES, place_llm
 from .pipelined import place_pipelined
@@ -16,15 +17,19 @@ from .placement import Placement
 from .sizing import StageModel, min_cores_for_sram, stage_model
 from .stages import StageSet, stage_set
 from .streaming import place_streaming
+from .system_args import check_system_args
 
 MODES = ("auto", "pipelined", "weight_streaming")
 
 
-def place(graph: Graph, wafer: WaferSpec, mode: str = "auto", training: bool = True,
-          replicas: int | str = "auto", batch: int | None = None, seed: int = 0,
-          physics: Physics | None = None, candidates: tuple[Placement, ...] | None = None,
-          context: int = 2048, wafers: int | str = 1) -> Placement:
-    """Map ``graph`` onto ``wafer``.
+def place(graph: Graph, wafer: WaferSpec | SystemSpec, mode: str = "auto",
+          training: bool = True, replicas: int | str = "auto", batch: int | None = None,
+          seed: int = 0, physics: Physics | None = None,
+          candidates: tuple[Placement, ...] | None = None, context: int = 2048,
+          wafers: int | str = 1, systems: int | None = None,
+          micro_batch: int | None = None) -> Placement:
+    """Map ``graph`` onto ``wafer`` (a :class:`WaferSpec`, or a :class:`SystemSpec`: a wafer
+    with its memory service, possibly several systems in data parallel).
 
     Stages (one heavy op plus the cheap ops that follow it) each get a rectangle sized so the
     pipeline is balanced and every core's SRAM holds its share, laid out by recursive
@@ -40,6 +45,12 @@ def place(graph: Graph, wafer: WaferSpec, mode: str = "auto", training: bool = T
         throughput; an int forces it.
     batch : samples per optimizer step per replica (default: the model's ``batch_default``).
     seed : seeds the weight masks' tile counts (through each op's ``mask_seed``) and ties.
+    systems : shorthand for ``ws.system(<the wafer's system>, n=systems)``: that many
+        systems train in data parallel, each in weight streaming on its share of ``batch``
+        (a WaferSpec alone is one system with its default memory service).
+    micro_batch : weight streaming: samples per micro-batch; default the most whose
+        backward activations fit. A larger one spills the excess off the wafer (charged and
+        named by the engine).
     physics : which mechanisms to model (:class:`~wse_sim.spec.Physics`; all on by default).
     candidates : placements made for other wafers to re-evaluate here and keep if faster.
         ``None`` (default) tries the placement of this wafer's preset when this wafer is a
@@ -52,6 +63,7 @@ def place(graph: Graph, wafer: WaferSpec, mode: str = "auto", training: bool = T
     >>> plan.mode, plan.utilization > 0.9
     ('pipelined', True)
     """
+    system, wafer = check_system_args(wafer, systems, micro_batch, mode)
     if mode in LLM_MODES:  # LLM inference (placer/llm.py): an LlmPlan for context, wafers
         return place_llm(graph, wafer, mode, context, 1 if batch is None else batch, wafers)
     # argument types, ranges and the memory the per-core arrays take: wse_sim.validate/resources
@@ -77,7 +89,7 @@ def place(graph: Graph, wafer: WaferSpec, mode: str = "auto", training: bool = T
             f"{wafer.cores} cores; each stage needs at least one core: use a larger wafer")
     model = stage_model(list(sset.data), sset.in_density, sset.first, wafer, training,
                         sset.flow_wavelets())
-    if mode != "weight_streaming":
+    if mode != "weight_streaming" and system is None:
         mins = min_cores_for_sram(model, sset.in_flight, np.ones(S))
         if mins.sum() <= wafer.cores:
             if candidates is None:
@@ -89,7 +101,8 @@ def place(graph: Graph, wafer: WaferSpec, mode: str = "auto", training: bool = T
                 return plan
         if mode == "pipelined":
             raise _does_not_fit(sset, model, wafer, mins)
-    return place_streaming(sset, model, wafer, training, batch, seed, physics)
+    return place_streaming(sset, model, wafer, training, batch, seed, physics,
+                           system=system, micro_batch=micro_batch)
 
 
 def _preset_candidate(graph, wafer, mode, training, replicas, batch, seed,

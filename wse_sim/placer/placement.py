@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -91,6 +92,14 @@ class Placement:
     balance_all: float = 1.0  # slowest / mean over every stage, memory-sized ones included
     memory_sized_stages: int = 0  # stages given more cores than their time needs, for SRAM
     physics: Physics = ALL_ON  # the mechanisms this placement was made with
+    # weight streaming: the system, tiles, stashes and streamed bytes
+    # (wse_sim.placer.streaming.StreamPlan); None for other modes
+    streaming: Any = field(repr=False, default=None)
+
+    @property
+    def systems(self) -> int:
+        """Systems training in data parallel (weight streaming on a SystemSpec), else 1."""
+        return self.streaming.system.n_systems if self.streaming is not None else 1
 
     @property
     def cores_used(self) -> int:
@@ -110,4 +119,6 @@ class Placement:
                 "max_colors_per_router": self.max_colors_per_router,
                 "routers_over_color_budget": self.routers_over_color_budget,
                 "sram_peak_fraction": self.sram_peak_fraction,
-                "physics": self.physics.to_dict()}
+                "physics": self.physics.to_dict(), "micro_batch": self.micro_batch,
+                **({"streaming": self.streaming.to_dict()} if self.streaming is not None
+                   else {})}

@@ -17,6 +17,7 @@ import numpy as np
 from ..graph import DTYPE_BYTES
 from ..kernels.tiles import INDEX_BYTES
 from ..mapping import OPTIMIZER_BYTES_PER_WEIGHT, passes
+from ..mapping.sram import stored_weight_bytes
 from ..spec import WaferSpec
 
 # Size stages against 88% of each core: the sizing model uses a stage's mean bytes per core,
@@ -68,8 +69,7 @@ def stage_model(data: list, in_density: np.ndarray, first: np.ndarray,
             B[i] += flow_wavelets[i] * (2 if training else 1) / spec.link_wavelets_per_cycle
         C[i] = spec.task_overhead_cycles * (3 if training else 1)
         if v.stored_weights:
-            sparse = op.weight_density < vb / (vb + INDEX_BYTES)
-            fixed[i] = sd.nnz * (vb + (INDEX_BYTES if sparse else 0))
+            fixed[i] = stored_weight_bytes(sd.nnz, op.dtype, op.weight_density)
             if training:
                 fixed[i] += sd.nnz * OPTIMIZER_BYTES_PER_WEIGHT
         else:  # every head's second operand, double-buffered

@@ -11,6 +11,7 @@ so a computed result is never lost if drawing fails, then the images and ``repor
 ``stage_cycles.png``   compute, fabric and memory cycles per stage, bottleneck marked
 ``timeline.png``       Gantt chart of the first 16 samples through the stages
 ``gpu.png``            the wafer against one GPU and the equivalent GPU cluster
+``systems.png``        weight-streaming training: samples/s against 1..64 systems
 =====================  ====================================================================
 
 Every image has a fixed pixel size (:data:`IMAGE_SIZES`). Maps of a whole wafer are block-reduced
@@ -33,6 +34,7 @@ from .charts import plot_gpu, plot_stage_cycles, plot_timeline
 from .maps import plot_link_loads, plot_placement, plot_sram, plot_utilization
 from .markdown import report_markdown
 from .style import DEFAULT_GPU, IMAGES
+from .systems import SYSTEMS_IMAGE, plot_systems, systems_section
 
 
 def report(result, out_dir, gpu=None) -> Path:
@@ -76,6 +78,13 @@ def report(result, out_dir, gpu=None) -> Path:
                       ("timeline", lambda p: plot_timeline(result, p)),
                       ("gpu", lambda p: plot_gpu(result, gpu, p))):
         images[key] = draw(out / IMAGES[key][0])
+    text = report_markdown(result, gpu, images)
+    if (result.execution == "weight_streaming" and result.placement is not None
+            and result.placement.streaming is not None and result.mode == "train"):
+        plot_systems(result, out / SYSTEMS_IMAGE[0])  # weight streaming: the cluster chart
+        # before the per-stage table, which ends the report
+        text = text.replace("## Per-stage table", "\n".join(systems_section())
+                            + "\n## Per-stage table", 1)
     md = out / "report.md"
-    atomic_write_text(md, report_markdown(result, gpu, images))
+    atomic_write_text(md, text)
     return md

@@ -10,6 +10,8 @@ from ..errors import SpecError
 from .fields import replaced
 
 SCHEDULES = ("sync", "async")
+ATTENTION = ("flash", "stored")
+CHECKPOINT = ("auto", "none", "segments")
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,15 @@ class Physics:
     ramp : a core's ramp moves at most ``ramp_wavelets_per_cycle`` wavelets each way, and
         accumulating partial sums and stashing activations use its SRAM port.
     colors : a placement may not route more colors through a router than the spec has.
+    attention : weight streaming's attention. 'flash': per head and query block, backward
+        keeps one log-sum-exp per query row and recomputes the scores (one more forward of
+        the scores product); 'stored': backward keeps every probability (heads x queries x
+        keys per sample), which shrinks the micro-batch. The placement reports both stashes.
+    checkpoint : weight streaming's activation checkpointing. 'none': backward keeps every
+        stage's activations; 'segments': it keeps only the tensors crossing the boundaries of
+        segments of consecutive stages and recomputes each segment's forward in backward (one
+        more forward of every stage); 'auto' (default): whichever the placer predicts faster
+        (a larger micro-batch streams the weights fewer times).
     fifo : each stage's input FIFO holds as many samples as the SRAM left on its fullest core
         allows (else ``WaferSpec.buffer_depth`` samples for every stage).
     """
@@ -35,14 +46,22 @@ class Physics:
     ramp: bool = True
     colors: bool = True
     fifo: bool = True
+    attention: str = "flash"
+    checkpoint: str = "auto"
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
             raise SpecError(f"Physics.schedule must be one of {SCHEDULES}, got "
                             f"{self.schedule!r}")
+        if self.attention not in ATTENTION:
+            raise SpecError(f"Physics.attention must be one of {ATTENTION}, got "
+                            f"{self.attention!r}")
+        if self.checkpoint not in CHECKPOINT:
+            raise SpecError(f"Physics.checkpoint must be one of {CHECKPOINT}, got "
+                            f"{self.checkpoint!r}")
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if f.name != "schedule" and not isinstance(v, bool):
+            if f.name not in ("schedule", "attention", "checkpoint") and not isinstance(v, bool):
                 raise SpecError(f"Physics.{f.name} must be True or False, got {v!r}")
 
     def replace(self, **changes) -> Physics:
