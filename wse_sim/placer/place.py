@@ -69,7 +69,7 @@ def place(graph: Graph, wafer: WaferSpec, mode: str = "auto", training: bool = T
     physics = ALL_ON if physics is None else physics
     if not isinstance(physics, Physics):
         raise SimulationError(f"physics must be a wse_sim.spec.Physics, got {physics!r}")
-    sset = stage_set(graph, training)
+    sset = stage_set(graph, training, physics.granularity)
     S = len(sset)
     if S > wafer.cores:
         raise PlacementError(

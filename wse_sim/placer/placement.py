@@ -29,6 +29,10 @@ class Stage:
     est_cycles: float  # predicted time per sample (expected activations)
     sram_max_bytes: float
     fifo_samples: int = 1  # samples its input FIFO holds (from the SRAM left; docs/modeling.md)
+    unit: str = "sample"  # what it streams a sample in: 'token', 'row' or 'sample'
+    chunks: int = 1  # how many units make a sample (1: whole samples)
+    fifo_chunks: int = 1  # its input FIFO in chunks of its input (fifo_samples x chunks, or more)
+    stash_bytes_per_sample: float = 0.0  # the most SRAM one more stashed sample takes on a core
 
     @property
     def cores(self) -> int:
@@ -40,7 +44,9 @@ class Stage:
                 "orientation": "k_on_rows" if self.split.k_on_rows else "k_on_cols",
                 "row_groups": self.split.groups, "in_density": self.in_density,
                 "in_flight": self.in_flight, "est_cycles": self.est_cycles,
-                "sram_max_bytes": self.sram_max_bytes, "fifo_samples": self.fifo_samples}
+                "sram_max_bytes": self.sram_max_bytes, "fifo_samples": self.fifo_samples,
+                "unit": self.unit, "chunks": self.chunks, "fifo_chunks": self.fifo_chunks,
+                "stash_bytes_per_sample": self.stash_bytes_per_sample}
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,8 @@ class Flow:
     src: int
     dst: int
     wavelets: float
+    lead: float = 1.0  # fraction of src's forward task done when dst can start (1: barrier)
+    back_lead: float = 1.0  # fraction of dst's backward task done when src's can start
 
 
 @dataclass(frozen=True)

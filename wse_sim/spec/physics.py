@@ -10,6 +10,7 @@ from ..errors import SpecError
 from .fields import replaced
 
 SCHEDULES = ("sync", "async")
+GRANULARITIES = ("chunk", "sample")
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,12 @@ class Physics:
     colors : a placement may not route more colors through a router than the spec has.
     fifo : each stage's input FIFO holds as many samples as the SRAM left on its fullest core
         allows (else ``WaferSpec.buffer_depth`` samples for every stage).
+    granularity : the unit stages pass data in. 'chunk' (default): each op streams its output
+        a token, a feature-map row or (a barrier) a whole sample at a time, so a stage starts
+        a sample when the chunks it needs have arrived; fill, drain, samples in flight, stash
+        and FIFO depth follow (``docs/modeling.md``, streaming units). 'sample': a stage starts
+        a sample only when its producers finished all of it (the earlier model, kept for the
+        ablation).
     """
 
     schedule: str = "sync"
@@ -35,14 +42,18 @@ class Physics:
     ramp: bool = True
     colors: bool = True
     fifo: bool = True
+    granularity: str = "chunk"
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
             raise SpecError(f"Physics.schedule must be one of {SCHEDULES}, got "
                             f"{self.schedule!r}")
+        if self.granularity not in GRANULARITIES:
+            raise SpecError(f"Physics.granularity must be one of {GRANULARITIES}, got "
+                            f"{self.granularity!r}")
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if f.name != "schedule" and not isinstance(v, bool):
+            if f.name not in ("schedule", "granularity") and not isinstance(v, bool):
                 raise SpecError(f"Physics.{f.name} must be True or False, got {v!r}")
 
     def replace(self, **changes) -> Physics:
