@@ -25,7 +25,8 @@ task when its wavelets arrive, so a streaming region interleaves its forward and
 streams instead of holding a fixed list: each stream takes its samples in order, and between
 two of its tasks leaves the region for the task 1F1B puts between them (the backward of
 sample ``i + 1 - w_s`` between forwards ``i`` and ``i + 1``; the forward ``j + w_s`` after
-backward ``j``; the update after a batch's last backward). The stash holds ``w_s`` samples,
+backward ``j``; the update after a batch's last backward), and the backward stream begins no
+earlier than the warm-up forwards' time after the first forward started. The stash holds ``w_s`` samples,
 freed chunk by chunk as the backward reads it: ``F_start(i, s) >= B_start(i - w_s, s) +
 tb / c_s``. A forward also waits for room in each consumer's input FIFO of ``K_q`` chunks:
 chunk ``g = i c_q - K_q`` of the consumer's input must have been taken, i.e.
@@ -190,6 +191,10 @@ def _stream_kernel(tf, tb, upd, warm, fifo, chunks, pred_ptr, pred_idx, pred_del
                 t0 = max(t0, b_start[k, s] + tb[k, s] / chunks[s])
             f_start[i, s] = t0
             f_end[i, s] = max(t0 + tf[i, s], tail)
+            if i == 0:  # 1F1B runs the warm-up forwards before the first backward
+                for k in range(w[s]):
+                    b_free[s] += tf[k, s]
+                b_free[s] += t0
             # past the warm-up 1F1B puts one backward (and after a batch's last backward, the
             # update) between two forwards: the forward stream leaves the region that time
             f_free[s] = t0 + tf[i, s]
