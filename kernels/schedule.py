@@ -32,9 +32,9 @@ earlier than the warm-up forwards' time after the first forward started. The sta
 consumer's input FIFO of ``K_q`` chunks: chunk ``g = i c_q - K_q`` of the consumer's input
 must have been taken, i.e. ``F_start(i, p) >= F_start(j, q) + r tf[j, q] / c_q`` with
 ``j, r = divmod(g, c_q)``. Every start is a max of times plus durations: a max-plus system,
-solved exactly in one pass (sample by sample: forwards in topological order, then backwards in reverse). The two
-streams of a region may overlap while one waits for data; callers bound the step below by
-each region's own work (``wse_sim.engine.pipelined``).
+solved exactly in one pass (sample by sample: forwards in topological order, then backwards
+in reverse). The two streams of a region may overlap while one waits for data; callers bound
+the step below by each region's own work (``wse_sim.engine.pipelined``).
 """
 
 from __future__ import annotations
