@@ -18,6 +18,7 @@ from ..errors import SimulationError
 from ..functional import InputsFn, measured_densities
 from ..placer import Placement
 from ..placer.llm import LLM_MODES, LlmPlan
+from ..placer.place import register_predictor
 from ..resources import check_simulate
 from ..spec import SCHEDULES
 from ..validate import check_simulate_args
@@ -147,3 +148,12 @@ def _stage_densities(placement: Placement, densities, activations: str, inputs,
         dens = [np.asarray(measured.get(st.heavy, d), dtype=np.float64)
                 for st, d in zip(placement.stages, dens, strict=True)]
     return dens
+
+
+def _predict(plan: Placement) -> float:
+    """Samples/s the engine predicts for a placement the placer weighs (synthetic activations,
+    one pass over the distinct activation draws: any multiple of them gives the same)."""
+    return simulate(plan, samples=SAMPLE_DRAWS).samples_per_s
+
+
+register_predictor(_predict)  # the placer chooses among placements by the engine's prediction

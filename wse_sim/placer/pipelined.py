@@ -40,18 +40,21 @@ class Fit:
 
 def place_pipelined(sset: StageSet, model: StageModel, wafer: WaferSpec, training: bool,
                     replicas: int | str, batch: int, seed: int, physics: Physics = ALL_ON,
-                    candidates: tuple[Placement, ...] = ()) -> Placement | None:
+                    candidates: tuple[Placement, ...] = (), choose=None) -> Placement | None:
     """The fastest pipelined placement found, or None when no replica count fits.
 
-    ``candidates`` are placements made for another wafer (the preset this one was derived
-    from, or the previous point of a what-if); each is re-evaluated here with its rectangles
-    and splits unchanged and kept if it predicts faster. A fixed placement never gets slower
-    with more of a resource, so keeping the best makes the placer's answer monotone too.
+    ``candidates`` are placements made for another wafer (a preset this one holds) or for a
+    denser graph; each is re-evaluated here with its rectangles and splits unchanged. A fixed
+    placement never gets slower with more of a resource or fewer non-zeros, so keeping the
+    best makes the placer's answer monotone too. ``choose`` picks among the placement made
+    here and the re-evaluated candidates (the engine's prediction; default: the placer's).
     With ``physics.colors`` a placement that routes more colors through a router than the
     spec has is not kept; when none is left, :class:`PlacementError` names the router.
+    The result's ``replicas_auto`` is ``(count, predicted rate / the result's)`` of the count
+    'auto' would pick, by the sizing model.
     """
+    best_r, model_rate = _predicted_best_replicas(sset, model, wafer, batch, training)
     if replicas == "auto":
-        best_r = _predicted_best_replicas(sset, model, wafer, batch)
         tries = sorted({best_r} | {best_r // 2 ** i for i in range(1, 21) if best_r // 2 ** i},
                        reverse=True)
     else:
@@ -69,16 +72,23 @@ def place_pipelined(sset: StageSet, model: StageModel, wafer: WaferSpec, trainin
         if best_plan is not None and rate <= best_rate:
             break
         best_plan, best_rate = plan, rate
+    pool = [] if best_plan is None else [best_plan]
     for cand in candidates:
         plan = refit(cand, sset, model, wafer, physics, caches)
         if plan is None or (physics.colors and plan.routers_over_color_budget):
             continue
-        rate = predicted_rate(plan, training)
-        if rate > best_rate:
-            best_plan, best_rate = plan, rate
-    if best_plan is None and over_budget is not None:
-        raise PlacementError(color_report(over_budget))
-    return best_plan
+        pool.append(plan)
+    if not pool:
+        if over_budget is not None:
+            raise PlacementError(color_report(over_budget))
+        return None
+    if choose is not None:
+        best_plan = choose(pool)
+    else:
+        best_plan = max(pool, key=lambda p: predicted_rate(p, training))
+    mine = model_rate(best_plan.replicas)
+    gain = model_rate(best_r) / mine if mine > 0 else 1.0
+    return dataclasses.replace(best_plan, replicas_auto=(int(best_r), float(gain)))
 
 
 def refit(plan: Placement, sset: StageSet, model: StageModel, wafer: WaferSpec,
@@ -117,8 +127,9 @@ def refit(plan: Placement, sset: StageSet, model: StageModel, wafer: WaferSpec,
 
 
 def _predicted_best_replicas(sset: StageSet, model: StageModel, wafer: WaferSpec,
-                             batch: int) -> int:
-    """The replica count the sizing model alone predicts fastest (all-reduce included)."""
+                             batch: int, training: bool = True):
+    """The replica count the sizing model alone predicts fastest (all-reduce included), and
+    that model's rate (samples per cycle) as a function of the count."""
     S = len(sset)
     vb = DTYPE_BYTES[sset.graph.dtype]
     nnz = np.array([sd.nnz for sd in sset.data], dtype=np.float64)
@@ -126,22 +137,27 @@ def _predicted_best_replicas(sset: StageSet, model: StageModel, wafer: WaferSpec
     r_max = max(1, int(wafer.cores // max(mins_once.sum() * REPLICA_SLACK, S)))
     cands = sorted({1, r_max} | {2 ** i for i in range(1, 21) if 2 ** i <= r_max}
                    | {int(r_max * f) for f in (0.5, 0.75) if int(r_max * f) >= 1})
-    best_r, best_rate = 1, -1.0
-    for r in cands:
+
+    def rate_of(r: int) -> float:
         try:
             tile, _ = replica_tiles(wafer.rows, wafer.cols, r)
         except PlacementError:
-            continue
+            return 0.0
         total = tile[0] * tile[1]
         _, T = allocate_cores(model, mins_once, total)
         if not math.isfinite(T):
-            continue
+            return 0.0
         side = math.sqrt(total / S)
-        ar = allreduce_cycles_per_step(nnz, [(0, 0, side, side)] * S, r, tile, wafer, vb)
-        rate = r / (T + ar / batch)
-        if rate > best_rate * 1.0001:
+        ar = allreduce_cycles_per_step(nnz, [(0, 0, side, side)] * S, r, tile, wafer,
+                                       vb) if training else 0.0
+        return r / (T + ar / batch)
+
+    best_r, best_rate = 1, -1.0
+    for r in cands:
+        rate = rate_of(r)
+        if rate > 0 and rate > best_rate * 1.0001:
             best_r, best_rate = r, rate
-    return best_r
+    return best_r, rate_of
 
 
 def predicted_rate(plan: Placement, training: bool) -> float:

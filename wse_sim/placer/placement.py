@@ -99,6 +99,8 @@ class Placement:
     balance_all: float = 1.0  # slowest / mean over every stage, memory-sized ones included
     memory_sized_stages: int = 0  # stages given more cores than their time needs, for SRAM
     physics: Physics = ALL_ON  # the mechanisms this placement was made with
+    notes: tuple[str, ...] = ()  # what the placer chose for the user and why (batch, mode)
+    replicas_auto: tuple[int, float] = ()  # (count, predicted rate / this one's) of 'auto'
 
     @property
     def cores_used(self) -> int:
@@ -118,4 +120,5 @@ class Placement:
                 "max_colors_per_router": self.max_colors_per_router,
                 "routers_over_color_budget": self.routers_over_color_budget,
                 "sram_peak_fraction": self.sram_peak_fraction,
-                "physics": self.physics.to_dict()}
+                "physics": self.physics.to_dict(), "notes": list(self.notes),
+                "replicas_auto": list(self.replicas_auto)}
