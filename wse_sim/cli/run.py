@@ -59,9 +59,18 @@ def check_run_args(args) -> None:
         integer(f"--{name}", getattr(args, name), 1, MAX_COUNT, error=SimulationError,
                 none_ok=name == "batch")
     seed("--seed", args.seed, error=SimulationError)
+    replicas_arg(args.replicas)
     for name in ("report",):
         if getattr(args, name) is not None:
             path(f"--{name}", getattr(args, name))
+
+
+def replicas_arg(value: str) -> int | str:
+    """``--replicas``: 'auto' or a count >= 1."""
+    if value == "auto":
+        return "auto"
+    return integer("--replicas", int(value) if str(value).isdigit() else value, 1, MAX_COUNT,
+                   error=SimulationError, fix="use a count >= 1 or 'auto'")
 
 
 def execute_run(args, advance) -> tuple:
@@ -75,7 +84,7 @@ def execute_run(args, advance) -> tuple:
     t1 = time.perf_counter()
     advance("place")
     plan = ws.place(graph, wafer, training=args.mode == "train", batch=args.batch,
-                    seed=args.seed)
+                    seed=args.seed, replicas=replicas_arg(args.replicas))
     t2 = time.perf_counter()
     advance("simulate")
     result = ws.simulate(plan, mode=args.mode, batch=args.batch, samples=args.samples,
@@ -125,6 +134,7 @@ def run_record(args, result, gpu: dict, timings: dict) -> dict:
 
 def human_summary(result, gpu: dict, timings: dict) -> str:
     rows = summary_rows(result, gpu)
+    rows += [("note", n) for n in result.settings.get("placement_notes", [])]
     rows.append(("wall time", f"place {timings['place']:.2f} s + simulate "
                               f"{timings['simulate']:.2f} s (model {timings['model']:.2f} s, "
                               f"GPU {timings['gpu']:.2f} s)"))
@@ -172,7 +182,12 @@ def add_run_arguments(p: Parser) -> None:
     p.add_argument("--wafers", default="1", metavar="N",
                    help="decode/prefill: wafers in the pipeline, or 'auto' (default: 1)")
     p.add_argument("--batch", type=int, default=None, metavar="N",
-                   help="samples per optimizer step per replica (default: the model's)")
+                   help="samples per optimizer step per replica (default: the model's "
+                        "batch_default, else 256 for training and 64 for inference)")
+    p.add_argument("--replicas", default="1", metavar="N|auto",
+                   help="data-parallel copies of a pipelined model: a count, or 'auto' for as "
+                        "many as predict fastest (default: 1; the summary says what auto "
+                        "would give)")
     p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, metavar="N",
                    help=f"samples pushed through the simulated pipeline (default: "
                         f"{DEFAULT_SAMPLES})")

@@ -86,6 +86,7 @@ def run_pipelined(placement: Placement, ss: StageSamples, *, mode: str, batch: i
                     samples_in_flight_max=int(sched["in_flight"].max(initial=1)),
                     samples_in_flight=[int(w) for w in sched["in_flight"]],
                     stream_units=[f"{st.unit}x{st.chunks}" for st in placement.stages])
+    _auto_note(placement, sps, settings)
     return build_result(
         placement, mode=mode, execution="pipelined", rows=rows, samples_per_s=sps,
         step_time_s=step_s, latency_s=latency / spec.clock_hz, replicas=placement.replicas,
@@ -100,6 +101,20 @@ def run_pipelined(placement: Placement, ss: StageSamples, *, mode: str, batch: i
         weight_staleness_steps=sched["staleness_steps"],
         timeline_bwd_start=sched["bwd_start"][:shown].copy() if training else None,
         timeline_bwd_finish=sched["bwd_finish"][:shown].copy() if training else None)
+
+
+def _auto_note(placement: Placement, sps: float, settings: dict) -> None:
+    """Say what ``replicas='auto'`` would give (its count, and this run's samples/s scaled by
+    the sizing model's rate ratio), so the what-if stays one flag away."""
+    if not placement.replicas_auto:
+        return
+    r, gain = placement.replicas_auto
+    settings["replicas_auto"] = {"replicas": int(r), "samples_per_s_estimate": sps * gain}
+    if r != placement.replicas:
+        settings["placement_notes"] = [*settings.get("placement_notes", []), (
+            f"{r} replica{'s' if r != 1 else ''} (replicas='auto', --replicas auto) would give "
+            f"about {sps * gain:,.0f} samples/s (this run x the sizing model's ratio {gain:.2f}"
+            f"); this run places {placement.replicas}")]
 
 
 def _wafer_loads(placement: Placement, costs, training: bool) -> tuple[np.ndarray, float]:

@@ -81,7 +81,8 @@ def simulate(placement: Placement, mode: str | None = None, batch: int | None = 
                 "wafer": placement.wafer.to_dict(), "mode": mode, "batch": batch,
                 "samples": samples, "activations": activations, "seed": seed,
                 "drain_per_step": drain_per_step and not streaming,
-                "placement_mode": placement.mode}
+                "placement_mode": placement.mode,
+                "placement_notes": list(getattr(placement, "notes", ()))}
 
     def wall() -> float:
         return time.perf_counter() - t0

@@ -158,13 +158,15 @@ def _choose_mode(plan: Placement, sset: StageSet, model: StageModel, wafer: Wafe
 
     Weight streaming is tried only when it could win: each layer of a step runs for at least
     its weights' off-wafer traffic (in, and for training in again and its gradients out)
-    and at least its MACs over every core's lanes; when the pipeline already beats that
-    bound, streaming cannot (and is not placed: it costs more than the pipeline)."""
-    pipe = predicted_samples_per_s(plan)
+    and at least its MACs over every core's lanes; when the placer's own estimate of the
+    pipeline beats that bound, streaming is not placed (it costs more than the pipeline).
+    Otherwise both are placed and the engine's prediction decides."""
     bound = _streaming_bound(sset, wafer, training, batch)
-    if pipe >= bound:
-        return plan, (f"pipelined: predicted {pipe:,.0f} samples/s; weight streaming could "
-                      f"give at most {bound:,.0f} (its weight traffic and MACs)")
+    est = predicted_rate(plan, training) * wafer.clock_hz  # the placer's own, no simulation
+    if est >= bound:
+        return plan, (f"pipelined: the placer estimates {est:,.0f} samples/s; weight streaming "
+                      f"could give at most {bound:,.0f} (its weight traffic and MACs)")
+    pipe = predicted_samples_per_s(plan)
     stream = place_streaming(sset, model, wafer, training, batch, seed, physics)
     rate = predicted_samples_per_s(stream)
     if rate > pipe:
