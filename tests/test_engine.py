@@ -21,8 +21,10 @@ def mlp(n_in=1024, n_out=1024, rows=64, density=1.0, layers=1):
 
 
 def run(graph, wafer=None, mode="infer", **kw):
+    # as many replicas as predict fastest: what these cases were written for (place() itself
+    # makes one replica)
     wafer = wafer or ws.wafer("tiny")
-    place_kw = {k: kw.pop(k) for k in ("replicas",) if k in kw}
+    place_kw = {"replicas": kw.pop("replicas", "auto"), "mode": kw.pop("placement", "auto")}
     plan = ws.place(graph, wafer, training=(mode == "train"), **place_kw)
     return ws.simulate(plan, mode=mode, **kw)
 
@@ -73,8 +75,10 @@ def test_weight_sparsity_speedup_is_real_but_below_ideal(s):
 
 def test_activation_zeros_cut_wavelets_and_cycles():
     w = ws.wafer("tiny")
-    dense = run(mlp(256, 256, density=1.0, layers=2), w, mode="train", replicas=1)
-    sparse = run(mlp(256, 256, density=0.2, layers=2), w, mode="train", replicas=1)
+    dense = run(mlp(256, 256, density=1.0, layers=2), w, mode="train", replicas=1,
+                placement="pipelined")
+    sparse = run(mlp(256, 256, density=0.2, layers=2), w, mode="train", replicas=1,
+                 placement="pipelined")
     assert dense.execution == sparse.execution == "pipelined"
     assert sparse.wavelet_hops_per_sample < dense.wavelet_hops_per_sample
     assert sparse.stages[0].compute_cycles_mean < dense.stages[0].compute_cycles_mean
@@ -105,7 +109,7 @@ def test_same_seed_bit_identical_and_one_core_works():
 
 
 def test_result_shapes_json_and_energy():
-    r = run(mlp(256, 256, layers=2), mode="train", samples=8)
+    r = run(mlp(256, 256, layers=2), mode="train", samples=8, placement="pipelined")
     spec = ws.wafer("tiny")
     assert r.busy_fraction.shape == (spec.rows, spec.cols)
     assert r.link_loads.shape == (spec.rows, spec.cols, 4)

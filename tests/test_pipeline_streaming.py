@@ -157,3 +157,26 @@ def test_streaming_never_predicts_slower_than_whole_samples():
         rates[gr] = r.samples_per_s
         assert r.settings["granularity"] == gr
     assert rates["chunk"] >= rates["sample"]
+
+
+def test_a_one_chunk_fifo_never_beats_a_deep_one():
+    rng = np.random.default_rng(7)
+    tf = rng.uniform(1, 8, (24, 4))
+    tb = 2 * tf
+    src, dst = np.arange(3), np.arange(1, 4)
+    kw = {"chunks": 4, "lead": 0.25, "back_lead": 0.25}
+    deep = train_schedule(tf, tb, [4, 3, 2, 2], src, dst, fifo=64, **kw)
+    shallow = train_schedule(tf, tb, [4, 3, 2, 2], src, dst, fifo=1, **kw)
+    assert (shallow[0] >= deep[0] - 1e-9).all()  # max-plus: less room never starts earlier
+    assert (shallow[3] >= deep[3] - 1e-9).all()
+    assert (shallow[0] > deep[0] + 1e-9).any()  # and one chunk of room does hold a stage back
+
+
+def test_auto_replicas_are_never_slower_than_one():
+    g = get("cvae", map_size=28)
+    one = ws.simulate(ws.place(g, ws.wafer("wse2")), samples=8)
+    auto = ws.simulate(ws.place(g, ws.wafer("wse2"), replicas="auto"), samples=8)
+    assert one.replicas == 1 and auto.replicas > 1
+    assert auto.samples_per_s >= one.samples_per_s
+    assert one.settings["replicas_auto"]["replicas"] == auto.replicas or \
+        one.settings["replicas_auto"]["replicas"] >= auto.replicas

@@ -27,6 +27,7 @@ from .sampling import PassCosts, StageSamples
 SHOWN_SAMPLES = 16  # samples whose timeline the result keeps
 ASYNC_BATCHES = 3  # async: batches simulated past the warm-up to reach the steady state
 MAX_ASYNC_SAMPLES = 8192  # async: cap on simulated samples (cost is linear in it)
+WARM_SCALES = (2, 4)  # streaming: deeper warm-ups tried (x the round trip) where SRAM allows
 
 
 def run_pipelined(placement: Placement, ss: StageSamples, *, mode: str, batch: int,
@@ -259,14 +260,15 @@ def _infer_times(placement: Placement, stage_t: np.ndarray):
 
 
 def _stash(placement: Placement, tf: np.ndarray, tb: np.ndarray, delay: np.ndarray,
-           warm: np.ndarray, fifo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+           warm: np.ndarray, fifo: np.ndarray, scale: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Samples each streaming stage stashes (its 1F1B warm-up) and its FIFO in chunks.
 
     The placer sized each stage for ``in_flight`` samples from its predicted times; the
     schedule needs what the sampled times ask (:func:`~wse_sim.placer.stages.chunk_in_flight`
     on the mean forward and backward times and the flows' latencies). A stage that needs more
     takes it from the SRAM its FIFO would use, one ``stash_bytes_per_sample`` each, as far as
-    that room goes (its FIFO shrinks in proportion, to one chunk at least)."""
+    that room goes (its FIFO shrinks in proportion, to one chunk at least). ``scale``
+    multiplies what it asks for: a deeper warm-up the SRAM allows is the compiler's choice."""
     st = placement.stages
     units = StreamUnits(tuple(s.unit for s in st), np.array([s.chunks for s in st]),
                         np.array([f.lead for f in placement.flows]),
@@ -279,13 +281,32 @@ def _stash(placement: Placement, tf: np.ndarray, tb: np.ndarray, delay: np.ndarr
     per = np.array([s.stash_bytes_per_sample for s in st])
     extra = np.where(per > 0, np.floor(np.maximum(room, 0.0) / np.maximum(per, 1e-300)),
                      need.max(initial=1))
-    add = np.minimum(np.maximum(need - warm, 0), extra).astype(np.int64)
+    add = np.minimum(np.maximum(need * scale - warm, 0), extra).astype(np.int64)
     left = np.where(room > 0, 1.0 - add * per / np.maximum(room, 1e-300), 1.0)
     fifo = np.maximum(1, np.floor(fifo * np.clip(left, 0.0, 1.0))).astype(np.int64)
     warm = warm + add
     for f in sorted(placement.flows, key=lambda f: (-f.src, -f.dst)):  # no consumer above
-        warm[f.src] = max(warm[f.src], warm[f.dst])  # its producer (the 1F1B pairs deadlock)
+        warm[f.src] = max(warm[f.src], warm[f.dst])  # its producer
     return warm, fifo
+
+
+def _work_floor(tf: np.ndarray, tb: np.ndarray, upd: np.ndarray, warm: np.ndarray,
+                fs: np.ndarray, fe: np.ndarray, bs: np.ndarray, be: np.ndarray) -> float:
+    """A floor on a sync step of the streaming schedule, whose two streams per region may
+    overlap while one waits for data: each region does all its own work from the first
+    sample's arrival, idles before its first backward for what its warm-up forwards do not
+    fill, and after its last forward for what its last backwards do not fill; then its
+    update runs while the upstream regions finish their last backward."""
+    n = tf.shape[0]
+    w = np.minimum(warm, n)
+    cols = np.arange(tf.shape[1])
+    ctf = np.cumsum(tf, axis=0)
+    ctb = np.vstack([np.zeros((1, tb.shape[1])), np.cumsum(tb, axis=0)])
+    idle_in = np.maximum(0.0, bs[0] - fs[0] - ctf[w - 1, cols])
+    last = ctb[n - 1] - ctb[n - w, cols]  # backwards n-w .. n-2, left after the last forward
+    idle_out = np.maximum(0.0, bs[n - 1] - fe[n - 1] - last)
+    end = fs[0] + (tf + tb).sum(axis=0) + idle_in + idle_out
+    return float((end + np.maximum(be[n - 1].max() - be[n - 1], upd)).max())
 
 
 def _train(placement: Placement, tf: np.ndarray, tb: np.ndarray, upd: np.ndarray, batch: int,
@@ -296,17 +317,26 @@ def _train(placement: Placement, tf: np.ndarray, tb: np.ndarray, upd: np.ndarray
     fifo = np.array([st.fifo_chunks if _streams(placement) else st.fifo_samples
                      for st in placement.stages], dtype=np.int64)
     kw = _chunk_args(placement) if _streams(placement) else {}
+    planned = (warm, fifo)
     if kw:
-        warm, fifo = _stash(placement, tf, tb, delay, warm, fifo)
+        warm, fifo = _stash(placement, tf, tb, delay, *planned)
     ideal = batch * float((tf.mean(axis=0) + tb.mean(axis=0)).max()) + float(upd.max())
     if schedule == "sync":
         n = batch
         rows = np.arange(n) % tf.shape[0]
         fs, fe, bs, be = train_schedule(tf[rows], tb[rows], warm, src, dst, delay, fifo, **kw)
         step = float((be[n - 1] + upd).max())
-        if kw:  # a region's two streams may overlap while one waits for data: its own work
-            # from the first sample's arrival is a floor on the step
-            step = max(step, float((fs[0] + (tf[rows] + tb[rows]).sum(axis=0) + upd).max()))
+        if kw:
+            step = max(step, _work_floor(tf[rows], tb[rows], upd, warm, fs, fe, bs, be))
+            for scale in WARM_SCALES:  # a deeper warm-up where the SRAM has room for it
+                w2, f2 = _stash(placement, tf, tb, delay, *planned, scale=scale)
+                if (w2 == warm).all():
+                    continue
+                out = train_schedule(tf[rows], tb[rows], w2, src, dst, delay, f2, **kw)
+                s2 = max(float((out[3][n - 1] + upd).max()),
+                         _work_floor(tf[rows], tb[rows], upd, w2, *out))
+                if s2 < step:
+                    (fs, fe, bs, be), step, warm = out, s2, w2
         return {"schedule": "sync", "step_cycles": step, "start": fs, "finish": fe,
                 "bwd_start": bs, "bwd_finish": be,
                 "latency_cycles": float(be[0].max()),

@@ -80,9 +80,10 @@ def place(graph: Graph, wafer: WaferSpec, mode: str = "auto", training: bool = T
     seed : seeds the weight masks' tile counts (through each op's ``mask_seed``) and ties.
     physics : which mechanisms to model (:class:`~wse_sim.spec.Physics`; all on by default).
     candidates : placements made for other wafers to re-evaluate here and keep if faster.
-        ``None`` (default): on a wafer that is not itself a preset, the placement of every
-        preset whose mesh it holds; for a sparse graph, the dense graph's placement (same
-        shapes, fewer non-zeros). The engine's prediction picks among them, so more of a
+        ``None`` (default): on a wafer that is not itself a preset, the placement of the
+        preset of its name, else of the largest preset whose mesh it holds; for a sparse
+        graph, the placement of the graph at twice its weight density (same shapes, a
+        superset of the non-zeros). The engine's prediction picks among them, so more of a
         resource or more sparsity never predicts slower than those placements do.
 
     >>> import wse_sim as ws
@@ -194,16 +195,20 @@ def _streaming_bound(sset: StageSet, wafer: WaferSpec, training: bool, batch: in
 
 def _what_if_candidates(graph, wafer, mode, training, replicas, batch, seed,
                         physics) -> tuple[Placement, ...]:
-    """Placements to try besides the wafer's own: on a wafer that is not a preset, those of
-    every preset whose mesh it holds; for a sparse graph, the dense graph's on this wafer."""
+    """Placements to try besides the wafer's own: on a wafer that is not a preset, that of the
+    preset it is a what-if of (same name), else of the largest preset whose mesh it holds;
+    for a sparse graph, that of the graph at twice its weight density (:func:`_denser`)."""
     out: list[Placement] = []
     if wafer not in WAFER_PRESETS.values():
-        for base in WAFER_PRESETS.values():
-            if base.rows <= wafer.rows and base.cols <= wafer.cols:
-                out += _candidate(graph, base, mode, training, replicas, batch, seed, physics)
-    dense = _densified(graph)
-    if dense is not None:
-        out += _candidate(dense, wafer, mode, training, replicas, batch, seed, physics)
+        fits = [b for b in WAFER_PRESETS.values()
+                if b.rows <= wafer.rows and b.cols <= wafer.cols]
+        named = [b for b in fits if b.name == wafer.name]
+        base = named[0] if named else max(fits, key=lambda b: b.cores, default=None)
+        if base is not None:
+            out += _candidate(graph, base, mode, training, replicas, batch, seed, physics)
+    denser = _denser(graph)
+    if denser is not None:
+        out += _candidate(denser, wafer, mode, training, replicas, batch, seed, physics)
     return tuple(out)
 
 
@@ -216,16 +221,22 @@ def _candidate(graph, wafer, mode, training, replicas, batch, seed, physics):
     return [plan] if plan.mode == "pipelined" else []
 
 
-def _densified(graph: Graph) -> Graph | None:
-    """``graph`` with every weight dense (the same shapes, every non-zero), or None when it
-    is dense already or carries a real mask (its denser version is not ours to guess)."""
+def _denser(graph: Graph) -> Graph | None:
+    """``graph`` with each sparse weight at twice its density (dense from 0.5 up): the same
+    shapes, and for one mask seed a superset of the non-zeros (the drawn masks are nested in
+    density). None when ``graph`` is dense or carries a real mask (its denser version is not
+    ours to guess)."""
     ops = [op for op in graph.ops() if op.weight_density < 1.0]
     if not ops or any(op.sparsity_pattern == "mask" for op in ops):
         return None
-    dense = graph.copy()
+    denser = graph.copy()
     for op in ops:
-        dense.replace_op(op.name, weight_density=1.0, sparsity_pattern="dense")
-    return dense
+        d = min(1.0, 2.0 * op.weight_density)
+        if d >= 1.0:
+            denser.replace_op(op.name, weight_density=1.0, sparsity_pattern="dense")
+        else:
+            denser.replace_op(op.name, weight_density=d)
+    return denser
 
 
 def _need_line(sset: StageSet, model: StageModel, wafer: WaferSpec, mins: np.ndarray) -> str:
