@@ -172,10 +172,12 @@ def test_more_of_a_resource_never_predicts_slower(model, field, factor):
     change = {field: type(getattr(base, field))(value)}
     if field == "clock_hz":  # a faster part is rated for it
         change["clock_max_hz"] = value
-    more = base.replace(**change)
+    # a hand-built wafer (not named after a preset): the placer still re-evaluates the
+    # placement of the largest preset whose mesh it holds, and keeps the engine's faster
+    more = base.replace(name="hand-built", **change)
     r0 = ws.simulate(ws.place(g, base), samples=16)
     r1 = ws.simulate(ws.place(g, more), samples=16)
-    assert r1.samples_per_s >= 0.99 * r0.samples_per_s, (field, r0.samples_per_s,
+    assert r1.samples_per_s >= r0.samples_per_s, (field, r0.samples_per_s,
                                                           r1.samples_per_s)
 
 

@@ -180,3 +180,35 @@ def test_auto_replicas_are_never_slower_than_one():
     assert auto.samples_per_s >= one.samples_per_s
     assert one.settings["replicas_auto"]["replicas"] == auto.replicas or \
         one.settings["replicas_auto"]["replicas"] >= auto.replicas
+
+
+def _small_bert():
+    from wse_sim.models.bert import bert
+
+    return bert(2, 128, 2, 512, seq_len=32, vocab=2000, max_positions=64, name="bert-small")
+
+
+def test_more_weight_sparsity_never_predicts_slower():
+    g = _small_bert()
+    wafer = ws.wafer("tiny", rows=48, cols=48)
+    rates = []
+    for s in (0.0, 0.25, 0.5, 0.75, 0.9):
+        graph = ws.sparsify(g, s, seed=0) if s else g
+        rates.append(ws.simulate(ws.place(graph, wafer, batch=32), samples=8).samples_per_s)
+    assert all(b >= a for a, b in zip(rates, rates[1:], strict=False)), rates
+
+
+def test_auto_mode_keeps_the_faster_of_pipelined_and_weight_streaming():
+    g = _small_bert()
+    for wafer in (ws.wafer("tiny", rows=48, cols=48), ws.wafer("tiny")):
+        chosen = ws.place(g, wafer, batch=32)
+        rates = {}
+        for mode in ("pipelined", "weight_streaming"):
+            try:
+                rates[mode] = ws.simulate(ws.place(g, wafer, mode=mode, batch=32),
+                                          samples=8).samples_per_s
+            except ws.PlacementError:
+                continue
+        got = ws.simulate(chosen, samples=8).samples_per_s
+        assert got >= max(rates.values()) * (1 - 1e-12), (wafer.rows, chosen.mode, rates)
+        assert any(n.startswith(chosen.mode.replace("_", " ")) for n in chosen.notes)
