@@ -56,6 +56,9 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=["bert-large", "bert-large-s50", "cvae-cs2"])
     ap.add_argument("--wafers", nargs="+", default=None)
     ap.add_argument("--replicas", action="store_true")
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), metavar="LABEL",
+                    help="rows to run (default: all), e.g. 'all on' 'granularity off "
+                         "(whole samples)'")
     args = ap.parse_args()
     if args.replicas:
         print("| cvae-cs2 on wse2 | chunks (default) | whole samples |\n|---|---|---|")
@@ -71,7 +74,8 @@ def main() -> None:
             print(f"| {m} | " + " | ".join(cells) + " |")
         return
     print("| mechanism | " + " | ".join(args.models) + " |\n|---|" + "---|" * len(args.models))
-    for label, change in VARIANTS.items():
+    for label in args.variants:
+        change = VARIANTS[label]
         cells = [run(m, "wse2", Physics().replace(**change))[0] for m in args.models]
         print(f"| {label} | " + " | ".join(cells) + " |")
 
