@@ -74,7 +74,13 @@ def _chunk_kernel(t, depth, chunks, lead):
                 if g >= 0:
                     j = g // c
                     r = g - j * c
-                    room = start[j, s + 1] + (r * t[j, s + 1] / c if r > 0 else 0.0)
+                    if j < i:
+                        nxt = start[j, s + 1]
+                    else:  # a FIFO under one sample: the consumer's start of this sample
+                        nxt = a + lead[s + 1] * t[i, s]
+                        if i > 0 and depart[i - 1, s + 1] > nxt:
+                            nxt = depart[i - 1, s + 1]
+                    room = nxt + (r * t[j, s + 1] / c if r > 0 else 0.0)
                     if room > f:
                         f = room
             depart[i, s] = f
