@@ -227,3 +227,19 @@ def test_inference_chain_with_fifos_under_one_sample_is_deterministic():
     assert np.isfinite(d).all() and (d >= f).all() and (f >= s).all()
     deep = pipeline_times(t, 64, chunks=16, lead=1 / 16)
     assert (d >= deep[2] - 1e-9).all()  # less room never departs earlier
+
+
+def test_an_imported_graph_trains_at_256_and_infers_at_64_and_says_so():
+    g = Graph("imported")
+    g.dense("fc", g.input("x", (4, 16)), 16)
+    g.meta.update({"imported": True, "batch_default": 1})  # what an ONNX import stores
+    train = ws.place(g, ws.wafer("tiny"), mode="pipelined")
+    infer = ws.place(g, ws.wafer("tiny"), mode="pipelined", training=False)
+    assert (train.batch, infer.batch) == (256, 64)
+    assert any("batch 256" in n for n in train.notes)
+    r = ws.simulate(train, samples=8)
+    assert r.settings["batch"] == 256
+    assert any("batch 256" in n for n in r.settings["placement_notes"])
+    assert ws.place(g, ws.wafer("tiny"), mode="pipelined", batch=8).batch == 8
+    g.meta["batch_given"] = True  # an importer told a batch keeps it
+    assert ws.place(g, ws.wafer("tiny"), mode="pipelined").batch == 1
