@@ -5,6 +5,9 @@ turned off alone, and the bottleneck in each case (training, 64 samples).
     python benchmarks/ablation.py --wafers wse1 wse3  # the same models on other wafers, all on
     python benchmarks/ablation.py --replicas          # cvae-cs2 with replicas 1, 2, 4 and auto
 
+One replica (the default of ``place()``); the granularity row moves whole samples between
+stages instead of streaming chunks (issue 22).
+
 Prints a markdown table (docs/validation.md keeps the latest one).
 """
 
@@ -25,6 +28,7 @@ VARIANTS = {
     "ramp + SRAM port off": {"ramp": False},
     "colors off": {"colors": False},
     "FIFO from SRAM off": {"fifo": False},
+    "granularity off (whole samples)": {"granularity": "sample"},
 }
 
 
@@ -36,7 +40,7 @@ def _model(name: str):
     return get(name)
 
 
-def run(model: str, wafer: str, physics: Physics, replicas="auto") -> tuple[str, float]:
+def run(model: str, wafer: str, physics: Physics, replicas=1) -> tuple[str, float]:
     g = _model(model)
     t0 = time.perf_counter()
     plan = ws.place(g, ws.wafer(wafer), replicas=replicas, physics=physics)
@@ -52,12 +56,16 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=["bert-large", "bert-large-s50", "cvae-cs2"])
     ap.add_argument("--wafers", nargs="+", default=None)
     ap.add_argument("--replicas", action="store_true")
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), metavar="LABEL",
+                    help="rows to run (default: all), e.g. 'all on' 'granularity off "
+                         "(whole samples)'")
     args = ap.parse_args()
     if args.replicas:
-        print("| cvae-cs2 on wse2 | samples/s (replicas; bottleneck; bubble) |\n|---|---|")
+        print("| cvae-cs2 on wse2 | chunks (default) | whole samples |\n|---|---|---|")
         for r in (1, 2, 4, "auto"):
-            cell, _ = run("cvae-cs2", "wse2", Physics(), replicas=r)
-            print(f"| replicas={r} | {cell} |")
+            cells = [run("cvae-cs2", "wse2", Physics(granularity=gr), replicas=r)[0]
+                     for gr in ("chunk", "sample")]
+            print(f"| replicas={r} | " + " | ".join(cells) + " |")
         return
     if args.wafers:
         print("| model | " + " | ".join(args.wafers) + " |\n|---|" + "---|" * len(args.wafers))
@@ -66,7 +74,8 @@ def main() -> None:
             print(f"| {m} | " + " | ".join(cells) + " |")
         return
     print("| mechanism | " + " | ".join(args.models) + " |\n|---|" + "---|" * len(args.models))
-    for label, change in VARIANTS.items():
+    for label in args.variants:
+        change = VARIANTS[label]
         cells = [run(m, "wse2", Physics().replace(**change))[0] for m in args.models]
         print(f"| {label} | " + " | ".join(cells) + " |")
 

@@ -52,6 +52,40 @@ def _pipeline_kernel(t, depth):
     return start, finish, depart
 
 
+@njit(cache=True)
+def _chunk_kernel(t, depth, chunks, lead):
+    n, m = t.shape
+    start = np.empty((n, m), dtype=np.float64)
+    finish = np.empty((n, m), dtype=np.float64)
+    depart = np.empty((n, m), dtype=np.float64)
+    for i in range(n):
+        for s in range(m):
+            a = start[i, s - 1] + lead[s] * t[i, s - 1] if s > 0 else 0.0
+            if i > 0 and depart[i - 1, s] > a:
+                a = depart[i - 1, s]
+            start[i, s] = a
+            f = a + t[i, s]
+            if s > 0:  # one chunk-time after the producer's last chunk
+                f = max(f, finish[i, s - 1] + t[i, s] / chunks[s])
+            finish[i, s] = f
+            if s < m - 1:  # the FIFO takes the last chunk once the consumer has read chunk g
+                c = chunks[s + 1]
+                g = i * c + c - 1 - depth[s]
+                if g >= 0:
+                    j = g // c
+                    r = g - j * c
+                    if j < i:
+                        nxt = start[j, s + 1]
+                    else:  # a FIFO under one sample: the consumer's start of this sample
+                        nxt = a + lead[s + 1] * t[i, s]
+                        if i > 0 and depart[i - 1, s + 1] > nxt:
+                            nxt = depart[i - 1, s + 1]
+                    room = nxt + (r * t[j, s + 1] / c if r > 0 else 0.0)
+                    if room > f:
+                        f = room
+            depart[i, s] = f
+    return start, finish, depart
+
 
 def _check_stage_times(stage_times) -> np.ndarray:
     t = np.asarray(stage_times)
@@ -88,8 +122,16 @@ def _check_depth(buffer_depth, n_stages: int) -> np.ndarray:
     return d
 
 
-def pipeline_times(stage_times, buffer_depth):
+def pipeline_times(stage_times, buffer_depth, chunks=None, lead=None):
     """Start, finish and departure cycles of every sample on every stage (module docstring).
+
+    With ``chunks`` (int (n_stages,), >= 1) and ``lead`` (float (n_stages,) in (0, 1]) the
+    stages stream: stage ``s`` starts sample ``i`` once the fraction ``lead[s]`` of stage
+    ``s - 1``'s task is done (``S[i, s-1] + lead[s] t[i, s-1]``, else after it released
+    ``i - 1``), finishes no earlier than ``t[i, s] / chunks[s]`` after stage ``s - 1``
+    finished, and ``buffer_depth`` counts chunks of the consumer's input: a sample departs
+    when its last chunk has room (the consumer has read chunk ``g = i c + c - 1 - b``).
+    Without them (the default) every sample moves whole, as above.
 
     Parameters
     ----------
@@ -113,7 +155,15 @@ def pipeline_times(stage_times, buffer_depth):
     """
     t = _check_stage_times(stage_times)
     depth = _check_depth(buffer_depth, t.shape[1])
-    return _pipeline_kernel(t, depth)
+    if chunks is None and lead is None:
+        return _pipeline_kernel(t, depth)
+    m = t.shape[1]
+    c = owned(np.broadcast_to(1 if chunks is None else chunks, (m,)), np.int64)
+    f = owned(np.broadcast_to(1.0 if lead is None else lead, (m,)), np.float64)
+    if (c < 1).any() or not np.isfinite(f).all() or (f <= 0).any() or (f > 1).any():
+        raise KernelArgumentError(f"chunks must be ints >= 1 and lead fractions in (0, 1], "
+                                  f"got chunks={chunks!r}, lead={lead!r}")
+    return _chunk_kernel(t, depth, c, f)
 
 
 class PipelineSummary(NamedTuple):

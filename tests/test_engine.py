@@ -21,8 +21,10 @@ def mlp(n_in=1024, n_out=1024, rows=64, density=1.0, layers=1):
 
 
 def run(graph, wafer=None, mode="infer", **kw):
+    # as many replicas as predict fastest: what these cases were written for (place() itself
+    # makes one replica)
     wafer = wafer or ws.wafer("tiny")
-    place_kw = {k: kw.pop(k) for k in ("replicas",) if k in kw}
+    place_kw = {"replicas": kw.pop("replicas", "auto"), "mode": kw.pop("placement", "auto")}
     plan = ws.place(graph, wafer, training=(mode == "train"), **place_kw)
     return ws.simulate(plan, mode=mode, **kw)
 
@@ -38,20 +40,22 @@ def test_halving_the_clock_halves_a_compute_bound_model():
 
 def fabric_bound():
     """Few outputs per core: each received activation feeds ~1 MAC, so the links (one
-    wavelet per cycle) saturate long before the SIMD lanes; no per-wavelet task cost."""
+    wavelet per cycle) saturate long before the SIMD lanes; no per-wavelet task cost. Place it
+    with ``placement="pipelined"``: in 'auto' weight streaming (each tile a whole sample, far
+    less fabric per MAC) is predicted faster and chosen."""
     return mlp(n_in=4096, n_out=8, rows=256), ws.wafer("tiny", wavelet_overhead_cycles=0.0)
 
 
 def test_fabric_and_compute_bound_graphs_say_so():
     g, w = fabric_bound()
-    assert run(g, w).bottleneck_kind == "fabric"
+    assert run(g, w, placement="pipelined").bottleneck_kind == "fabric"
     assert run(mlp(), ws.wafer("tiny")).bottleneck_kind == "compute"
 
 
 def test_wider_links_never_slow_down_and_speed_up_a_fabric_bound_stage():
     g, w = fabric_bound()
-    narrow = run(g, w)
-    wide = run(g, w.replace(link_wavelets_per_cycle=2.0))
+    narrow = run(g, w, placement="pipelined")
+    wide = run(g, w.replace(link_wavelets_per_cycle=2.0), placement="pipelined")
     assert wide.samples_per_s > narrow.samples_per_s * 1.2
     g2 = mlp()
     w2 = ws.wafer("tiny")
@@ -73,8 +77,10 @@ def test_weight_sparsity_speedup_is_real_but_below_ideal(s):
 
 def test_activation_zeros_cut_wavelets_and_cycles():
     w = ws.wafer("tiny")
-    dense = run(mlp(256, 256, density=1.0, layers=2), w, mode="train", replicas=1)
-    sparse = run(mlp(256, 256, density=0.2, layers=2), w, mode="train", replicas=1)
+    dense = run(mlp(256, 256, density=1.0, layers=2), w, mode="train", replicas=1,
+                placement="pipelined")
+    sparse = run(mlp(256, 256, density=0.2, layers=2), w, mode="train", replicas=1,
+                 placement="pipelined")
     assert dense.execution == sparse.execution == "pipelined"
     assert sparse.wavelet_hops_per_sample < dense.wavelet_hops_per_sample
     assert sparse.stages[0].compute_cycles_mean < dense.stages[0].compute_cycles_mean
@@ -105,7 +111,7 @@ def test_same_seed_bit_identical_and_one_core_works():
 
 
 def test_result_shapes_json_and_energy():
-    r = run(mlp(256, 256, layers=2), mode="train", samples=8)
+    r = run(mlp(256, 256, layers=2), mode="train", samples=8, placement="pipelined")
     spec = ws.wafer("tiny")
     assert r.busy_fraction.shape == (spec.rows, spec.cols)
     assert r.link_loads.shape == (spec.rows, spec.cols, 4)

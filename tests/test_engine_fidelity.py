@@ -48,14 +48,22 @@ def test_fifo_of_one_sample_holds_the_producer_back():
 SMALL = ws.wafer("tiny", rows=64, cols=64)  # holds the 28 x 28 CVAE as one pipeline
 
 
+def place_pipe(graph, **kw):
+    """One pipeline on SMALL (in 'auto' weight streaming is predicted faster there)."""
+    return ws.place(graph, SMALL, mode="pipelined", replicas=1, **kw)
+
+
 @pytest.fixture(scope="module")
 def cvae_plan():
-    return ws.place(get("cvae"), SMALL, replicas=1)
+    return place_pipe(get("cvae"))
 
 
 def test_async_is_never_slower_than_sync_and_reports_staleness(cvae_plan):
-    sync = ws.simulate(cvae_plan, schedule="sync", samples=16)
-    asyn = ws.simulate(cvae_plan, schedule="async", samples=16)
+    # whole samples: the CVAE's first stage is its bottleneck, so when stages stream the
+    # sync bubble all but vanishes (tests/test_pipeline_streaming.py covers that schedule)
+    whole = place_pipe(get("cvae"), physics=Physics(granularity="sample"))
+    sync = ws.simulate(whole, schedule="sync", samples=16)
+    asyn = ws.simulate(whole, schedule="async", samples=16)
     assert asyn.samples_per_s >= sync.samples_per_s
     assert sync.schedule == "sync" and sync.weight_staleness_steps == 0
     assert asyn.schedule == "async" and asyn.weight_staleness_steps > 0
@@ -65,15 +73,15 @@ def test_async_is_never_slower_than_sync_and_reports_staleness(cvae_plan):
 def test_a_larger_batch_amortises_the_bubble():
     g = get("cvae")
     bubbles = []
-    for batch in (8, 32, 128):
-        plan = ws.place(g, SMALL, replicas=1, batch=batch)
+    for batch in (8, 32, 128):  # whole samples (see above)
+        plan = place_pipe(g, batch=batch, physics=Physics(granularity="sample"))
         bubbles.append(ws.simulate(plan, schedule="sync", samples=16).bubble_fraction)
     assert bubbles[0] > bubbles[1] > bubbles[2]
 
 
 def test_sync_is_the_default_and_inference_has_no_bubble(cvae_plan):
     assert ws.simulate(cvae_plan, samples=8).schedule == "sync"
-    plan = ws.place(get("cvae"), SMALL, training=False)
+    plan = place_pipe(get("cvae"), training=False)
     r = ws.simulate(plan, samples=8)
     assert r.schedule == "inference" and r.bubble_fraction == 0
 
@@ -137,9 +145,10 @@ def test_fifo_depth_changes_throughput_where_per_sample_work_varies(cvae_plan):
     from wse_sim.models.data import default_inputs
 
     rates = []
-    for depth in (1, 8):
-        stages = tuple(dataclasses.replace(st, fifo_samples=depth) for st in cvae_plan.stages)
-        plan = dataclasses.replace(cvae_plan, stages=stages)
+    whole = place_pipe(get("cvae"), physics=Physics(granularity="sample"))
+    for depth in (1, 8):  # whole samples: a streaming stage buffers chunks (see above)
+        stages = tuple(dataclasses.replace(st, fifo_samples=depth) for st in whole.stages)
+        plan = dataclasses.replace(whole, stages=stages)
         r = ws.simulate(plan, samples=32, activations="functional", inputs=default_inputs)
         rates.append(r.samples_per_s)
     assert rates[1] > rates[0]
@@ -150,7 +159,7 @@ def test_fifo_depths_follow_the_sram_left(cvae_plan):
     more samples per byte of input it receives."""
     depths = np.array([st.fifo_samples for st in cvae_plan.stages])
     assert (depths >= 1).all() and depths.max() > depths.min()
-    fixed = ws.place(get("cvae"), SMALL, replicas=1, physics=Physics(fifo=False))
+    fixed = place_pipe(get("cvae"), physics=Physics(fifo=False))
     assert {st.fifo_samples for st in fixed.stages} == {SMALL.buffer_depth}
 
 
@@ -168,24 +177,27 @@ def test_more_of_a_resource_never_predicts_slower(model, field, factor):
     change = {field: type(getattr(base, field))(value)}
     if field == "clock_hz":  # a faster part is rated for it
         change["clock_max_hz"] = value
-    more = base.replace(**change)
+    # a hand-built wafer (not named after a preset): the placer still re-evaluates the
+    # placement of the largest preset whose mesh it holds, and keeps the engine's faster
+    more = base.replace(name="hand-built", **change)
     r0 = ws.simulate(ws.place(g, base), samples=16)
     r1 = ws.simulate(ws.place(g, more), samples=16)
-    assert r1.samples_per_s >= 0.99 * r0.samples_per_s, (field, r0.samples_per_s,
+    assert r1.samples_per_s >= r0.samples_per_s, (field, r0.samples_per_s,
                                                           r1.samples_per_s)
 
 
 @pytest.mark.parametrize("model", ["cvae", "resnet50"])
 def test_the_clock_scales_throughput_exactly_unless_the_host_link_binds(model):
+    # pipelined: weight streaming's memory service does not speed up with the clock either
     g, off = get(model), Physics(ingress=False)
     slow, fast = ws.wafer("wse2"), ws.wafer("wse2", clock_hz=1.7e9, clock_max_hz=1.7e9)
-    r0 = ws.simulate(ws.place(g, slow, physics=off), samples=16)
-    r1 = ws.simulate(ws.place(g, fast, physics=off), samples=16)
+    r0 = ws.simulate(ws.place(g, slow, physics=off, mode="pipelined"), samples=16)
+    r1 = ws.simulate(ws.place(g, fast, physics=off, mode="pipelined"), samples=16)
     assert r1.samples_per_s == pytest.approx(2.0 * r0.samples_per_s, rel=1e-9)
     # the host link does not speed up with the wafer's clock: with ingress the gain is at
     # most 2x, and less only where a stage is then bound by the host feed
-    h0 = ws.simulate(ws.place(g, slow), samples=16)
-    h1 = ws.simulate(ws.place(g, fast), samples=16)
+    h0 = ws.simulate(ws.place(g, slow, mode="pipelined"), samples=16)
+    h1 = ws.simulate(ws.place(g, fast, mode="pipelined"), samples=16)
     assert h1.samples_per_s <= 2.0 * h0.samples_per_s * (1 + 1e-9)
     if h1.samples_per_s < 1.999 * h0.samples_per_s:
         assert any(s.bound == "ingress" for s in h1.stages)

@@ -20,7 +20,7 @@ def bert_large_plan():
 
 @pytest.fixture(scope="module")
 def cvae_plan():
-    return ws.place(get("cvae"), ws.wafer("wse2"), training=True)
+    return ws.place(get("cvae"), ws.wafer("wse2"), training=True, replicas="auto")
 
 
 
@@ -165,3 +165,13 @@ def test_bisection_tiles_the_rectangle_exactly(weights, h, w):
         assert rh >= 1 and rw >= 1
         cover[r0:r0 + rh, c0:c0 + rw] += 1
     assert (cover == 1).all()  # no gap, no overlap
+
+
+def test_one_replica_by_default_and_auto_is_said():
+    g = get("cvae", map_size=28)
+    plan = ws.place(g, ws.wafer("wse2"))
+    assert plan.replicas == 1
+    r_auto, gain = plan.replicas_auto
+    assert r_auto > 1 and gain > 1.0  # a small model: the sizing model prefers copies
+    auto = ws.place(g, ws.wafer("wse2"), replicas="auto")
+    assert auto.replicas > 1 and auto.replicas_auto[0] == r_auto

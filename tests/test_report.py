@@ -31,7 +31,8 @@ def png_size(path) -> tuple[int, int]:
 @pytest.fixture(scope="module")
 def pipelined():
     """CVAE training pipelined on a 64 x 64 wafer (fast)."""
-    plan = ws.place(get("cvae"), ws.wafer("tiny", rows=64, cols=64), training=True)
+    plan = ws.place(get("cvae"), ws.wafer("tiny", rows=64, cols=64), training=True,
+                    mode="pipelined")
     assert plan.mode == "pipelined"
     return ws.simulate(plan, mode="train", samples=8)
 

@@ -26,8 +26,9 @@ def results():
     w = ws.wafer("wse2")
     g = _mlp()
     return {
-        "train": ws.simulate(ws.place(g, w)),
-        "infer": ws.simulate(ws.place(g, w, training=False)),
+        # a pipeline: place() may pick weight streaming for so small a model on one replica
+        "train": ws.simulate(ws.place(g, w, mode="pipelined")),
+        "infer": ws.simulate(ws.place(g, w, training=False, mode="pipelined")),
     }
 
 

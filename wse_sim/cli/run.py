@@ -66,6 +66,15 @@ def check_run_args(args) -> None:
         check_output_folder("--report", args.report)
     if getattr(args, "trace", None) is not None:
         check_output_file("--trace", args.trace, "trace.json")
+    replicas_arg(args.replicas)
+
+
+def replicas_arg(value: str) -> int | str:
+    """``--replicas``: 'auto' or a count >= 1."""
+    if value == "auto":
+        return "auto"
+    return integer("--replicas", int(value) if str(value).isdigit() else value, 1, MAX_COUNT,
+                   error=SimulationError, fix="use a count >= 1 or 'auto'")
 
 
 def execute_run(args, advance) -> tuple:
@@ -79,7 +88,8 @@ def execute_run(args, advance) -> tuple:
     t1 = time.perf_counter()
     advance("place")
     plan = ws.place(graph, target, training=args.mode == "train", batch=args.batch,
-                    seed=args.seed, micro_batch=args.micro_batch)
+                    seed=args.seed, micro_batch=args.micro_batch,
+                    replicas=replicas_arg(args.replicas))
     t2 = time.perf_counter()
     advance("simulate")
     result = ws.simulate(plan, mode=args.mode, batch=args.batch, samples=args.samples,
@@ -157,6 +167,7 @@ def human_summary(result, gpu: dict, timings: dict) -> str:
                                 f"{result.scaling_efficiency:.3f}"))
         if result.settings.get("spilled"):
             rows.append(("spill", result.settings["notes"][0]))
+    rows += [("note", n) for n in result.settings.get("placement_notes", [])]
     rows.append(("wall time", f"place {timings['place']:.2f} s + simulate "
                               f"{timings['simulate']:.2f} s (model {timings['model']:.2f} s, "
                               f"GPU {timings['gpu']:.2f} s)"))
@@ -212,7 +223,12 @@ def add_run_arguments(p: Parser) -> None:
                    help="weight streaming: samples per micro-batch (default: the most that "
                         "fit; more spills activations off the wafer, charged and named)")
     p.add_argument("--batch", type=int, default=None, metavar="N",
-                   help="samples per optimizer step per replica (default: the model's)")
+                   help="samples per optimizer step per replica (default: the model's "
+                        "batch_default, else 256 for training and 64 for inference)")
+    p.add_argument("--replicas", default="1", metavar="N|auto",
+                   help="data-parallel copies of a pipelined model: a count, or 'auto' for as "
+                        "many as predict fastest (default: 1; the summary says what auto "
+                        "would give)")
     p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, metavar="N",
                    help=f"samples pushed through the simulated pipeline (default: "
                         f"{DEFAULT_SAMPLES})")

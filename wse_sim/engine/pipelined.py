@@ -19,6 +19,7 @@ from ..kernels.pipeline import pipeline_summary, pipeline_times
 from ..kernels.routes import region_max_link_load
 from ..kernels.schedule import train_schedule
 from ..placer import Placement, allreduce_cycles_per_step, host_io
+from ..placer.stages import StreamUnits, chunk_in_flight, edge_delays
 from .energy import energy_j_per_sample
 from .result import SimResult, StageRow, bound_kind, build_result
 from .sampling import PassCosts, StageSamples
@@ -26,6 +27,7 @@ from .sampling import PassCosts, StageSamples
 SHOWN_SAMPLES = 16  # samples whose timeline the result keeps
 ASYNC_BATCHES = 3  # async: batches simulated past the warm-up to reach the steady state
 MAX_ASYNC_SAMPLES = 8192  # async: cap on simulated samples (cost is linear in it)
+WARM_SCALES = (2, 4)  # streaming: deeper warm-ups tried (x the round trip) where SRAM allows
 
 
 def run_pipelined(placement: Placement, ss: StageSamples, *, mode: str, batch: int,
@@ -61,12 +63,12 @@ def run_pipelined(placement: Placement, ss: StageSamples, *, mode: str, batch: i
         latency = sched["latency_cycles"]
     else:
         stage_t = np.maximum(_bound(t_tot), feed[None, :])
-        fifo = np.array([st.fifo_samples for st in placement.stages], dtype=np.int64)
-        start, finish, depart = pipeline_times(stage_t, fifo[1:] if len(fifo) > 1 else 1)
+        start, finish, depart = _infer_times(placement, stage_t)
         period = 1.0 / pipeline_summary(depart, stage_t).throughput_samples_per_cycle
         step_cycles = batch * period + (_fill(placement, depart) if drain_per_step else 0.0)
         latency = _fill(placement, depart)
-        sched = {"schedule": "inference", "bubble_fraction": 0.0, "staleness_steps": 0.0}
+        sched = {"schedule": "inference", "bubble_fraction": 0.0, "staleness_steps": 0.0,
+                 "in_flight": np.ones(len(placement.stages), dtype=np.int64)}
     step_s = step_cycles / spec.clock_hz
     sps = placement.replicas * batch / step_s
     period = step_cycles / batch
@@ -80,7 +82,12 @@ def run_pipelined(placement: Placement, ss: StageSamples, *, mode: str, batch: i
                     schedule=sched["schedule"], bubble_fraction=sched["bubble_fraction"],
                     weight_staleness_steps=sched["staleness_steps"],
                     physics=physics.to_dict(),
-                    host_feed_cycles_per_sample=float(feed.max(initial=0.0)))
+                    host_feed_cycles_per_sample=float(feed.max(initial=0.0)),
+                    granularity=physics.granularity,
+                    samples_in_flight_max=int(sched["in_flight"].max(initial=1)),
+                    samples_in_flight=[int(w) for w in sched["in_flight"]],
+                    stream_units=[f"{st.unit}x{st.chunks}" for st in placement.stages])
+    _auto_note(placement, sps, settings)
     return build_result(
         placement, mode=mode, execution="pipelined", rows=rows, samples_per_s=sps,
         step_time_s=step_s, latency_s=latency / spec.clock_hz, replicas=placement.replicas,
@@ -95,6 +102,20 @@ def run_pipelined(placement: Placement, ss: StageSamples, *, mode: str, batch: i
         weight_staleness_steps=sched["staleness_steps"],
         timeline_bwd_start=sched["bwd_start"][:shown].copy() if training else None,
         timeline_bwd_finish=sched["bwd_finish"][:shown].copy() if training else None)
+
+
+def _auto_note(placement: Placement, sps: float, settings: dict) -> None:
+    """Say what ``replicas='auto'`` would give (its count, and this run's samples/s scaled by
+    the sizing model's rate ratio), so the what-if stays one flag away."""
+    if not placement.replicas_auto:
+        return
+    r, gain = placement.replicas_auto
+    settings["replicas_auto"] = {"replicas": int(r), "samples_per_s_estimate": sps * gain}
+    if r != placement.replicas:
+        settings["placement_notes"] = [*settings.get("placement_notes", []), (
+            f"{r} replica{'s' if r != 1 else ''} (replicas='auto', --replicas auto) would give "
+            f"about {sps * gain:,.0f} samples/s (this run x the sizing model's ratio {gain:.2f}"
+            f"); this run places {placement.replicas}")]
 
 
 def _wafer_loads(placement: Placement, costs, training: bool) -> tuple[np.ndarray, float]:
@@ -200,15 +221,92 @@ def _host_io(placement: Placement) -> tuple[np.ndarray, np.ndarray]:
 
 def _edges(placement: Placement) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The stage DAG's edges and each one's latency: hops between the two regions at one cycle
-    per hop, and the ramp into and out of the cores."""
-    spec = placement.wafer
+    per hop, and the ramp into and out of the cores (:func:`wse_sim.placer.stages.edge_delays`)."""
     src = np.array([f.src for f in placement.flows], dtype=np.int64)
     dst = np.array([f.dst for f in placement.flows], dtype=np.int64)
-    delay = np.array([
-        (abs(placement.stages[f.src].rect[0] - placement.stages[f.dst].rect[0])
-         + abs(placement.stages[f.src].rect[1] - placement.stages[f.dst].rect[1]))
-        * spec.hop_latency_cycles + 2 * spec.ramp_latency_cycles for f in placement.flows])
+    delay = edge_delays([st.rect for st in placement.stages], placement.flows, placement.wafer)
     return src, dst, delay
+
+
+def _streams(placement: Placement) -> bool:
+    """True when some stage moves a sample in more than one chunk."""
+    return any(st.chunks > 1 for st in placement.stages)
+
+
+def _chunk_args(placement: Placement) -> dict:
+    """The streaming arguments of :func:`~wse_sim.kernels.schedule.train_schedule`: chunks per
+    stage, input FIFOs in chunks, and each flow's lead fractions (all 1 for whole samples)."""
+    return {"chunks": np.array([st.chunks for st in placement.stages], dtype=np.int64),
+            "lead": np.array([f.lead for f in placement.flows], dtype=np.float64),
+            "back_lead": np.array([f.back_lead for f in placement.flows], dtype=np.float64)}
+
+
+def _infer_times(placement: Placement, stage_t: np.ndarray):
+    """Start, finish and departure of every sample on every stage at inference: the stages as
+    a chain with finite FIFOs (whole samples), or streaming chunks when they stream (a stage's
+    lead is that of its flow from the stage before it, else the largest of its in-flows')."""
+    if not _streams(placement):
+        fifo = np.array([st.fifo_samples for st in placement.stages], dtype=np.int64)
+        return pipeline_times(stage_t, fifo[1:] if len(fifo) > 1 else 1)
+    S = len(placement.stages)
+    fifo = np.array([st.fifo_chunks for st in placement.stages], dtype=np.int64)
+    lead = np.ones(S)
+    for s in range(1, S):
+        ins = [f for f in placement.flows if f.dst == s]
+        prev = [f.lead for f in ins if f.src == s - 1]
+        lead[s] = prev[0] if prev else max((f.lead for f in ins), default=1.0)
+    chunks = np.array([st.chunks for st in placement.stages], dtype=np.int64)
+    return pipeline_times(stage_t, fifo[1:] if S > 1 else 1, chunks=chunks, lead=lead)
+
+
+def _stash(placement: Placement, tf: np.ndarray, tb: np.ndarray, delay: np.ndarray,
+           warm: np.ndarray, fifo: np.ndarray, scale: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Samples each streaming stage stashes (its 1F1B warm-up) and its FIFO in chunks.
+
+    The placer sized each stage for ``in_flight`` samples from its predicted times; the
+    schedule needs what the sampled times ask (:func:`~wse_sim.placer.stages.chunk_in_flight`
+    on the mean forward and backward times and the flows' latencies). A stage that needs more
+    takes it from the SRAM its FIFO would use, one ``stash_bytes_per_sample`` each, as far as
+    that room goes (its FIFO shrinks in proportion, to one chunk at least). ``scale``
+    multiplies what it asks for: a deeper warm-up the SRAM allows is the compiler's choice."""
+    st = placement.stages
+    units = StreamUnits(tuple(s.unit for s in st), np.array([s.chunks for s in st]),
+                        np.array([f.lead for f in placement.flows]),
+                        np.array([f.back_lead for f in placement.flows]))
+    need = chunk_in_flight(len(st), placement.flows, units, tf.mean(axis=0), tb.mean(axis=0),
+                           delay)
+    spec = placement.wafer
+    room = np.array([spec.sram_bytes_per_core - s.sram_max_bytes + spec.io_buffer_bytes
+                     for s in st])
+    per = np.array([s.stash_bytes_per_sample for s in st])
+    extra = np.where(per > 0, np.floor(np.maximum(room, 0.0) / np.maximum(per, 1e-300)),
+                     need.max(initial=1))
+    add = np.minimum(np.maximum(need * scale - warm, 0), extra).astype(np.int64)
+    left = np.where(room > 0, 1.0 - add * per / np.maximum(room, 1e-300), 1.0)
+    fifo = np.maximum(1, np.floor(fifo * np.clip(left, 0.0, 1.0))).astype(np.int64)
+    warm = warm + add
+    for f in sorted(placement.flows, key=lambda f: (-f.src, -f.dst)):  # no consumer above
+        warm[f.src] = max(warm[f.src], warm[f.dst])  # its producer
+    return warm, fifo
+
+
+def _work_floor(tf: np.ndarray, tb: np.ndarray, upd: np.ndarray, warm: np.ndarray,
+                fs: np.ndarray, fe: np.ndarray, bs: np.ndarray, be: np.ndarray) -> float:
+    """A floor on a sync step of the streaming schedule, whose two streams per region may
+    overlap while one waits for data: each region does all its own work from the first
+    sample's arrival, idles before its first backward for what its warm-up forwards do not
+    fill, and after its last forward for what its last backwards do not fill; then its
+    update runs while the upstream regions finish their last backward."""
+    n = tf.shape[0]
+    w = np.minimum(warm, n)
+    cols = np.arange(tf.shape[1])
+    ctf = np.cumsum(tf, axis=0)
+    ctb = np.vstack([np.zeros((1, tb.shape[1])), np.cumsum(tb, axis=0)])
+    idle_in = np.maximum(0.0, bs[0] - fs[0] - ctf[w - 1, cols])
+    last = ctb[n - 1] - ctb[n - w, cols]  # backwards n-w .. n-2, left after the last forward
+    idle_out = np.maximum(0.0, bs[n - 1] - fe[n - 1] - last)
+    end = fs[0] + (tf + tb).sum(axis=0) + idle_in + idle_out
+    return float((end + np.maximum(be[n - 1].max() - be[n - 1], upd)).max())
 
 
 def _train(placement: Placement, tf: np.ndarray, tb: np.ndarray, upd: np.ndarray, batch: int,
@@ -216,32 +314,53 @@ def _train(placement: Placement, tf: np.ndarray, tb: np.ndarray, upd: np.ndarray
     """The training schedule's step, timeline, bubble and staleness (cycles)."""
     src, dst, delay = _edges(placement)
     warm = np.array([max(1, st.in_flight) for st in placement.stages], dtype=np.int64)
-    fifo = np.array([st.fifo_samples for st in placement.stages], dtype=np.int64)
-    ideal = batch * float((tf.mean(axis=0) + tb.mean(axis=0)).max()) + float(upd.max())
+    fifo = np.array([st.fifo_chunks if _streams(placement) else st.fifo_samples
+                     for st in placement.stages], dtype=np.int64)
+    kw = _chunk_args(placement) if _streams(placement) else {}
+    planned = (warm, fifo)
+    if kw:
+        warm, fifo = _stash(placement, tf, tb, delay, *planned)
+    # the busiest region's own work per step (its forward, backward and update): what the
+    # step would be with no fill or drain
+    ideal = float((batch * (tf.mean(axis=0) + tb.mean(axis=0)) + upd).max())
     if schedule == "sync":
         n = batch
         rows = np.arange(n) % tf.shape[0]
-        fs, fe, bs, be = train_schedule(tf[rows], tb[rows], warm, src, dst, delay, fifo)
+        fs, fe, bs, be = train_schedule(tf[rows], tb[rows], warm, src, dst, delay, fifo, **kw)
         step = float((be[n - 1] + upd).max())
+        if kw:
+            step = max(step, _work_floor(tf[rows], tb[rows], upd, warm, fs, fe, bs, be))
+            for scale in WARM_SCALES:  # a deeper warm-up where the SRAM has room for it
+                w2, f2 = _stash(placement, tf, tb, delay, *planned, scale=scale)
+                if (w2 == warm).all():
+                    continue
+                out = train_schedule(tf[rows], tb[rows], w2, src, dst, delay, f2, **kw)
+                s2 = max(float((out[3][n - 1] + upd).max()),
+                         _work_floor(tf[rows], tb[rows], upd, w2, *out))
+                if s2 < step:
+                    (fs, fe, bs, be), step, warm = out, s2, w2
         return {"schedule": "sync", "step_cycles": step, "start": fs, "finish": fe,
                 "bwd_start": bs, "bwd_finish": be,
                 "latency_cycles": float(be[0].max()),
-                "bubble_fraction": max(0.0, 1.0 - ideal / step), "staleness_steps": 0.0}
+                "bubble_fraction": max(0.0, 1.0 - ideal / step), "staleness_steps": 0.0,
+                "in_flight": warm}
     n = int(min(MAX_ASYNC_SAMPLES, max(samples, 2 * int(warm.max()) + ASYNC_BATCHES * batch)))
     rows = np.arange(n) % tf.shape[0]
     fs, fe, bs, be = train_schedule(tf[rows], tb[rows], warm, src, dst, delay, fifo, upd,
-                                    batch)
+                                    batch, **kw)
     done = be.max(axis=1)  # a sample is done when its last backward task is
     # steady state: a window of one batch before the last warm-up's worth of samples, whose
     # backwards drain faster at the end of the simulated run
     hi = n - 1 - int(warm.max())
     lo = max(0, hi - batch)
     period = (done[hi] - done[lo]) / (hi - lo) if hi > lo else float(done[-1]) / n
+    if kw:  # no region does more than its own work per sample (see the sync floor)
+        period = max(period, float(((tf[rows] + tb[rows]).mean(axis=0) + upd / batch).max()))
     return {"schedule": "async", "step_cycles": float(batch * period), "start": fs,
             "finish": fe, "bwd_start": bs, "bwd_finish": be,
             "latency_cycles": float(be[0].max()), "bubble_fraction": 0.0,
             # a sample's forward and its gradient's update are in_flight samples apart
-            "staleness_steps": float((warm.max() - 1) / batch)}
+            "staleness_steps": float((warm.max() - 1) / batch), "in_flight": warm}
 
 
 def _fill(placement: Placement, depart: np.ndarray) -> float:

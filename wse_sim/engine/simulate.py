@@ -18,6 +18,7 @@ from ..errors import SimulationError
 from ..functional import InputsFn, measured_densities
 from ..placer import Placement
 from ..placer.llm import LLM_MODES, LlmPlan
+from ..placer.place import register_predictor
 from ..resources import check_simulate
 from ..spec import SCHEDULES
 from ..validate import check_simulate_args
@@ -80,7 +81,8 @@ def simulate(placement: Placement, mode: str | None = None, batch: int | None = 
                 "wafer": placement.wafer.to_dict(), "mode": mode, "batch": batch,
                 "samples": samples, "activations": activations, "seed": seed,
                 "drain_per_step": drain_per_step and not streaming,
-                "placement_mode": placement.mode}
+                "placement_mode": placement.mode,
+                "placement_notes": list(getattr(placement, "notes", ()))}
 
     def wall() -> float:
         return time.perf_counter() - t0
@@ -147,3 +149,12 @@ def _stage_densities(placement: Placement, densities, activations: str, inputs,
         dens = [np.asarray(measured.get(st.heavy, d), dtype=np.float64)
                 for st, d in zip(placement.stages, dens, strict=True)]
     return dens
+
+
+def _predict(plan: Placement) -> float:
+    """Samples/s the engine predicts for a placement the placer weighs (synthetic activations,
+    one pass over the distinct activation draws: any multiple of them gives the same)."""
+    return simulate(plan, samples=SAMPLE_DRAWS).samples_per_s
+
+
+register_predictor(_predict)  # the placer chooses among placements by the engine's prediction

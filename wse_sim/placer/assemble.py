@@ -17,8 +17,10 @@ from .stages import StageSet
 
 def assemble(sset: StageSet, wafer: WaferSpec, rects, evals: list[StageEval], origins, tile,
              training: bool, batch: int, seed: int, balance: float,
-             physics: Physics = ALL_ON) -> Placement:
-    """The pipelined :class:`Placement` of ``len(origins)`` replicas of one tile."""
+             physics: Physics = ALL_ON, in_flight=None) -> Placement:
+    """The pipelined :class:`Placement` of ``len(origins)`` replicas of one tile; ``in_flight``
+    (S,) the samples each stage stashes (default: the stage set's)."""
+    in_flight = sset.in_flight if in_flight is None else in_flight
     stage_id = np.full((wafer.rows, wafer.cols), -1, dtype=np.int32)
     sram = np.full((wafer.rows, wafer.cols), -1, dtype=np.int64)
     tile_id = np.full(tile, -1, dtype=np.int32)
@@ -30,8 +32,9 @@ def assemble(sset: StageSet, wafer: WaferSpec, rects, evals: list[StageEval], or
         tile_sram[r0:r0 + h, c0:c0 + w] = np.ceil(e.split.to_physical(e.sram))
         out_stages.append(Stage(i, names[0], names, rects[i], e.split,
                                 float(sset.in_density[i]), bool(sset.first[i]),
-                                int(sset.in_flight[i]), float(e.cycles), float(e.sram.max()),
-                                fifo_samples(e, wafer, physics)))
+                                int(in_flight[i]), float(e.cycles), float(e.sram.max()),
+                                *fifo_depth(e, wafer, physics, _chunks(sset, i)),
+                                e.stash_core_bytes))
         out_data.append(dataclasses.replace(sset.data[i], rtn=e.rtn))
     for (oy, ox) in origins:
         stage_id[oy:oy + tile[0], ox:ox + tile[1]] = tile_id
@@ -52,17 +55,36 @@ def assemble(sset: StageSet, wafer: WaferSpec, rects, evals: list[StageEval], or
 MAX_FIFO_SAMPLES = 64  # deeper FIFOs change nothing the pipeline recurrence can see
 
 
+def _chunks(sset: StageSet, i: int) -> tuple[str, int]:
+    if sset.units is None:
+        return "sample", 1
+    return sset.units.unit[i], int(sset.units.chunks[i])
+
+
 def fifo_samples(e: StageEval, wafer: WaferSpec, physics: Physics) -> int:
     """Samples a stage's input FIFO holds: the io buffer plus the SRAM left after weights,
     stash and code on its fullest core, over the input wavelets (4 bytes each) a core of its
     busiest row receives per sample. With ``physics.fifo`` off: ``wafer.buffer_depth``."""
+    return fifo_depth(e, wafer, physics)[0]
+
+
+def fifo_depth(e: StageEval, wafer: WaferSpec, physics: Physics,
+               unit: tuple[str, int] = ("sample", 1)) -> tuple[int, str, int, int]:
+    """``(fifo_samples, unit, chunks, fifo_chunks)`` of a stage that streams ``unit =
+    (name, chunks)``: the FIFO holds the same bytes either way, counted in whole samples
+    (:func:`fifo_samples`, at least one) and in chunks (room over a chunk's bytes, at least
+    one; ``wafer.buffer_depth`` samples' worth with ``physics.fifo`` off)."""
+    name, c = unit
     if not physics.fifo:
-        return int(wafer.buffer_depth)
+        d = int(wafer.buffer_depth)
+        return d, name, c, d * c
     per_sample = float(e.cost.row_wavelets.max(initial=0)) * wafer.wavelet_bits / 8
     room = wafer.sram_bytes_per_core - float(e.sram.max()) + wafer.io_buffer_bytes
     if per_sample <= 0:
-        return MAX_FIFO_SAMPLES
-    return int(min(MAX_FIFO_SAMPLES, max(1, room // per_sample)))
+        return MAX_FIFO_SAMPLES, name, c, MAX_FIFO_SAMPLES * c
+    samples = int(min(MAX_FIFO_SAMPLES, max(1, room // per_sample)))
+    chunks = int(min(MAX_FIFO_SAMPLES * c, max(1, room // (per_sample / c))))
+    return samples, name, c, chunks
 
 
 def color_report(plan: Placement) -> str:

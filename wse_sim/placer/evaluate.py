@@ -35,6 +35,7 @@ class StageEval:
     cycles: float  # time per sample: compute, memory or busiest link, whichever is largest
     sram: np.ndarray = field(repr=False)  # float64 (a, b): bytes per logical core
     cost: StageLinks = field(repr=False)  # its internal link loads per sample
+    stash_core_bytes: float = 0.0  # the most bytes one more stashed sample takes on a core
 
 
 def evaluate_stages(sset: StageSet, rects, in_flight: np.ndarray, spec: WaferSpec,
@@ -90,8 +91,13 @@ def evaluate_stages(sset: StageSet, rects, in_flight: np.ndarray, spec: WaferSpe
             ramp=physics.ramp, blocks=blk, scratch=scratch)
         sram = sram_per_core(sd.op, sd.view, rtn, xc, split, spec, training=training,
                              in_flight=int(in_flight[i]), resident=resident, blocks=blk)
+        stash = 0.0
+        if training and in_flight[i] > 0:  # SRAM is linear in the samples stashed
+            bare = sram_per_core(sd.op, sd.view, rtn, xc, split, spec, training=training,
+                                 in_flight=0, resident=resident, blocks=blk)
+            stash = float((sram - bare).max()) / float(in_flight[i])
         memo[key] = StageEval(split, rtn, max(compute, ramp, link / spec.link_wavelets_per_cycle,
-                                              memory), sram, links)
+                                              memory), sram, links, stash)
         out.append(memo[key])
     return out
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+
 import numpy as np
 
 from ..errors import PlacementError, SimulationError
-from ..graph import Graph
+from ..graph import DTYPE_BYTES, Graph
 from ..resources import check_place
 from ..spec import WAFER_PRESETS, Physics, WaferSpec
 from ..spec.physics import ALL_ON
 from ..spec.system import SystemSpec
 from ..validate import check_place_args
 from .llm import LLM_MODES, place_llm
-from .pipelined import place_pipelined
+from .pipelined import place_pipelined, predicted_rate
 from .placement import Placement
 from .sizing import StageModel, min_cores_for_sram, stage_model
 from .stages import StageSet, stage_set
@@ -20,10 +23,42 @@ from .streaming import place_streaming
 from .system_args import check_system_args
 
 MODES = ("auto", "pipelined", "weight_streaming")
+TRAIN_BATCH = 256  # samples per step for a graph with no batch_default, training: the batch
+INFER_BATCH = 64  # of the public BERT-Large runs (docs/modeling.md), inference: assumed
+
+_PREDICTOR: list[Callable[[Placement], float]] = []
+
+
+def register_predictor(fn: Callable[[Placement], float]) -> None:
+    """Set the function that predicts a placement's samples/s when the placer must choose
+    between placements (the engine registers :func:`wse_sim.simulate` on import, so the
+    choice is the engine's own prediction; the placer cannot import the engine)."""
+    _PREDICTOR[:] = [fn]
+
+
+def predicted_samples_per_s(plan: Placement) -> float:
+    """The engine's prediction when one is registered, else the placer's own estimate
+    (pipelined: replicas x batch over the slowest stage and the all-reduce)."""
+    if _PREDICTOR:
+        return float(_PREDICTOR[0](plan))
+    return predicted_rate(plan, plan.training) * plan.wafer.clock_hz
+
+
+def default_batch(graph: Graph, training: bool) -> tuple[int, str]:
+    """The batch ``place()`` uses when none is given, and why: the zoo model's
+    ``batch_default``, else (any imported graph, unless its importer was told a batch:
+    ``meta['batch_given']``) ``TRAIN_BATCH`` for training and ``INFER_BATCH`` for inference."""
+    meta = graph.meta
+    if meta.get("batch_default") and (not meta.get("imported") or meta.get("batch_given")):
+        return int(meta["batch_default"]), f"batch {int(meta['batch_default'])} (the model's " \
+            "batch_default)"
+    b = TRAIN_BATCH if training else INFER_BATCH
+    return b, (f"batch {b} (no batch_default on the graph: {TRAIN_BATCH} for training, "
+               f"{INFER_BATCH} for inference; pass batch= / --batch to change it)")
 
 
 def place(graph: Graph, wafer: WaferSpec | SystemSpec, mode: str = "auto",
-          training: bool = True, replicas: int | str = "auto", batch: int | None = None,
+          training: bool = True, replicas: int | str = 1, batch: int | None = None,
           seed: int = 0, physics: Physics | None = None,
           candidates: tuple[Placement, ...] | None = None, context: int = 2048,
           wafers: int | str = 1, systems: int | None = None,
@@ -33,17 +68,20 @@ def place(graph: Graph, wafer: WaferSpec | SystemSpec, mode: str = "auto",
 
     Stages (one heavy op plus the cheap ops that follow it) each get a rectangle sized so the
     pipeline is balanced and every core's SRAM holds its share, laid out by recursive
-    bisection so consecutive stages touch; small models are replicated across the wafer, and
-    a model the wafer cannot hold falls back to weight streaming.
+    bisection so consecutive stages touch; ``replicas='auto'`` replicates a small model
+    across the wafer, and a model the wafer cannot hold falls back to weight streaming.
 
     Parameters
     ----------
-    mode : 'auto' (pipelined when it fits, else weight streaming), 'pipelined' (raise
+    mode : 'auto' (pipelined when it fits and is predicted faster than weight streaming,
+        else weight streaming; ``Placement.notes`` says which and why), 'pipelined' (raise
         :class:`PlacementError` when it does not fit) or 'weight_streaming'.
     training : place for training (optimizer state and stashed activations in SRAM).
-    replicas : 'auto' picks the count of data-parallel pipelines that maximises predicted
-        throughput; an int forces it.
-    batch : samples per optimizer step per replica (default: the model's ``batch_default``).
+    replicas : 1 (default: one copy of the model, as the product compiles it unless asked),
+        an int, or 'auto' (the count of data-parallel pipelines that maximises predicted
+        throughput). ``Placement.replicas_auto`` keeps what 'auto' would pick.
+    batch : samples per optimizer step per replica (default: :func:`default_batch`, the
+        model's ``batch_default`` or 256 for training / 64 for inference).
     seed : seeds the weight masks' tile counts (through each op's ``mask_seed``) and ties.
     systems : shorthand for ``ws.system(<the wafer's system>, n=systems)``: that many
         systems train in data parallel, each in weight streaming on its share of ``batch``
@@ -53,9 +91,11 @@ def place(graph: Graph, wafer: WaferSpec | SystemSpec, mode: str = "auto",
         named by the engine).
     physics : which mechanisms to model (:class:`~wse_sim.spec.Physics`; all on by default).
     candidates : placements made for other wafers to re-evaluate here and keep if faster.
-        ``None`` (default) tries the placement of this wafer's preset when this wafer is a
-        what-if of it (same name, other fields) whose mesh holds the preset's, so more of a
-        resource never predicts slower than the preset does.
+        ``None`` (default): on a wafer that is not itself a preset, the placement of the
+        preset of its name, else of the largest preset whose mesh it holds; for a sparse
+        graph, the placement of the graph at twice its weight density (same shapes, a
+        superset of the non-zeros). The engine's prediction picks among them, so more of a
+        resource or more sparsity never predicts slower than those placements do.
 
     >>> import wse_sim as ws
     >>> from wse_sim.models import get
@@ -73,15 +113,8 @@ def place(graph: Graph, wafer: WaferSpec | SystemSpec, mode: str = "auto",
     check_place(graph, wafer)
     if mode not in MODES:
         raise SimulationError(f"unknown placement mode {mode!r}; use one of {', '.join(MODES)}")
-    batch = int(batch if batch is not None else graph.meta.get("batch_default", 32))
-    if batch < 1:
-        raise SimulationError(f"batch must be >= 1, got {batch}")
-    if not (replicas == "auto" or (isinstance(replicas, int) and replicas >= 1)):
-        raise SimulationError(f"replicas must be 'auto' or an int >= 1, got {replicas!r}")
-    physics = ALL_ON if physics is None else physics
-    if not isinstance(physics, Physics):
-        raise SimulationError(f"physics must be a wse_sim.spec.Physics, got {physics!r}")
-    sset = stage_set(graph, training)
+    batch, physics, notes = _batch_and_physics(graph, training, replicas, batch, physics)
+    sset = stage_set(graph, training, physics.granularity)
     S = len(sset)
     if S > wafer.cores:
         raise PlacementError(
@@ -89,34 +122,155 @@ def place(graph: Graph, wafer: WaferSpec | SystemSpec, mode: str = "auto",
             f"{wafer.cores} cores; each stage needs at least one core: use a larger wafer")
     model = stage_model(list(sset.data), sset.in_density, sset.first, wafer, training,
                         sset.flow_wavelets())
+    mins = min_cores_for_sram(model, sset.in_flight, np.ones(S))
+    fits = bool(mins.sum() <= wafer.cores)
     if mode != "weight_streaming" and system is None:
-        mins = min_cores_for_sram(model, sset.in_flight, np.ones(S))
-        if mins.sum() <= wafer.cores:
+        plan = None
+        if fits:
             if candidates is None:
-                candidates = _preset_candidate(graph, wafer, mode, training, replicas, batch,
-                                               seed, physics)
+                candidates = _what_if_candidates(graph, wafer, mode, training, replicas, batch,
+                                                 seed, physics)
             plan = place_pipelined(sset, model, wafer, training, replicas, batch, seed,
-                                   physics, tuple(candidates))
-            if plan is not None:
-                return plan
+                                   physics, tuple(candidates), choose=_choose)
+        if plan is not None:
+            if mode == "auto":
+                plan, why = _choose_mode(plan, sset, model, wafer, training, batch, seed,
+                                         physics)
+                notes.append(why)
+            return dataclasses.replace(plan, notes=(*notes, *plan.notes))
         if mode == "pipelined":
             raise _does_not_fit(sset, model, wafer, mins)
-    return place_streaming(sset, model, wafer, training, batch, seed, physics,
+        notes.append("weight streaming: " + _need_line(sset, model, wafer, mins))
+    plan = place_streaming(sset, model, wafer, training, batch, seed, physics,
                            system=system, micro_batch=micro_batch)
+    return dataclasses.replace(plan, notes=(*notes, *plan.notes))
 
 
-def _preset_candidate(graph, wafer, mode, training, replicas, batch, seed,
-                      physics) -> tuple[Placement, ...]:
-    """The placement of the preset ``wafer`` is a what-if of, when its mesh fits ``wafer``."""
-    base = WAFER_PRESETS.get(wafer.name)
-    if base is None or base == wafer or base.rows > wafer.rows or base.cols > wafer.cols:
-        return ()
+def _batch_and_physics(graph: Graph, training: bool, replicas, batch, physics
+                       ) -> tuple[int, Physics, list[str]]:
+    """The batch (the default one, and a note saying so, when none is given) and the physics
+    ``place()`` runs with, after the checks ``check_place_args`` leaves to it."""
+    notes: list[str] = []
+    if batch is None:
+        batch, why = default_batch(graph, training)
+        notes.append(why)
+    batch = int(batch)
+    if batch < 1:
+        raise SimulationError(f"batch must be >= 1, got {batch}")
+    if not (replicas == "auto" or (isinstance(replicas, int) and replicas >= 1)):
+        raise SimulationError(f"replicas must be 'auto' or an int >= 1, got {replicas!r}")
+    physics = ALL_ON if physics is None else physics
+    if not isinstance(physics, Physics):
+        raise SimulationError(f"physics must be a wse_sim.spec.Physics, got {physics!r}")
+    return batch, physics, notes
+
+
+def _choose(plans: list[Placement]) -> Placement:
+    """The fastest of ``plans`` by the engine's prediction (the first on ties)."""
+    if len(plans) == 1:
+        return plans[0]
+    rates = [predicted_samples_per_s(p) for p in plans]
+    return plans[int(np.argmax(rates))]
+
+
+def _choose_mode(plan: Placement, sset: StageSet, model: StageModel, wafer: WaferSpec,
+                 training: bool, batch: int, seed: int, physics: Physics
+                 ) -> tuple[Placement, str]:
+    """Pipelined or weight streaming, whichever the engine predicts faster, and why.
+
+    Weight streaming is tried only when it could win: each layer of a step runs for at least
+    its weights' off-wafer traffic (in, and for training in again and its gradients out)
+    and at least its MACs over every core's lanes; when the placer's own estimate of the
+    pipeline beats that bound, streaming is not placed (it costs more than the pipeline).
+    Otherwise both are placed and the engine's prediction decides."""
+    bound = _streaming_bound(sset, wafer, training, batch)
+    est = predicted_rate(plan, training) * wafer.clock_hz  # the placer's own, no simulation
+    if est >= bound:
+        return plan, (f"pipelined: the placer estimates {est:,.0f} samples/s; weight streaming "
+                      f"could give at most {bound:,.0f} (its weight traffic and MACs)")
+    pipe = predicted_samples_per_s(plan)
+    stream = place_streaming(sset, model, wafer, training, batch, seed, physics)
+    rate = predicted_samples_per_s(stream)
+    if rate > pipe:
+        return stream, (f"weight streaming: predicted {rate:,.0f} samples/s against "
+                        f"{pipe:,.0f} pipelined")
+    return plan, f"pipelined: predicted {pipe:,.0f} samples/s against {rate:,.0f} streaming"
+
+
+def _streaming_bound(sset: StageSet, wafer: WaferSpec, training: bool, batch: int) -> float:
+    """Samples/s weight streaming cannot exceed: per step, each layer's weight bytes cross
+    the off-wafer link (three times in training: in for forward and backward, gradients out)
+    and its MACs take at least MACs / (cores x lanes) cycles, layer after layer."""
+    per_cycle = wafer.offwafer_bytes_per_s / wafer.clock_hz
+    step = 0.0
+    for sd, dens in zip(sset.data, sset.in_density, strict=True):
+        op, v = sd.op, sd.view
+        vb = DTYPE_BYTES[op.dtype]
+        # an embedding streams only the rows a micro-batch reads: no traffic bound from it
+        traffic = 0.0 if v.one_hot else sd.nnz * vb * (3 if training else 1)
+        macs = (v.rows * v.n if v.one_hot else v.dense_macs * (
+            op.weight_density if v.stored_weights else 1.0) * dens) * (3 if training else 1)
+        compute = batch * macs / (wafer.cores * wafer.fmac_per_cycle(op.dtype))
+        step += max(traffic / per_cycle, compute)
+    return batch * wafer.clock_hz / step if step > 0 else float("inf")
+
+
+def _what_if_candidates(graph, wafer, mode, training, replicas, batch, seed,
+                        physics) -> tuple[Placement, ...]:
+    """Placements to try besides the wafer's own: on a wafer that is not a preset, that of the
+    preset it is a what-if of (same name), else of the largest preset whose mesh it holds;
+    for a sparse graph, that of the graph at twice its weight density (:func:`_denser`)."""
+    out: list[Placement] = []
+    if wafer not in WAFER_PRESETS.values():
+        fits = [b for b in WAFER_PRESETS.values()
+                if b.rows <= wafer.rows and b.cols <= wafer.cols]
+        named = [b for b in fits if b.name == wafer.name]
+        base = named[0] if named else max(fits, key=lambda b: b.cores, default=None)
+        if base is not None:
+            out += _candidate(graph, base, mode, training, replicas, batch, seed, physics)
+    denser = _denser(graph)
+    if denser is not None:
+        out += _candidate(denser, wafer, mode, training, replicas, batch, seed, physics)
+    return tuple(out)
+
+
+def _candidate(graph, wafer, mode, training, replicas, batch, seed, physics):
     try:
-        plan = place(graph, base, mode=mode, training=training, replicas=replicas,
+        plan = place(graph, wafer, mode=mode, training=training, replicas=replicas,
                      batch=batch, seed=seed, physics=physics, candidates=())
     except PlacementError:
-        return ()
-    return (plan,) if plan.mode == "pipelined" else ()
+        return []
+    return [plan] if plan.mode == "pipelined" else []
+
+
+def _denser(graph: Graph) -> Graph | None:
+    """``graph`` with each sparse weight at twice its density (dense from 0.5 up): the same
+    shapes, and for one mask seed a superset of the non-zeros (the drawn masks are nested in
+    density). None when ``graph`` is dense or carries a real mask (its denser version is not
+    ours to guess)."""
+    ops = [op for op in graph.ops() if op.weight_density < 1.0]
+    if not ops or any(op.sparsity_pattern == "mask" for op in ops):
+        return None
+    denser = graph.copy()
+    for op in ops:
+        d = min(1.0, 2.0 * op.weight_density)
+        if d >= 1.0:
+            denser.replace_op(op.name, weight_density=1.0, sparsity_pattern="dense")
+        else:
+            denser.replace_op(op.name, weight_density=d)
+    return denser
+
+
+def _need_line(sset: StageSet, model: StageModel, wafer: WaferSpec, mins: np.ndarray) -> str:
+    """What a pipeline of this graph needs against what the wafer has, in one line."""
+    need = model.fixed_bytes.sum() + (model.stash_bytes * sset.in_flight).sum()
+    have = wafer.cores * model.per_core_bytes
+    return (f"a pipeline needs {need / 1e9:.2f} GB (weights and optimizer state "
+            f"{model.fixed_bytes.sum() / 1e9:.2f} GB, stash of up to "
+            f"{int(sset.in_flight.max(initial=1))} samples in flight "
+            f"{(model.stash_bytes * sset.in_flight).sum() / 1e9:.2f} GB) and "
+            f"{mins.sum():,.0f} cores; {wafer.name!r} has {have / 1e9:.2f} GB to place "
+            f"on {wafer.cores:,} cores")
 
 
 def _does_not_fit(sset: StageSet, model: StageModel, wafer: WaferSpec,

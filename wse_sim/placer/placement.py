@@ -30,6 +30,10 @@ class Stage:
     est_cycles: float  # predicted time per sample (expected activations)
     sram_max_bytes: float
     fifo_samples: int = 1  # samples its input FIFO holds (from the SRAM left; docs/modeling.md)
+    unit: str = "sample"  # what it streams a sample in: 'token', 'row' or 'sample'
+    chunks: int = 1  # how many units make a sample (1: whole samples)
+    fifo_chunks: int = 1  # its input FIFO in chunks of its input (fifo_samples x chunks, or more)
+    stash_bytes_per_sample: float = 0.0  # the most SRAM one more stashed sample takes on a core
 
     @property
     def cores(self) -> int:
@@ -41,7 +45,9 @@ class Stage:
                 "orientation": "k_on_rows" if self.split.k_on_rows else "k_on_cols",
                 "row_groups": self.split.groups, "in_density": self.in_density,
                 "in_flight": self.in_flight, "est_cycles": self.est_cycles,
-                "sram_max_bytes": self.sram_max_bytes, "fifo_samples": self.fifo_samples}
+                "sram_max_bytes": self.sram_max_bytes, "fifo_samples": self.fifo_samples,
+                "unit": self.unit, "chunks": self.chunks, "fifo_chunks": self.fifo_chunks,
+                "stash_bytes_per_sample": self.stash_bytes_per_sample}
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,8 @@ class Flow:
     src: int
     dst: int
     wavelets: float
+    lead: float = 1.0  # fraction of src's forward task done when dst can start (1: barrier)
+    back_lead: float = 1.0  # fraction of dst's backward task done when src's can start
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,8 @@ class Placement:
     balance_all: float = 1.0  # slowest / mean over every stage, memory-sized ones included
     memory_sized_stages: int = 0  # stages given more cores than their time needs, for SRAM
     physics: Physics = ALL_ON  # the mechanisms this placement was made with
+    notes: tuple[str, ...] = ()  # what the placer chose for the user and why (batch, mode)
+    replicas_auto: tuple[int, float] = ()  # (count, predicted rate / this one's) of 'auto'
     # weight streaming: the system, tiles, stashes and streamed bytes
     # (wse_sim.placer.streaming.StreamPlan); None for other modes
     streaming: Any = field(repr=False, default=None)
@@ -120,5 +130,6 @@ class Placement:
                 "routers_over_color_budget": self.routers_over_color_budget,
                 "sram_peak_fraction": self.sram_peak_fraction,
                 "physics": self.physics.to_dict(), "micro_batch": self.micro_batch,
+                "notes": list(self.notes), "replicas_auto": list(self.replicas_auto),
                 **({"streaming": self.streaming.to_dict()} if self.streaming is not None
                    else {})}

@@ -12,6 +12,8 @@ from .fields import replaced
 SCHEDULES = ("sync", "async")
 ATTENTION = ("flash", "stored")
 CHECKPOINT = ("auto", "none", "segments")
+GRANULARITIES = ("chunk", "sample")
+CHOICES = ("schedule", "attention", "checkpoint", "granularity")  # switches that are not bools
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,12 @@ class Physics:
         (a larger micro-batch streams the weights fewer times).
     fifo : each stage's input FIFO holds as many samples as the SRAM left on its fullest core
         allows (else ``WaferSpec.buffer_depth`` samples for every stage).
+    granularity : the unit stages pass data in. 'chunk' (default): each op streams its output
+        a token, a feature-map row or (a barrier) a whole sample at a time, so a stage starts
+        a sample when the chunks it needs have arrived; fill, drain, samples in flight, stash
+        and FIFO depth follow (``docs/modeling.md``, streaming units). 'sample': a stage starts
+        a sample only when its producers finished all of it (the earlier model, kept for the
+        ablation).
     """
 
     schedule: str = "sync"
@@ -48,6 +56,7 @@ class Physics:
     fifo: bool = True
     attention: str = "flash"
     checkpoint: str = "auto"
+    granularity: str = "chunk"
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -59,9 +68,12 @@ class Physics:
         if self.checkpoint not in CHECKPOINT:
             raise SpecError(f"Physics.checkpoint must be one of {CHECKPOINT}, got "
                             f"{self.checkpoint!r}")
+        if self.granularity not in GRANULARITIES:
+            raise SpecError(f"Physics.granularity must be one of {GRANULARITIES}, got "
+                            f"{self.granularity!r}")
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if f.name not in ("schedule", "attention", "checkpoint") and not isinstance(v, bool):
+            if f.name not in CHOICES and not isinstance(v, bool):
                 raise SpecError(f"Physics.{f.name} must be True or False, got {v!r}")
 
     def replace(self, **changes) -> Physics:
