@@ -190,9 +190,12 @@ def _sa_output(r, t, any_req, cfg, net, rs, ej, p_dst, route_tbl, scr, ct, link_
 def _retire(r, t, cfg, net, rs, scr, ct):
     """Retire the copies just granted; dequeue flits whose every output has been served and
     release a packet's output VC with its tail."""
-    vcs, depth, t_credit, program, flits = cfg[2], cfg[3], cfg[9], cfg[10], cfg[11]
+    vcs, depth, t_rc, t_va, t_credit, program, flits = cfg[2], cfg[3], cfg[4], cfg[5], cfg[9], \
+        cfg[10], cfg[11]
+    rc_front, t_vfree = cfg[16], cfg[17]
     port_q0 = net[6]
-    bs, qh, q_ovc, occ, out_owner, rr_in = rs[0], rs[1], rs[2], rs[4], rs[5], rs[6]
+    bs, qh, q_ovc, occ, out_owner, rr_in, out_free = rs[0], rs[1], rs[2], rs[4], rs[5], rs[6], \
+        rs[10]
     req_q, got_m = scr[0], scr[2]
     for p in range(N_PORTS):
         if got_m[p] == 0:
@@ -211,16 +214,26 @@ def _retire(r, t, cfg, net, rs, scr, ct):
             bs[s * 4 + SF] = t + t_credit
             occ[r] -= 1
             ct[C_BUFFERED] -= 1
+            tail = True
             if program == 0:
                 pay = bs[s * 4 + SP]
                 pid = pay // flits
-                if pay - pid * flits == flits - 1:
+                tail = pay - pid * flits == flits - 1
+                if tail:
                     o = 0
                     while (got_m[p] >> o) & 1 == 0:
                         o += 1
-                    if o != RAMP:
-                        out_owner[(r * N_PORTS + o) * vcs + q_ovc[q]] = -1
+                    key = (r * N_PORTS + o) * vcs + q_ovc[q]
+                    out_owner[key] = -1
+                    out_free[key] = t + t_vfree
                     q_ovc[q] = -1
+            if rc_front and tail and qh[q * 4 + QW] > qh[q * 4 + QR]:
+                # the next packet's head reaches the front now: its route computation (and,
+                # on static routes, its VC stage) starts next cycle, not on arrival
+                s2 = q * depth + qh[q * 4 + QRP]
+                ready = t + 1 + t_rc + (t_va if program else 0)
+                if bs[s2 * 4 + SR] < ready:
+                    bs[s2 * 4 + SR] = ready
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -232,13 +245,13 @@ def _switch(r, t, cfg, net, rs, ej, p_dst, route_tbl, scr, ct, link_count, nxt):
     (t_va = 0) it runs first, so the head can win SA in the same cycle."""
     vcs, depth, t_va, program = cfg[2], cfg[3], cfg[5], cfg[10]
     router_q0 = net[4]
-    bs, qh, q_ovc, q_sa, occ, out_owner, _, _, rr_va, va_start = rs
+    bs, qh, q_ovc, q_sa, occ, out_owner, _, _, rr_va, va_start, out_free = rs
     va_q, va_key = scr[3], scr[4]
     q0 = router_q0[r]
     q1 = router_q0[r + 1]
     if t_va == 0 and occ[r] > 0 and program == 0:
-        _va_stage(r, t, q0, q1, depth, vcs, t_va, qh, bs, q_ovc, q_sa, out_owner, rr_va,
-                  va_start, va_q, va_key)
+        _va_stage(r, t, q0, q1, depth, vcs, t_va, qh, bs, q_ovc, q_sa, out_owner, out_free,
+                  rr_va, va_start, va_q, va_key)
     if occ[r] > 0:
         any_req, err = _sa_input(r, t, cfg, net, rs, scr)
         if err:
@@ -250,8 +263,8 @@ def _switch(r, t, cfg, net, rs, ej, p_dst, route_tbl, scr, ct, link_count, nxt):
                 return err
             _retire(r, t, cfg, net, rs, scr, ct)
     if t_va > 0 and occ[r] > 0 and program == 0:
-        _va_stage(r, t, q0, q1, depth, vcs, t_va, qh, bs, q_ovc, q_sa, out_owner, rr_va,
-                  va_start, va_q, va_key)
+        _va_stage(r, t, q0, q1, depth, vcs, t_va, qh, bs, q_ovc, q_sa, out_owner, out_free,
+                  rr_va, va_start, va_q, va_key)
     return OK
 
 
