@@ -143,10 +143,12 @@ def _forward(r, o, q, pay, t, cfg, net, rs, p_dst, route_tbl, ct, link_count, nx
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _sa_output(r, t, any_req, cfg, net, rs, ej, p_dst, route_tbl, scr, ct, link_count, nxt):
+def _sa_output(r, t, es, any_req, cfg, net, rs, ej, p_dst, route_tbl, scr, ct, link_count,
+               nxt):
     """Switch allocation, output stage: each requested output grants one input port
-    (round-robin) and the granted copy leaves, to the next router or the ejection channel."""
-    rows, cols, depth, t_eject, M = cfg[0], cfg[1], cfg[3], cfg[7], cfg[15]
+    (round-robin) and the granted copy leaves, to the next router or the ejection channel
+    (wheel slot ``es`` = (t + t_eject) mod its length, computed once per cycle)."""
+    rows, cols, depth = cfg[0], cfg[1], cfg[3]
     R = rows * cols
     q_vc = net[3]
     bs, qh, rr_out = rs[0], rs[1], rs[7]
@@ -170,7 +172,6 @@ def _sa_output(r, t, any_req, cfg, net, rs, ej, p_dst, route_tbl, scr, ct, link_
             pay = bs[s * 4 + SP]
             ct[C_OWED] -= 1
             if o == RAMP:
-                es = (t + t_eject) % M
                 ei = es * R + ew_n[es]
                 ew_pay[ei] = pay
                 ew_r[ei] = r
@@ -237,7 +238,7 @@ def _retire(r, t, cfg, net, rs, scr, ct):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _switch(r, t, cfg, net, rs, ej, p_dst, route_tbl, scr, ct, link_count, nxt):
+def _switch(r, t, es, cfg, net, rs, ej, p_dst, route_tbl, scr, ct, link_count, nxt):
     """VC allocation and switch allocation / traversal of router r for cycle t.
 
     With a VA stage (t_va >= 1) VA runs after switch allocation, so an output VC freed by a
@@ -257,7 +258,7 @@ def _switch(r, t, cfg, net, rs, ej, p_dst, route_tbl, scr, ct, link_count, nxt):
         if err:
             return err
         if any_req:
-            err = _sa_output(r, t, any_req, cfg, net, rs, ej, p_dst, route_tbl, scr, ct,
+            err = _sa_output(r, t, es, any_req, cfg, net, rs, ej, p_dst, route_tbl, scr, ct,
                              link_count, nxt)
             if err:
                 return err
@@ -277,8 +278,11 @@ def _switch(r, t, cfg, net, rs, ej, p_dst, route_tbl, scr, ct, link_count, nxt):
 def routers_step(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cur, nxt):
     """Visit the routers listed in ``cur`` (index order) for cycle t; lists in ``nxt`` those
     with work next cycle. Returns an error code."""
-    rows, cols, program = cfg[0], cfg[1], cfg[10]
+    rows, cols, program, t_eject, M = cfg[0], cfg[1], cfg[10], cfg[7], cfg[15]
     R = rows * cols
+    # wheel slots of this cycle, once (a division per flit or task costs more than its visit)
+    es = (t + t_eject) % M
+    tt = t % pst[5].shape[0]
     seen = 0
     r = -1
     while seen < ct[C_N_CUR]:
@@ -296,11 +300,11 @@ def routers_step(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cu
             if src[9][r] >= 0:
                 _push_flit(r, t, cfg, net, rs, src, ct)
         elif pin[10][r + 1] > pin[10][r]:
-            _fire_task(r, t, R, pin, pst, ct)
+            _fire_task(r, tt, R, pin, pst, ct)
             err = _send_wavelet(r, t, cfg, net, rs, pin, pst, ct)
             if err:
                 return err
-        err = _switch(r, t, cfg, net, rs, ej, src[0], pin[0], scr, ct, link_count, nxt)
+        err = _switch(r, t, es, cfg, net, rs, ej, src[0], pin[0], scr, ct, link_count, nxt)
         if err:
             return err
         if _busy(r, program, rs, src, pin, pst, ct) and nxt[r] == 0:
