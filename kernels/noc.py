@@ -97,7 +97,7 @@ from ._noc_layout import (  # noqa: F401 (the public layout, re-exported)
     S_TAGGED_DONE,
     _tables,
 )
-from .noc_router import routers_step
+from .noc_router import routers_step, routers_step_program
 from .noc_stages import GO_ON, check, create, deliver, finish, stop_test, tasks_done, window
 
 
@@ -268,7 +268,12 @@ def simulate_network(
             tasks_done(t, R, node_core, pst, ct, cur)
         else:
             create(t, creating, flits, win_lo, win_hi, src, sp, ct, cur)
-        err = routers_step(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cur, nxt)
+        if program:
+            err = routers_step_program(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct,
+                                       link_count, cur, nxt)
+        else:
+            err = routers_step(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count,
+                               cur, nxt)
         if err:
             break
         err = check(t, nq, depth, rs[1], rs[0], ej[0], ct)

@@ -269,13 +269,8 @@ def _switch(r, t, es, cfg, net, rs, ej, p_dst, route_tbl, scr, ct, link_count, n
     return OK
 
 
-# No reference counting here (_nrt=False): the stages are inlined, and every array they pull
-# out of a state tuple would otherwise cost an atomic incref / decref pair per router visit
-# (8x slower, measured); the arrays are owned by simulate_network, which outlives this call.
-# numba's cache does not track callees in other files: after editing a stage, delete the
-# kernels/__pycache__/*.nbi / *.nbc files, or simulate_network keeps the old code.
-@njit(cache=True, error_model="numpy", _nrt=False)
-def routers_step(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cur, nxt):
+@njit(cache=True, inline="always", error_model="numpy", _nrt=False)
+def _visit_routers(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cur, nxt):
     """Visit the routers listed in ``cur`` (index order) for cycle t; lists in ``nxt`` those
     with work next cycle. Returns an error code."""
     rows, cols, program, t_eject, M = cfg[0], cfg[1], cfg[10], cfg[7], cfg[15]
@@ -311,3 +306,31 @@ def routers_step(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cu
             nxt[r] = 1
             ct[C_N_NXT] += 1
     return OK
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _with_mode(cfg, program):
+    """cfg with its mode (index 10) replaced: a literal here lets the compiler drop the other
+    mode's branches from the inlined visit (fewer live values, fewer register spills)."""
+    return (cfg[0], cfg[1], cfg[2], cfg[3], cfg[4], cfg[5], cfg[6], cfg[7], cfg[8], cfg[9],
+            program, cfg[11], cfg[12], cfg[13], cfg[14], cfg[15], cfg[16], cfg[17])
+
+
+# No reference counting here (_nrt=False): the stages are inlined, and every array they pull
+# out of a state tuple would otherwise cost an atomic incref / decref pair per router visit
+# (8x slower, measured); the arrays are owned by simulate_network, which outlives this call.
+# numba's cache does not track callees in other files: after editing a stage, delete the
+# kernels/__pycache__/*.nbi / *.nbc files, or simulate_network keeps the old code.
+@njit(cache=True, error_model="numpy", _nrt=False)
+def routers_step(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cur, nxt):
+    """One cycle of the routers of synthetic traffic (cfg's mode 0); see _visit_routers."""
+    return _visit_routers(t, _with_mode(cfg, 0), net, rs, ej, src, sp, pin, pst, scr, ct,
+                          link_count, cur, nxt)
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def routers_step_program(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cur,
+                         nxt):
+    """One cycle of the routers of a program on static routes (cfg's mode 1)."""
+    return _visit_routers(t, _with_mode(cfg, 1), net, rs, ej, src, sp, pin, pst, scr, ct,
+                          link_count, cur, nxt)
