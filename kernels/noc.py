@@ -209,7 +209,7 @@ def simulate_network(
     Parameters (int64 scalars unless noted; R = rows * cols routers, Q queues)
     ----------
     vcs, depth : virtual channels per input port, FIFO depth in flits
-    t_rc, t_va, t_net, t_eject, t_ramp_in, t_credit : the timing of the module docstring
+    t_rc, t_va, t_net, t_eject, t_ramp_in, t_credit, rc_front, t_vfree : module docstring
     qid : int32 (R * 5 * vcs,) queue of (router, port, vc), -1 where none
     q_router, q_port, q_vc : int32 (Q,) owner of each queue, sorted by (router, port, vc);
         synthetic traffic needs every (router, port, vc) (a dense map)
@@ -268,12 +268,8 @@ def simulate_network(
             tasks_done(t, R, node_core, pst, ct, cur)
         else:
             create(t, creating, flits, win_lo, win_hi, src, sp, ct, cur)
-        if program:
-            err = routers_step_program(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct,
-                                       link_count, cur, nxt)
-        else:
-            err = routers_step(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count,
-                               cur, nxt)
+        st = (net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cur, nxt)
+        err = routers_step_program(t, cfg, *st) if program else routers_step(t, cfg, *st)
         if err:
             break
         err = check(t, nq, depth, rs[1], rs[0], ej[0], ct)
