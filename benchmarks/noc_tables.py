@@ -1,6 +1,6 @@
 """Tables of the cycle-level fabric for the notes: latency versus load, speed, reductions.
 
-Run: ``python benchmarks/noc_tables.py [latency|speed|reduce|wse2 ...]`` (default: all);
+Run: ``python benchmarks/noc_tables.py [booksim|latency|speed|reduce|wse2 ...]`` (default: all);
 prints markdown. Router-cycles/s are given per wall second and per CPU second of the process
 (the kernel is single-threaded; on a shared machine the CPU figure is the one to compare).
 """
@@ -43,6 +43,32 @@ def latency_table(cycles=6000, warmup=2000):
                     print(f"| {k}x{k} | {vcs} | {buf} | {zl:.1f} | " + " | ".join(cells)
                           + f" | {s.accepted_rate:.3f} |")
         print()
+
+
+# BookSim2 (public repository, iq_router, default allocators and delays), 8x8 mesh, DOR,
+# uniform, 1-flit packets: offered packets/node/cycle -> mean packet latency; saturation
+BOOKSIM_8X8 = {(2, 8): ({0.02: 33.3, 0.05: 33.5, 0.1: 34.1, 0.15: 35.3, 0.2: 37.1, 0.25: 41.1,
+                         0.3: 101.0}, 0.297),
+               (1, 4): ({0.02: 33.7, 0.05: 34.6, 0.1: 38.6}, 0.129)}
+
+
+def booksim_table(cycles=6000, warmup=2000):
+    print("### generic-4stage against BookSim2, 8x8 mesh, uniform, 1-flit packets\n")
+    print(f"{cycles} cycles, warm-up {warmup}, seed 0. Cells: ours / BookSim mean packet "
+          "latency (cycles); `sat` = saturated. Last column: accepted flits/node/cycle at "
+          "offered 1.0 (ours) / BookSim's saturation throughput.\n")
+    for (vcs, buf), (tab, sat) in BOOKSIM_8X8.items():
+        cells = []
+        for rate, want in tab.items():
+            r = cycle.simulate(mesh=(8, 8), rate=rate, vcs=vcs, buffer=buf, cycles=cycles,
+                               warmup=warmup, seed=0)
+            ours = "sat" if r.saturated else f"{r.latency_mean:.1f}"
+            cells.append(f"{rate:g}: {ours} / {want:g}")
+        s = cycle.simulate(mesh=(8, 8), rate=1.0, vcs=vcs, buffer=buf, cycles=cycles,
+                           warmup=warmup, seed=0)
+        print(f"| {vcs} VC, {buf} flits | " + " | ".join(cells)
+              + f" | {s.accepted_rate:.3f} / {sat:.3f} |")
+    print()
 
 
 def speed_table():
@@ -98,9 +124,9 @@ def wse2_run(rows=994, cols=750, B=1024):
 
 
 if __name__ == "__main__":
-    parts = sys.argv[1:] or ["latency", "speed", "reduce", "wse2"]
+    parts = sys.argv[1:] or ["booksim", "latency", "speed", "reduce", "wse2"]
     cycle.simulate(mesh=(4, 4), cycles=200, warmup=50)  # compile / load the kernel first
     for p in parts:
-        {"latency": latency_table, "speed": speed_table, "reduce": reduce_table,
-         "wse2": wse2_run}[p]()
+        {"booksim": booksim_table, "latency": latency_table, "speed": speed_table,
+         "reduce": reduce_table, "wse2": wse2_run}[p]()
         sys.stdout.flush()

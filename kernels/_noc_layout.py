@@ -182,9 +182,12 @@ def _tables(rows, cols, vcs, qid, q_router, q_port, q_vc):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _va_stage(r, t, q0, q1, depth, vcs, t_va, qh, bs, q_ovc, q_sa, out_owner, rr_va, va_start,
-              va_q, va_key):
-    """VC allocation of the head packets of router r: separable, input first, round-robin."""
+def _va_stage(r, t, q0, q1, depth, vcs, t_va, qh, bs, q_ovc, q_sa, out_owner, out_free, rr_va,
+              va_start, va_q, va_key):
+    """VC allocation of the head packets of router r: separable, input first, round-robin.
+
+    An output VC can be allocated when no packet holds it and its release time
+    (``out_free``: the cycle its last tail left plus the router's release delay) has come."""
     nva = 0
     for q in range(q0, q1):
         if qh[q * 4 + QW] == qh[q * 4 + QR] or q_ovc[q] >= 0:
@@ -196,10 +199,6 @@ def _va_stage(r, t, q0, q1, depth, vcs, t_va, qh, bs, q_ovc, q_sa, out_owner, rr
         o = 0
         while (m >> o) & 1 == 0:
             o += 1
-        if o == RAMP:
-            q_ovc[q] = 0
-            q_sa[q] = t + t_va
-            continue
         # input stage: the first free output VC after the port's pointer
         po = r * N_PORTS + o
         start = va_start[po]
@@ -208,7 +207,7 @@ def _va_stage(r, t, q0, q1, depth, vcs, t_va, qh, bs, q_ovc, q_sa, out_owner, rr
             v = start + j
             if v >= vcs:
                 v -= vcs
-            if out_owner[po * vcs + v] < 0:
+            if out_owner[po * vcs + v] < 0 and out_free[po * vcs + v] <= t:
                 pick = v
                 break
         if pick >= 0:

@@ -23,6 +23,12 @@ Timing (all in cycles, per flit)::
 so the zero-load latency of one packet of L flits over h hops is
 ``t_ramp_in + (h + 1) (t_rc + t_va) + h t_net + t_eject + (L - 1)``.
 
+With ``rc_front`` (BookSim's iq_router), a head's route computation starts when it reaches
+the front of its VC FIFO: on arrival into an empty FIFO, else the cycle after the tail ahead
+of it left, so one input VC takes a packet through RC, VA and SA at a time. An output VC freed
+by a tail in cycle s can be allocated again from s + ``t_vfree`` (the ejection port's VCs
+too).
+
 Credit flow is kept as the slot-free times of each downstream FIFO (``b_free``): upstream may
 write FIFO slot ``w mod depth`` once the slot is empty and ``t_credit`` cycles have passed since
 the downstream router read it. That is the credit protocol with a credit delay, without
@@ -91,7 +97,7 @@ from ._noc_layout import (  # noqa: F401 (the public layout, re-exported)
     S_TAGGED_DONE,
     _tables,
 )
-from .noc_router import routers_step
+from .noc_router import routers_step, routers_step_program
 from .noc_stages import GO_ON, check, create, deliver, finish, stop_test, tasks_done, window
 
 
@@ -114,7 +120,8 @@ def _router_state(rows, cols, vcs, depth, t_eject, qid, q_router, q_port, q_vc):
     rr_out = np.zeros(R * N_PORTS, dtype=np.int8)  # per output port, over input ports
     rr_va = np.zeros(R * N_PORTS * vcs, dtype=np.int16)  # per output VC, over input queues
     va_start = np.zeros(R * N_PORTS, dtype=np.int16)  # per output port, over its VCs
-    rs = (bs, qh, q_ovc, q_sa, occ, out_owner, rr_in, rr_out, rr_va, va_start)
+    out_free = np.zeros(R * N_PORTS * vcs, dtype=np.int32)  # packets: VC allocatable from
+    rs = (bs, qh, q_ovc, q_sa, occ, out_owner, rr_in, rr_out, rr_va, va_start, out_free)
     # ejection channels: a wheel of t_eject + 1 slots, each holding up to R flits
     M = t_eject + 1
     ej = (np.zeros(M, dtype=np.int64), np.zeros(M * R, dtype=np.int32),
@@ -185,7 +192,7 @@ def _program_state(program, R, node_core, node_count, node_task, n_slots, core_n
 
 @njit(cache=True, error_model="numpy")
 def simulate_network(
-    rows, cols, vcs, depth, t_rc, t_va, t_net, t_eject, t_ramp_in, t_credit,
+    rows, cols, vcs, depth, t_rc, t_va, t_net, t_eject, t_ramp_in, t_credit, rc_front, t_vfree,
     qid, q_router, q_port, q_vc, router_q0,
     program,
     # synthetic traffic
@@ -202,7 +209,7 @@ def simulate_network(
     Parameters (int64 scalars unless noted; R = rows * cols routers, Q queues)
     ----------
     vcs, depth : virtual channels per input port, FIFO depth in flits
-    t_rc, t_va, t_net, t_eject, t_ramp_in, t_credit : the timing of the module docstring
+    t_rc, t_va, t_net, t_eject, t_ramp_in, t_credit, rc_front, t_vfree : module docstring
     qid : int32 (R * 5 * vcs,) queue of (router, port, vc), -1 where none
     q_router, q_port, q_vc : int32 (Q,) owner of each queue, sorted by (router, port, vc);
         synthetic traffic needs every (router, port, vc) (a dense map)
@@ -237,7 +244,7 @@ def simulate_network(
                                         q_vc)
     net = (qid, q_router, q_port, q_vc, router_q0) + tables
     cfg = (rows, cols, vcs, depth, t_rc, t_va, t_net, t_eject, t_ramp_in, t_credit, program,
-           flits, win_lo, win_hi, n_colors, t_eject + 1)
+           flits, win_lo, win_hi, n_colors, t_eject + 1, rc_front, t_vfree)
     pool = nq * depth + R * (t_eject + 1) + R + 16 if program == 0 else 1
     src, sp = _sources(program, R, pool, pattern, dest_table, hot_node, hot_frac, rate, sq_cap)
     pin = (route_tbl, slot_base, node_core, node_color, node_tag, node_count, node_lead,
@@ -261,7 +268,8 @@ def simulate_network(
             tasks_done(t, R, node_core, pst, ct, cur)
         else:
             create(t, creating, flits, win_lo, win_hi, src, sp, ct, cur)
-        err = routers_step(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cur, nxt)
+        st = (net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cur, nxt)
+        err = routers_step_program(t, cfg, *st) if program else routers_step(t, cfg, *st)
         if err:
             break
         err = check(t, nq, depth, rs[1], rs[0], ej[0], ct)

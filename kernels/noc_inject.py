@@ -116,8 +116,9 @@ def _push_flit(r, t, cfg, net, rs, src, ct):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _fire_task(r, t, R, pin, pst, ct):
-    """Programs: fire one task of core r whose inputs have arrived (round-robin over nodes)."""
+def _fire_task(r, tt, R, pin, pst, ct):
+    """Programs: fire one task of core r whose inputs have arrived (round-robin over nodes);
+    ``tt`` is this cycle's slot of the task wheel (t mod its length)."""
     node_count, node_lead, node_task, node_in0, node_in1, core_node0 = pin[5:]
     fired, _, inj_ready, recv, core_rr, tw_n, tw_node = pst
     TW = tw_n.shape[0]
@@ -143,7 +144,9 @@ def _fire_task(r, t, R, pin, pst, ct):
             if node_task[n] == 0:
                 inj_ready[n] += 1
             else:
-                ts = (t + node_task[n]) % TW
+                ts = tt + node_task[n]  # node_task < TW
+                if ts >= TW:
+                    ts -= TW
                 tw_node[ts * R + tw_n[ts]] = n
                 tw_n[ts] += 1
                 ct[C_TASKS_PENDING] += 1

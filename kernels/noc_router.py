@@ -143,10 +143,12 @@ def _forward(r, o, q, pay, t, cfg, net, rs, p_dst, route_tbl, ct, link_count, nx
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _sa_output(r, t, any_req, cfg, net, rs, ej, p_dst, route_tbl, scr, ct, link_count, nxt):
+def _sa_output(r, t, es, any_req, cfg, net, rs, ej, p_dst, route_tbl, scr, ct, link_count,
+               nxt):
     """Switch allocation, output stage: each requested output grants one input port
-    (round-robin) and the granted copy leaves, to the next router or the ejection channel."""
-    rows, cols, depth, t_eject, M = cfg[0], cfg[1], cfg[3], cfg[7], cfg[15]
+    (round-robin) and the granted copy leaves, to the next router or the ejection channel
+    (wheel slot ``es`` = (t + t_eject) mod its length, computed once per cycle)."""
+    rows, cols, depth = cfg[0], cfg[1], cfg[3]
     R = rows * cols
     q_vc = net[3]
     bs, qh, rr_out = rs[0], rs[1], rs[7]
@@ -170,7 +172,6 @@ def _sa_output(r, t, any_req, cfg, net, rs, ej, p_dst, route_tbl, scr, ct, link_
             pay = bs[s * 4 + SP]
             ct[C_OWED] -= 1
             if o == RAMP:
-                es = (t + t_eject) % M
                 ei = es * R + ew_n[es]
                 ew_pay[ei] = pay
                 ew_r[ei] = r
@@ -190,9 +191,12 @@ def _sa_output(r, t, any_req, cfg, net, rs, ej, p_dst, route_tbl, scr, ct, link_
 def _retire(r, t, cfg, net, rs, scr, ct):
     """Retire the copies just granted; dequeue flits whose every output has been served and
     release a packet's output VC with its tail."""
-    vcs, depth, t_credit, program, flits = cfg[2], cfg[3], cfg[9], cfg[10], cfg[11]
+    vcs, depth, t_rc, t_va, t_credit, program, flits = cfg[2], cfg[3], cfg[4], cfg[5], cfg[9], \
+        cfg[10], cfg[11]
+    rc_front, t_vfree = cfg[16], cfg[17]
     port_q0 = net[6]
-    bs, qh, q_ovc, occ, out_owner, rr_in = rs[0], rs[1], rs[2], rs[4], rs[5], rs[6]
+    bs, qh, q_ovc, occ, out_owner, rr_in, out_free = rs[0], rs[1], rs[2], rs[4], rs[5], rs[6], \
+        rs[10]
     req_q, got_m = scr[0], scr[2]
     for p in range(N_PORTS):
         if got_m[p] == 0:
@@ -211,20 +215,30 @@ def _retire(r, t, cfg, net, rs, scr, ct):
             bs[s * 4 + SF] = t + t_credit
             occ[r] -= 1
             ct[C_BUFFERED] -= 1
+            tail = True
             if program == 0:
                 pay = bs[s * 4 + SP]
                 pid = pay // flits
-                if pay - pid * flits == flits - 1:
+                tail = pay - pid * flits == flits - 1
+                if tail:
                     o = 0
                     while (got_m[p] >> o) & 1 == 0:
                         o += 1
-                    if o != RAMP:
-                        out_owner[(r * N_PORTS + o) * vcs + q_ovc[q]] = -1
+                    key = (r * N_PORTS + o) * vcs + q_ovc[q]
+                    out_owner[key] = -1
+                    out_free[key] = t + t_vfree
                     q_ovc[q] = -1
+            if rc_front and tail and qh[q * 4 + QW] > qh[q * 4 + QR]:
+                # the next packet's head reaches the front now: its route computation (and,
+                # on static routes, its VC stage) starts next cycle, not on arrival
+                s2 = q * depth + qh[q * 4 + QRP]
+                ready = t + 1 + t_rc + (t_va if program else 0)
+                if bs[s2 * 4 + SR] < ready:
+                    bs[s2 * 4 + SR] = ready
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _switch(r, t, cfg, net, rs, ej, p_dst, route_tbl, scr, ct, link_count, nxt):
+def _switch(r, t, es, cfg, net, rs, ej, p_dst, route_tbl, scr, ct, link_count, nxt):
     """VC allocation and switch allocation / traversal of router r for cycle t.
 
     With a VA stage (t_va >= 1) VA runs after switch allocation, so an output VC freed by a
@@ -232,40 +246,38 @@ def _switch(r, t, cfg, net, rs, ej, p_dst, route_tbl, scr, ct, link_count, nxt):
     (t_va = 0) it runs first, so the head can win SA in the same cycle."""
     vcs, depth, t_va, program = cfg[2], cfg[3], cfg[5], cfg[10]
     router_q0 = net[4]
-    bs, qh, q_ovc, q_sa, occ, out_owner, _, _, rr_va, va_start = rs
+    bs, qh, q_ovc, q_sa, occ, out_owner, _, _, rr_va, va_start, out_free = rs
     va_q, va_key = scr[3], scr[4]
     q0 = router_q0[r]
     q1 = router_q0[r + 1]
     if t_va == 0 and occ[r] > 0 and program == 0:
-        _va_stage(r, t, q0, q1, depth, vcs, t_va, qh, bs, q_ovc, q_sa, out_owner, rr_va,
-                  va_start, va_q, va_key)
+        _va_stage(r, t, q0, q1, depth, vcs, t_va, qh, bs, q_ovc, q_sa, out_owner, out_free,
+                  rr_va, va_start, va_q, va_key)
     if occ[r] > 0:
         any_req, err = _sa_input(r, t, cfg, net, rs, scr)
         if err:
             return err
         if any_req:
-            err = _sa_output(r, t, any_req, cfg, net, rs, ej, p_dst, route_tbl, scr, ct,
+            err = _sa_output(r, t, es, any_req, cfg, net, rs, ej, p_dst, route_tbl, scr, ct,
                              link_count, nxt)
             if err:
                 return err
             _retire(r, t, cfg, net, rs, scr, ct)
     if t_va > 0 and occ[r] > 0 and program == 0:
-        _va_stage(r, t, q0, q1, depth, vcs, t_va, qh, bs, q_ovc, q_sa, out_owner, rr_va,
-                  va_start, va_q, va_key)
+        _va_stage(r, t, q0, q1, depth, vcs, t_va, qh, bs, q_ovc, q_sa, out_owner, out_free,
+                  rr_va, va_start, va_q, va_key)
     return OK
 
 
-# No reference counting here (_nrt=False): the stages are inlined, and every array they pull
-# out of a state tuple would otherwise cost an atomic incref / decref pair per router visit
-# (8x slower, measured); the arrays are owned by simulate_network, which outlives this call.
-# numba's cache does not track callees in other files: after editing a stage, delete the
-# kernels/__pycache__/*.nbi / *.nbc files, or simulate_network keeps the old code.
-@njit(cache=True, error_model="numpy", _nrt=False)
-def routers_step(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cur, nxt):
+@njit(cache=True, inline="always", error_model="numpy", _nrt=False)
+def _visit_routers(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cur, nxt):
     """Visit the routers listed in ``cur`` (index order) for cycle t; lists in ``nxt`` those
     with work next cycle. Returns an error code."""
-    rows, cols, program = cfg[0], cfg[1], cfg[10]
+    rows, cols, program, t_eject, M = cfg[0], cfg[1], cfg[10], cfg[7], cfg[15]
     R = rows * cols
+    # wheel slots of this cycle, once (a division per flit or task costs more than its visit)
+    es = (t + t_eject) % M
+    tt = t % pst[5].shape[0]
     seen = 0
     r = -1
     while seen < ct[C_N_CUR]:
@@ -283,14 +295,42 @@ def routers_step(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cu
             if src[9][r] >= 0:
                 _push_flit(r, t, cfg, net, rs, src, ct)
         elif pin[10][r + 1] > pin[10][r]:
-            _fire_task(r, t, R, pin, pst, ct)
+            _fire_task(r, tt, R, pin, pst, ct)
             err = _send_wavelet(r, t, cfg, net, rs, pin, pst, ct)
             if err:
                 return err
-        err = _switch(r, t, cfg, net, rs, ej, src[0], pin[0], scr, ct, link_count, nxt)
+        err = _switch(r, t, es, cfg, net, rs, ej, src[0], pin[0], scr, ct, link_count, nxt)
         if err:
             return err
         if _busy(r, program, rs, src, pin, pst, ct) and nxt[r] == 0:
             nxt[r] = 1
             ct[C_N_NXT] += 1
     return OK
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _with_mode(cfg, program):
+    """cfg with its mode (index 10) replaced: a literal here lets the compiler drop the other
+    mode's branches from the inlined visit (fewer live values, fewer register spills)."""
+    return (cfg[0], cfg[1], cfg[2], cfg[3], cfg[4], cfg[5], cfg[6], cfg[7], cfg[8], cfg[9],
+            program, cfg[11], cfg[12], cfg[13], cfg[14], cfg[15], cfg[16], cfg[17])
+
+
+# No reference counting here (_nrt=False): the stages are inlined, and every array they pull
+# out of a state tuple would otherwise cost an atomic incref / decref pair per router visit
+# (8x slower, measured); the arrays are owned by simulate_network, which outlives this call.
+# numba's cache does not track callees in other files: after editing a stage, delete the
+# kernels/__pycache__/*.nbi / *.nbc files, or simulate_network keeps the old code.
+@njit(cache=True, error_model="numpy", _nrt=False)
+def routers_step(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cur, nxt):
+    """One cycle of the routers of synthetic traffic (cfg's mode 0); see _visit_routers."""
+    return _visit_routers(t, _with_mode(cfg, 0), net, rs, ej, src, sp, pin, pst, scr, ct,
+                          link_count, cur, nxt)
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def routers_step_program(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cur,
+                         nxt):
+    """One cycle of the routers of a program on static routes (cfg's mode 1)."""
+    return _visit_routers(t, _with_mode(cfg, 1), net, rs, ej, src, sp, pin, pst, scr, ct,
+                          link_count, cur, nxt)

@@ -187,7 +187,9 @@ def test_preset_to_dict_and_results_to_dict():
         d = spec.to_dict()
         assert d["name"] == name and d["hop_cycles"] >= 1
     assert cycle.PRESETS["wse"].zero_load_cycles(3) == 2 + 3 + 2  # ramp, 1 per hop, ramp
-    assert cycle.PRESETS["generic-4stage"].zero_load_cycles(3) == 1 + 4 * 2 + 3 * 3 + 3
+    # BookSim's timing: injection 2 (its 1-cycle channel), RC + VA in each of 4 routers,
+    # SA + ST + link per hop, SA + ST + ejection channel at the end
+    assert cycle.PRESETS["generic-4stage"].zero_load_cycles(3) == 2 + 4 * 2 + 3 * 3 + 3
     keys = {"cycles", "injected", "delivered", "in_flight", "latency_mean", "latency_p50",
             "latency_p99", "network_latency_mean", "accepted_rate", "offered_rate",
             "saturated", "router_cycles_per_s"}

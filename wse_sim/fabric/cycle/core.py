@@ -141,6 +141,7 @@ def _run(rows, cols, vcs, depth, spec: RouterSpec, qid, q_router, q_port, q_vc, 
     err = noc.simulate_network(
         rows, cols, vcs, depth, spec.route_cycles, spec.vc_alloc_cycles, spec.hop_cycles,
         spec.eject_cycles, spec.ramp_in_cycles, spec.credit_cycles,
+        int(spec.rc_at_front), spec.vc_release_cycles,
         qid, q_router, q_port, q_vc, router_q0, program, *synth, *prog,
         stats, link, lat, nlat)
     wall = time.perf_counter() - t0

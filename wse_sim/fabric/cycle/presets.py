@@ -32,6 +32,13 @@ class RouterSpec:
     ramp_out_cycles: int  # router -> core (ejection channel)
     max_vcs: int  # virtual channels (colors) per input port
     queue_depth: int  # flits per input FIFO (one per port and VC) unless a run sets it
+    # a packet's head starts route computation when it reaches the front of its VC FIFO (the
+    # cycle after the packet ahead of it left), not when it is written: one packet at a time
+    # per input VC goes through RC, VA and SA (BookSim's iq_router VC state machine)
+    rc_at_front: bool = False
+    # cycles after a tail wins switch allocation before its output VC can be allocated again
+    # (0: in the same cycle, after switch allocation)
+    vc_release_cycles: int = 0
     note: str = ""
 
     def __post_init__(self) -> None:
@@ -40,6 +47,11 @@ class RouterSpec:
             v = getattr(self, f)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise FabricError(f"RouterSpec.{f} must be an int >= 0, got {v!r}")
+        if not isinstance(self.rc_at_front, bool):
+            raise FabricError(f"RouterSpec.rc_at_front must be a bool, got {self.rc_at_front!r}")
+        v = self.vc_release_cycles
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            raise FabricError(f"RouterSpec.vc_release_cycles must be an int >= 0, got {v!r}")
         for f in ("credit_cycles", "ramp_in_cycles", "ramp_out_cycles", "max_vcs",
                   "queue_depth"):
             v = getattr(self, f)
@@ -103,11 +115,24 @@ PRESETS: dict[str, RouterSpec] = {
         switch_alloc_cycles=1,  # SA, separable round-robin, one iteration
         switch_cycles=1,  # ST
         link_cycles=1,  # 1-cycle links
-        credit_cycles=1,  # 1-cycle credit links
-        ramp_in_cycles=1,  # 1-cycle injection channel
+        # BookSim credit_delay = 0 over a 1-cycle credit channel: a credit sent in cycle T is
+        # read by the upstream router in T + 2 (the Channel timing above), derived
+        credit_cycles=2,
+        # the injection channel has BookSim's 1-cycle channel latency, which is 2 cycles from
+        # the source's write to the router's input stage: Channel::ReadInputs queues a flit
+        # sent in cycle T at T + 1, WriteOutputs exposes it at T + 1 and the router reads it
+        # in cycle T + 2 (the same 2 cycles sit inside hop_cycles and eject_cycles), derived
+        ramp_in_cycles=2,
         ramp_out_cycles=1,  # 1-cycle ejection channel
         max_vcs=16,  # a bound on the setting, not a design figure (derived: int8 VC ids)
         queue_depth=8,  # flits per VC, the usual NoC-paper default (a setting)
+        # BookSim2 iq_router: a head is routed only once it is the front flit of its VC
+        # (_SWAllocUpdate moves the VC to `routing` when the tail ahead of it leaves), stated
+        rc_at_front=True,
+        # BookSim2 wait_for_tail_credit = 0 (default): BufferState::SendingFlit frees the
+        # output VC when the tail is sent, i.e. in the SA update after this cycle's VC
+        # allocation was evaluated, so the next VA that sees it is the next cycle's, stated
+        vc_release_cycles=1,
         note="4-stage input-queued VC router (RC, VA, SA, ST), BookSim-like"),
 }
 
