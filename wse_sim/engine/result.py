@@ -113,14 +113,16 @@ class SimResult:
         return {"stage": self.bottleneck_stage, "op": self.bottleneck_op,
                 "kind": self.bottleneck_kind}
 
-    def equivalent_gpus(self, gpu) -> float:
+    def equivalent_gpus(self, gpu, max_gpus: int | None = None) -> float:
         """Fewest GPUs whose data-parallel cluster reaches this throughput; ``gpu`` is the
-        GpuResult of ``ws.gpu_baseline(graph, ...)`` (see :func:`wse_sim.equivalent_gpus`)."""
+        GpuResult of ``ws.gpu_baseline(graph, ...)`` (see :func:`wse_sim.equivalent_gpus`);
+        ``max_gpus`` caps the search (``math.inf`` beyond it)."""
         if not hasattr(gpu, "equivalent_gpus"):
             raise GpuError(f"equivalent_gpus needs the GpuResult of ws.gpu_baseline(graph, "
                            f"...), got {type(gpu).__name__}; for a GPU name use "
                            "ws.equivalent_gpus(result, name, graph=graph)")
-        return gpu.equivalent_gpus(self.samples_per_s)
+        return gpu.equivalent_gpus(self.samples_per_s,
+                                   **({} if max_gpus is None else {"max_gpus": max_gpus}))
 
     def stage_table(self) -> list[dict]:
         """The per-stage rows, units in the keys (see :func:`wse_sim.engine.table.stage_table`)."""
