@@ -22,6 +22,10 @@ ELEMENTWISE_FNS = {
     "relu": 1, "gelu": 8, "sigmoid": 4, "tanh": 4, "exp": 2, "dropout": 2, "scale": 1,
     "add": 1, "mul": 1, "sub": 1, "reparam": 3,
     "silu": 5, "rope": 3,  # silu = x * sigmoid(x); rope = x cos + rotate_half(x) sin
+    # relu6 = min(max(x, 0), 6): two compares; hardsigmoid = clamp(x / 6 + 1 / 2, 0, 1): a
+    # multiply-add and two compares; hardswish = x * hardsigmoid(x): one multiply more
+    # (Howard et al., "Searching for MobileNetV3", 2019, eq. 2-3; https://arxiv.org/abs/1905.02244)
+    "relu6": 2, "hardsigmoid": 3, "hardswish": 4,
 }
 BINARY_FNS = frozenset({"add", "mul", "sub", "reparam"})
 OP_KINDS = frozenset(HEAVY_KINDS | {"input", "pool", "layernorm", "batchnorm", "softmax",
@@ -44,7 +48,8 @@ class Op:
     """One operation; shapes per sample, counts per sample.
 
     ``weight_shape`` is the weight tensor without bias: ``(n_in, n_out)`` for dense,
-    ``(c_out, c_in, kh, kw)`` for conv2d, ``(c_in, c_out, kh, kw)`` for conv_transpose2d,
+    ``(c_out, c_in // groups, kh, kw)`` for conv2d (``attrs['groups']``: 1 unless grouped or
+    depthwise), ``(c_in, c_out, kh, kw)`` for conv_transpose2d,
     ``(vocab, dim)`` for embedding, ``(dim,)`` for norms.
     """
 

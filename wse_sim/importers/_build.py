@@ -84,8 +84,10 @@ class Builder(LayoutBuilder):
         stride: int,
         padding: int,
         full: Sequence[int],
+        groups: int = 1,
+        dilation: int = 1,
     ) -> Act:
-        c_out, c_in, k, _ = w.shape
+        c_out, c_in, k, _ = w.shape  # c_in: input channels per group
         op = self.g.conv2d(
             self.unique(name),
             self.use(x),
@@ -94,6 +96,8 @@ class Builder(LayoutBuilder):
             stride=stride,
             padding=padding,
             bias=bias is not None,
+            groups=groups,
+            dilation=dilation,
         )
         self._own(op, (w, bias), (c_out * c_in * k * k, c_out))
         self._mask(op, w.value)

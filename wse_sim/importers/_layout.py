@@ -133,6 +133,51 @@ class LayoutBuilder:
         self.g.add(op)
         return self.out(op.name, full, acts[0])
 
+    def pad(self, name: str, a: Act, pads: Sequence[int], full: Sequence[int]) -> Act:
+        """Zero padding of the last two axes of an image ``pads = (top, bottom, left, right)``."""
+        op = self.g.pad(self.unique(name), self.use(a), [int(p) for p in pads])
+        return self.out(op, full, a)
+
+    def concat(self, name: str, parts: Sequence, axis: int, full: Sequence[int],
+               lengths: Sequence[int]) -> Act:
+        """Concatenation along source ``axis`` of activations and constants (a learned class
+        token beside the patch embeddings). ``lengths`` are the parts' extents along ``axis``.
+        A constant part adds no input: its rows are stored with the op; its stored float
+        tensors count as the op's parameters (each once). ``attrs['parts']`` lists each part
+        as ``'act'`` or its extent along the axis."""
+        acts = [p for p in parts if isinstance(p, Act)]
+        if len(acts) == len(parts):
+            return self.merge(name, acts, axis, full)
+        ax = self.ps_axis(acts[0], axis, "concat")
+        ins = [self.use(a) for a in acts]
+        name = self.unique(name)
+        shape = list(self.per_sample(acts[0]))
+        shape[ax] = 0
+        layout, params = [], 0
+        for p, n in zip(parts, lengths, strict=True):
+            if isinstance(p, Act):
+                layout.append("act")
+                shape[ax] += self.g.op(self.use(p)).out_shape[ax]
+            else:
+                layout.append(int(n))
+                shape[ax] += int(n)
+                for key, size in p.sources:
+                    if key not in self.owner:
+                        self.owner[key] = name
+                        params += size
+        op = Op(
+            name=name,
+            kind="reshape",
+            inputs=tuple(ins),
+            in_shapes=tuple(self.g.op(i).out_shape for i in ins),
+            out_shape=tuple(shape),
+            dtype=self.g.dtype,
+            params=params,
+            attrs={"source_op": "concat", "axis": ax, "parts": tuple(layout)},
+        )
+        self.g.add(op)
+        return self.out(op.name, full, acts[0])
+
     def part(self, name: str, a: Act, axis: int, start: int, full: Sequence[int]) -> Act:
         """One piece of a split along source ``axis`` (fewer elements than its input)."""
         src = self.use(a)

@@ -9,15 +9,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from wse_sim.errors import GraphError
 
 from ._acts import Act, Const
 from ._torch_check import (
     ALIASES,
     BINARY,
+    CLAMPS,
     CONVS,
     LINEAR,
     NORMS,
+    PADS,
     PERMUTES,
     POOLS,
     SPLITS,
@@ -87,7 +91,7 @@ def _dropout(imp, n, c: Ctx) -> None:
     prob = float(c.arg(1, "p", 0.5))
     train = c.arg(2, "train", True)
     out = imp.b.unary(c.name, "dropout", c.x, p=prob) if train and prob > 0 else c.x
-    imp.env[n.name] = out if c.p == "dropout" else [out, None]
+    imp.env[n.name] = out if c.p in ("dropout", "dropout_") else [out, None]
 
 
 def _softmax(imp, n, c: Ctx) -> None:
@@ -162,9 +166,12 @@ def _conv(imp, n, c: Ctx) -> None:
     stride = _first_int(args[3] if len(args) > 3 else None, 1)
     pad_arg = args[4] if len(args) > 4 else 0
     k = w.shape[2]
-    pad = k // 2 if pad_arg == "same" else _first_int(pad_arg, 0)
+    dilation = _first_int(args[5] if len(args) > 5 and not transposed else None, 1)
+    groups = int(args[8] if c.p == "convolution" else (args[6] if len(args) > 6 else 1))
+    pad = (dilation * (k - 1) + 1) // 2 if pad_arg == "same" else _first_int(pad_arg, 0)
     if not transposed:
-        imp.env[n.name] = imp.b.conv2d(c.name, x, w, bias, stride, pad, c.full)
+        imp.env[n.name] = imp.b.conv2d(c.name, x, w, bias, stride, pad, c.full, groups=groups,
+                                       dilation=dilation)
         return
     out_pad = c.full[2] - ((x.full[2] - 1) * stride - 2 * pad + k)
     imp.env[n.name] = imp.b.conv_transpose2d(c.name, x, w, bias, stride, pad, out_pad, c.full)
@@ -197,10 +204,38 @@ def _embedding(imp, n, c: Ctx) -> None:
 
 
 def _cat(imp, n, c: Ctx) -> None:
+    """Concatenation; constant parts (a class token expanded over the batch) are rows the op
+    stores, counted as parameters when they come from one."""
     tensors = list(c.args[0])
-    if not all(isinstance(a, Act) for a in tensors):
-        raise GraphError(f"node {n.name!r}: cat of constants with activations is not supported")
-    imp.env[n.name] = imp.b.merge(c.name, tensors, c.arg(1, "dim", 0), c.full)
+    dim = c.arg(1, "dim", 0) % len(c.full)
+    lengths = [shape_of(a.meta["val"])[dim] for a in n.args[0]]
+    parts = [a if isinstance(a, Act) else imp.const_of(a, "a concatenated tensor", n)
+             for a in tensors]
+    imp.env[n.name] = imp.b.concat(c.name, parts, dim, c.full, lengths)
+
+
+def _clamp(imp, n, c: Ctx) -> None:
+    imp.env[n.name] = imp.b.unary(c.name, "relu6", c.x)
+
+
+def _pad(imp, n, c: Ctx) -> None:
+    pads = [int(v) for v in c.args[1]]
+    left, right = pads[0], pads[1]
+    top, bottom = (pads[2], pads[3]) if len(pads) == 4 else (0, 0)
+    imp.env[n.name] = imp.b.pad(c.name, c.x, (top, bottom, left, right), c.full)
+
+
+def _index_select(imp, n, c: Ctx) -> None:
+    """Rows ``index`` of one axis: a contiguous run of constant indices is a slice."""
+    x, dim = c.x, c.args[1] % len(c.x.full)
+    idx = c.args[2]
+    values = None if not isinstance(idx, Const) or idx.value is None else idx.value.reshape(-1)
+    if values is None or len(values) == 0 or \
+            (values != values[0] + np.arange(len(values))).any():
+        raise GraphError(f"node {n.name!r}: index_select needs constant, contiguous indices "
+                         "(a slice of the axis); gathering activation rows by data is not "
+                         "modelled")
+    imp.env[n.name] = imp.b.part(c.name, x, dim, int(values[0]) % x.full[dim], c.full)
 
 
 def _one(imp, name: str, x: Act, dim: int, index: int, full) -> Act:
@@ -273,7 +308,10 @@ HANDLERS = {
     **dict.fromkeys(POOLS, _pool),
     **dict.fromkeys(SPLITS, _split),
     "getitem": _getitem,
+    **dict.fromkeys(CLAMPS, _clamp),
+    **dict.fromkeys(PADS, _pad),
     "dropout": _dropout,
+    "dropout_": _dropout,
     "native_dropout": _dropout,
     "softmax": _softmax,
     "_softmax": _softmax,
@@ -282,6 +320,7 @@ HANDLERS = {
     "embedding": _embedding,
     "cat": _cat,
     "select": _select,
+    "index_select": _index_select,
     "slice": _slice,
     "scaled_dot_product_attention": _attention,
 }

@@ -23,6 +23,7 @@ translation handler per op family).
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Sequence
 
@@ -221,6 +222,22 @@ class _TorchImport:
             self.env[n.name] = None
 
 
+def _export_kwargs(module, kwargs: dict | None) -> dict:
+    """The keyword arguments of the export: ``use_cache=False`` added where the forward takes
+    it (and the caller did not set it)."""
+    if kwargs is not None and not isinstance(kwargs, dict):
+        raise GraphError(f"from_torch: kwargs must be a dict of keyword arguments of "
+                         f"forward, got {type(kwargs).__name__}")
+    kwargs = dict(kwargs or {})
+    try:
+        params = inspect.signature(module.forward).parameters
+    except (TypeError, ValueError):  # a forward without a signature: nothing to add
+        return kwargs
+    if "use_cache" in params and "use_cache" not in kwargs:
+        kwargs["use_cache"] = False
+    return kwargs
+
+
 def from_torch(
     module,
     example_inputs: Sequence,
@@ -230,6 +247,7 @@ def from_torch(
     name: str | None = None,
     dtype: str = "fp16",
     strict: bool = False,
+    kwargs: dict | None = None,
 ) -> Graph:
     """Translate ``module`` (a ``torch.nn.Module``) into a :class:`Graph` via ``torch.export``.
 
@@ -241,6 +259,11 @@ def from_torch(
     batch : samples per optimizer step, stored as ``meta['batch_default']`` (default: the
         example batch).
     strict : passed to ``torch.export.export``.
+    kwargs : keyword arguments of ``module.forward`` for the export. A model whose forward
+        takes ``use_cache`` (a Hugging Face decoder) is exported with ``use_cache=False`` unless
+        given: a key/value cache is an inference-time output, not part of the network, and its
+        object is no tensor ``torch.export`` can return. Outputs that are dataclasses
+        (``ModelOutput``) or tuples are flattened to their tensors.
 
     Raises :class:`~wse_sim.errors.GraphError` listing every unsupported op type at once, or
     naming the export failure.
@@ -251,8 +274,9 @@ def from_torch(
     if isinstance(example_inputs, torch.Tensor):
         example_inputs = (example_inputs,)
     example_inputs = tuple(example_inputs)
+    kwargs = _export_kwargs(module, kwargs)
     try:
-        ep = torch.export.export(module, example_inputs, strict=strict)
+        ep = torch.export.export(module, example_inputs, kwargs=kwargs or None, strict=strict)
     except Exception as e:  # torch raises many types here; name it and the fix
         raise GraphError(
             f"torch.export could not export {type(module).__name__}: "
