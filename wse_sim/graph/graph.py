@@ -28,6 +28,7 @@ from .op import (
     ELEMENTWISE_FNS,
     OP_KINDS,
     RELU_OUTPUT_DENSITY,
+    RMSNORM_VECTOR_OPS,
     Op,
 )
 
@@ -263,6 +264,14 @@ class Graph:
     def layernorm(self, name: str, x: str) -> str:
         """Layer normalisation over the last dimension (gain and bias)."""
         return self._norm(name, x, "layernorm", self._shape(x)[-1])
+
+    def rmsnorm(self, name: str, x: str) -> str:
+        """RMS normalisation over the last dimension (a gain, no bias): a ``layernorm`` op
+        with ``attrs['norm'] == 'rms'``, as the LLaMA builder makes it."""
+        shape = self._shape(x)
+        return self._op(name, "layernorm", [x], shape, weight_shape=(shape[-1],),
+                        params=shape[-1], vector_ops=RMSNORM_VECTOR_OPS * math.prod(shape),
+                        attrs={"norm": "rms"})
 
     def batchnorm(self, name: str, x: str) -> str:
         """Batch normalisation over channels of a (c, h, w) input (gain and bias)."""

@@ -38,6 +38,12 @@ MASK_PATTERN = "mask"
 OP_PATTERNS = (*PATTERNS, MASK_PATTERN)
 """Every value ``Op.sparsity_pattern`` may take."""
 
+RMSNORM_VECTOR_OPS = 4
+"""Vector ops per element of an RMS norm (square-accumulate, scale, gain, and the per-row
+reduction spread over the row): the value of ``models.llama.RMSNORM_VECTOR_OPS``, which a test
+checks it equals; derived from the definition (Zhang & Sennrich, 2019,
+https://arxiv.org/abs/1910.07467)."""
+
 RELU_OUTPUT_DENSITY = 0.5
 """Expected fraction of non-zero outputs of a ReLU before real data says otherwise: a symmetric
 pre-activation distribution is positive half the time. Functional simulation replaces it."""

@@ -143,6 +143,25 @@ class Builder(LayoutBuilder):
         self._own(op, tuple(consts) + (None,) * (2 - len(consts)), (dim, dim))
         return self.out(op, x.full, x)
 
+    def rmsnorm(self, name: str, x: Act, weight: Const | None) -> Act:
+        op = self.g.rmsnorm(self.unique(name), self.use(x))
+        dim = self.g.op(op).weight_shape[0]
+        self._own(op, (weight,), (dim,))
+        if weight is None:
+            self.g.replace_op(op, params=0)
+        return self.out(op, x.full, x)
+
+    def expand(self, name: str, x: Act, full: Sequence[int]) -> Act:
+        """A broadcast copy of an activation to a larger shape (``repeat_kv`` of grouped-query
+        attention): a data-movement op, no arithmetic."""
+        src = self.use(x)
+        shape = self.per_sample(self.out(x.op, full, x))
+        op = Op(name=self.unique(name), kind="reshape", inputs=(src,),
+                in_shapes=(self.g.op(src).out_shape,), out_shape=shape, dtype=self.g.dtype,
+                out_density=self.g.op(src).out_density, attrs={"source_op": "expand"})
+        self.g.add(op)
+        return self.out(op.name, full, x)
+
     # ---- cheap ops ----------------------------------------------------------------------
     def unary(self, name: str, fn: str, x: Act, p: float = 0.0) -> Act:
         op = self.g.elementwise(self.unique(name), fn, self.use(x), p=p)

@@ -14,7 +14,7 @@ CLAMPS = frozenset({"hardtanh", "hardtanh_", "clamp", "clamp_", "clip"})  # ReLU
 PADS = frozenset({"pad", "constant_pad_nd"})
 BINARY = {"add": "add", "add_": "add", "sub": "sub", "mul": "mul", "div": "div", "rsub": "sub"}
 VIEWS = frozenset({"view", "reshape", "_unsafe_view", "flatten", "unflatten", "squeeze",
-                   "unsqueeze", "expand", "view_as", "reshape_as"})
+                   "unsqueeze", "expand", "expand_as", "view_as", "reshape_as"})
 ALIASES = frozenset({"contiguous", "clone", "alias", "detach", "_to_copy", "to", "type_as",
                      "lift_fresh_copy"})
 IGNORED = frozenset({"_assert_tensor_metadata", "sym_size", "sym_numel", "sym_stride",
@@ -30,7 +30,7 @@ SPLITS = frozenset({"split", "split_with_sizes", "chunk", "unbind"})
 SUPPORTED = frozenset(
     {"softmax", "_softmax", "adaptive_avg_pool2d", "mean", "embedding", "dropout", "dropout_",
      "native_dropout", "cat", "select", "slice", "index_select", "scaled_dot_product_attention",
-     "getitem"} | CLAMPS | PADS
+     "getitem", "neg"} | CLAMPS | PADS
     | LINEAR | CONVS | POOLS | NORMS | SPLITS | PERMUTES
     | set(UNARY) | set(BINARY) | VIEWS | ALIASES
 )

@@ -63,11 +63,22 @@ def _getitem(imp, n, c: Ctx) -> None:
 
 
 def _alias(imp, n, c: Ctx) -> None:
-    imp.env[n.name] = c.x
+    imp.env[n.name] = c.x  # (pieces of a fused projection stay pieces)
 
 
 def _view(imp, n, c: Ctx) -> None:
+    if isinstance(c.x, _Pieces):  # a reshape of a fused projection, before its split
+        imp.env[n.name] = _Pieces(c.x)
+        return
+    if c.p in ("expand", "expand_as") and math.prod(c.full) != math.prod(c.x.full):
+        imp.env[n.name] = imp.b.expand(c.name, c.x, c.full)
+        return
     imp.env[n.name] = imp.b.view(c.x, c.full, c.name)
+
+
+def _neg(imp, n, c: Ctx) -> None:
+    minus = Const(f"{n.name}.minus_one", (), np.array(-1.0))
+    imp.env[n.name] = imp.b.with_constant(c.name, "mul", c.x, minus)
 
 
 def _permute(imp, n, c: Ctx) -> None:
@@ -112,9 +123,37 @@ def _norm(imp, n, c: Ctx) -> None:
     imp.env[n.name] = out if c.p == "batch_norm" else [out, None, None, None, None]
 
 
+def _indexed_table(imp, n, c: Ctx):
+    """``act + table[constant ids]`` (a position embedding): the lookup as an embedding op on
+    the model's sequence input (as the zoo builds it), or None."""
+    if c.p not in ("add", "add_"):
+        return None
+    for i, arg in enumerate(n.args[:2]):
+        looked = imp.lookups.get(getattr(arg, "name", None))
+        other = c.args[1 - i]
+        if looked is None or not isinstance(other, Act):
+            continue
+        table, ids = looked
+        seq = imp.sequence_input(ids.shape[-1:] if ids.ndim else ())
+        if seq is None:
+            return None
+        emb = imp.b.embedding(table.key.removesuffix(".weight"), seq, table,
+                              (*seq.full, table.shape[1]))
+        index = "position" if (ids.reshape(-1, ids.shape[-1]) == np.arange(ids.shape[-1])).all() \
+            else "constant"
+        g = imp.b.g
+        g.replace_op(emb.op, attrs={**g.op(emb.op).attrs, "index": index})
+        return imp.b.binary(c.name, "add", other, emb, c.full)
+    return None
+
+
 def _binary(imp, n, c: Ctx) -> None:
     a, other = c.args[0], c.args[1] if len(c.args) > 1 else None
     fn = BINARY[c.p]
+    looked = _indexed_table(imp, n, c)
+    if looked is not None:
+        imp.env[n.name] = looked
+        return
     if isinstance(a, Act) and isinstance(other, Act):
         imp.env[n.name] = imp.b.binary(c.name, fn, a, other, c.full)
         return
@@ -128,6 +167,48 @@ def _binary(imp, n, c: Ctx) -> None:
             f"broadcasts the activation {act.full} to {c.full}"
         )
     imp.env[n.name] = imp.b.with_constant(c.name, fn, act, const)
+
+
+class _Pieces(list):
+    """The outputs of a dense whose only reader splits them along the last axis, one dense per
+    piece (a fused q/k/v projection becomes q, k and v)."""
+
+
+def _split_reader(n) -> list | None:
+    """Widths of the pieces when node ``n``'s only reader splits its last axis, else None."""
+    users = list(n.users)
+    last = shape_of(n.meta["val"])[-1]
+    while len(users) == 1 and packet(users[0]) in VIEWS | ALIASES \
+            and shape_of(users[0].meta["val"])[-1] == last:  # a reshape keeping the last axis
+        users = list(users[0].users)
+    if len(users) != 1 or packet(users[0]) not in ("split", "split_with_sizes", "chunk"):
+        return None
+    u = users[0]
+    rank = len(shape_of(u.args[0].meta["val"]))
+    dim = u.args[2] if len(u.args) > 2 else u.kwargs.get("dim", 0)
+    if dim % rank != rank - 1:
+        return None
+    return [shape_of(v)[-1] for v in u.meta["val"]]
+
+
+def _dense_pieces(imp, n, c: Ctx, x, w: Const, wv, bias: Const | None, widths) -> None:
+    """One dense per piece of the output, each with its columns of the weight and bias."""
+    pieces, start = _Pieces(), 0
+    for i, width in enumerate(widths):
+        cols = slice(start, start + width)
+        key = f"{w.key}[:, {start}:{start + width}]"
+        n_in = w.shape[1] if c.p == "linear" else w.shape[0]
+        wp = Const(key, (n_in, width), None if wv is None else wv[:, cols],
+                   ((key, n_in * width),) if w.sources else ())
+        bp = None
+        if bias is not None:
+            bkey = f"{bias.key}[{start}:{start + width}]"
+            bp = Const(bkey, (width,), None if bias.value is None else bias.value[..., cols],
+                       ((bkey, width),) if bias.sources else ())
+        pieces.append(imp.b.dense(f"{c.name}.{i}", x, wp, None if wv is None else wv[:, cols],
+                                  bp, (*c.full[:-1], width)))
+        start += width
+    imp.env[n.name] = pieces
 
 
 def _linear(imp, n, c: Ctx) -> None:
@@ -154,6 +235,10 @@ def _linear(imp, n, c: Ctx) -> None:
         raise GraphError(f"node {n.name!r} ({c.p}): weight of shape {w.shape} is not a matrix")
     if bias is not None:
         bias = imp.const_of(bias, "the bias", n)
+    widths = _split_reader(n)
+    if widths is not None and len(widths) > 1 and w.key not in imp.b.owner:
+        _dense_pieces(imp, n, c, x, w, wv, bias, widths)
+        return
     imp.env[n.name] = imp.b.dense(c.name, x, w, wv, bias, c.full)
 
 
@@ -246,6 +331,10 @@ def _one(imp, name: str, x: Act, dim: int, index: int, full) -> Act:
 
 
 def _split(imp, n, c: Ctx) -> None:
+    if isinstance(c.x, _Pieces):  # already one dense per piece
+        imp.env[n.name] = [imp.b.view(p, shape_of(v), p.hint) for p, v in zip(c.x, c.val,
+                                                                              strict=True)]
+        return
     x = c.x
     dim = (c.arg(1, "dim", 0) if c.p == "unbind" else c.arg(2, "dim", 0)) % len(x.full)
     pieces, start = [], 0
@@ -274,6 +363,20 @@ def _slice(imp, n, c: Ctx) -> None:
     imp.env[n.name] = imp.b.part(c.name, x, dim, start, c.full)
 
 
+def _lower_triangular(m) -> bool:
+    """True for a boolean (or 0 / -inf) mask that keeps exactly j <= i in its last two axes."""
+    if m is None or m.ndim < 2 or m.shape[-1] != m.shape[-2]:
+        return False
+    if m.dtype == bool or set(np.unique(m)) <= {0.0, 1.0}:
+        keep = m != 0
+    elif np.isneginf(m).any():
+        keep = np.isfinite(m)
+    else:
+        return False
+    tri = np.tril(np.ones(m.shape[-2:], dtype=bool))
+    return bool((keep == tri).all())
+
+
 def _attention(imp, n, c: Ctx) -> None:
     """softmax(q k^T * scale [+ mask]) v, as the zoo's attention builds it."""
     b, g, name = imp.b, imp.b.g, c.name
@@ -281,19 +384,29 @@ def _attention(imp, n, c: Ctx) -> None:
     mask = c.arg(3, "attn_mask", None)
     p = float(c.arg(4, "dropout_p", 0.0))
     causal = bool(c.arg(5, "is_causal", False))
+    groups = {imp.kv_group.get(a.name, 1) for a in n.args[1:3]}
+    group = groups.pop() if len(groups) == 1 else 1
+    full_out = c.full
+    if group > 1:  # grouped-query: each kv head meets its group's queries in one product
+        bq, hq, sq, dq = q.full
+        q = b.view(q, (bq, hq // group, group * sq, dq), f"{name}.q_groups")
     scores_full = (*q.full[:-1], k.full[-2])
     scores = g.matmul(b.unique(f"{name}.scores"), b.use(q), b.use(k), transpose_b=True)
     s_act = b.out(scores, scores_full, q)
     if isinstance(mask, Act):
         s_act = b.binary(f"{name}.mask", "add", s_act, mask, scores_full)
+    elif isinstance(mask, Const) and _lower_triangular(mask.value):
+        causal = True  # a constant causal mask (built from positions alone)
     probs = b.softmax(f"{name}.probs", s_act, -1)
     if p > 0:
         probs = b.unary(f"{name}.probs_dropout", "dropout", probs, p=p)
-    ctx = b.matmul(f"{name}.context", probs, v, c.full)
-    if causal:
-        for op in (scores, probs.op, ctx.op):
-            g.replace_op(op, attrs={**g.op(op).attrs, "causal": True})
-    imp.env[n.name] = ctx
+    ctx = b.matmul(f"{name}.context", probs, v, (*q.full[:-1], v.full[-1]))
+    for op in (scores, probs.op, ctx.op):
+        extra = {"causal": True} if causal else {}
+        if group > 1:
+            extra["group"] = group
+        g.replace_op(op, attrs={**g.op(op).attrs, **extra})
+    imp.env[n.name] = b.view(ctx, full_out, f"{name}.context_ungroup") if group > 1 else ctx
 
 
 HANDLERS = {
@@ -308,6 +421,7 @@ HANDLERS = {
     **dict.fromkeys(POOLS, _pool),
     **dict.fromkeys(SPLITS, _split),
     "getitem": _getitem,
+    "neg": _neg,
     **dict.fromkeys(CLAMPS, _clamp),
     **dict.fromkeys(PADS, _pad),
     "dropout": _dropout,

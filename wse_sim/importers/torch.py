@@ -35,6 +35,7 @@ from wse_sim.graph import Graph
 from ._acts import Act, Const, Unsupported
 from ._build import Builder
 from ._torch_check import ALIASES, IGNORED, VIEWS, check, packet, shape_of, to_numpy, torch_module
+from ._torch_fuse import Fusion, module_fusions, repeat_kv, rope_fusions
 from ._torch_ops import HANDLERS, context
 
 __all__ = ["from_torch"]
@@ -67,6 +68,7 @@ class _TorchImport:
         self.example_batch = batches.pop()
         self.b = Builder(name, self.example_batch, dtype)
         self.env: dict = {}
+        self.lookups: dict = {}  # folded embedding node -> (table Const, its constant ids)
         self.tvals: dict = {}  # constant node -> torch tensor (for folding)
         self.module_names: dict = {}
 
@@ -102,6 +104,16 @@ class _TorchImport:
             f"buffer or constant, got {type(v).__name__}"
         )
 
+    def sequence_input(self, shape: tuple) -> Act | None:
+        """The first user input whose per-sample shape is ``shape`` (the token ids a position
+        table rides on), or None."""
+        for n in self.nodes:
+            v = self.env.get(n.name)
+            if n.op == "placeholder" and isinstance(v, Act) and \
+                    self.b.per_sample(v) == tuple(int(d) for d in shape):
+                return v
+        return None
+
     # ---- the import ---------------------------------------------------------------------
     def _activations(self) -> set[str]:
         """Nodes computed from the user inputs (the rest are constants)."""
@@ -123,7 +135,7 @@ class _TorchImport:
     def _check_all(self, acts: set[str]) -> None:
         bad = Unsupported()
         for n in self.nodes:
-            if n.name not in acts:
+            if n.name not in acts or n.name in self.fused:
                 continue
             if n.op == "call_function":
                 why = check(n)
@@ -164,13 +176,46 @@ class _TorchImport:
         walk(n.args)
         return [self.env[a.name] for a in flat if isinstance(self.env.get(a.name), Act)]
 
+    def _fusions(self, acts: set[str]) -> None:
+        """Chains that are one IR op (activation and RMS-norm modules, rotary embeddings):
+        ``self.fused`` maps each of their nodes to its :class:`Fusion`."""
+        self.fused: dict = {}
+        for f in module_fusions(self.nodes, acts) + rope_fusions(self.nodes, acts):
+            if not any(m in self.fused for m in f.nodes):
+                self.fused.update(dict.fromkeys(f.nodes, f))
+        self.kv_group: dict = {}  # reshape node -> its kv heads' group size
+        for out, (kv, group, members) in repeat_kv(self.nodes, acts).items():
+            if not any(m in self.fused for m in members):
+                f = Fusion("repeat_kv", kv, out, members)
+                self.fused.update(dict.fromkeys(members, f))
+                self.kv_group[out] = group
+
+    def _emit_fusion(self, f) -> None:
+        x = self.env[f.x]
+        if f.kind == "repeat_kv":  # the attention regroups its queries (see _torch_ops)
+            out = x
+        elif f.kind == "gelu":
+            out = self.b.unary(f.module, "gelu", x)
+        elif f.kind == "rope":
+            out = self.b.unary(self.name_of(self._by_name[f.out]), "rope", x)
+        else:  # rmsnorm: its gain is the module's one parameter (if it has one)
+            params = [self.env[i.name] for m in f.nodes for i in self._by_name[m].all_input_nodes
+                      if isinstance(self.env.get(i.name), Const) and self.env[i.name].sources]
+            out = self.b.rmsnorm(f.module, x, params[0] if params else None)
+        self.env[f.out] = out
+
     def run(self, loss: str | None) -> Graph:
         acts = self._activations()
+        self._by_name = {n.name: n for n in self.nodes}
+        self._fusions(acts)
         self._check_all(acts)
         out_acts = []
         for n in self.nodes:
             if n.op == "placeholder":
                 self._placeholder(n)
+            elif n.name in self.fused:
+                if n.name == self.fused[n.name].out:
+                    self._emit_fusion(self.fused[n.name])
             elif n.op == "call_function" and n.name in acts:
                 if packet(n) not in IGNORED:
                     HANDLERS[packet(n)](self, n, context(self, n))
@@ -213,6 +258,12 @@ class _TorchImport:
         sources = tuple(dict.fromkeys(s for c in srcs for s in c.sources))
         key = srcs[0].key if srcs and packet(n) in _SAME_TENSOR else n.name
         value, val = self._eager(n), n.meta.get("val")
+        if packet(n) == "embedding" and len(srcs) == 2 and srcs[0].sources \
+                and srcs[1].value is not None:
+            self.lookups[n.name] = (srcs[0], srcs[1].value)
+        elif packet(n) in ALIASES and n.all_input_nodes \
+                and n.all_input_nodes[0].name in self.lookups:  # a cast of the lookup
+            self.lookups[n.name] = self.lookups[n.all_input_nodes[0].name]
         if isinstance(value, torch_module().Tensor):
             self.tvals[n.name] = value
             self.env[n.name] = Const(key, shape_of(value), to_numpy(value), sources)
