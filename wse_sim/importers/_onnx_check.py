@@ -8,7 +8,8 @@ import numpy as np
 from ._acts import Unsupported
 from ._onnx_proto import attrs, node_name, onnx_module
 
-UNARY = {"Relu": "relu", "Gelu": "gelu", "Sigmoid": "sigmoid", "Tanh": "tanh"}
+UNARY = {"Relu": "relu", "Gelu": "gelu", "Sigmoid": "sigmoid", "Tanh": "tanh",
+         "HardSwish": "hardswish", "HardSigmoid": "hardsigmoid"}
 BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div"}
 LAYOUT = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze"})
 ALIAS = frozenset({"Identity", "Cast"})
@@ -16,7 +17,7 @@ META = frozenset({"Shape", "Size"})  # outputs describe a shape, not data
 SUPPORTED = frozenset(
     {"Gemm", "MatMul", "Conv", "ConvTranspose", "Softmax", "LayerNormalization",
      "BatchNormalization", "Transpose", "Concat", "Split", "MaxPool", "AveragePool",
-     "GlobalAveragePool", "Gather", "Dropout", "Constant"}
+     "GlobalAveragePool", "Gather", "Dropout", "Constant", "Clip"}
     | set(UNARY) | set(BINARY) | LAYOUT | ALIAS
 )
 """ONNX op types the importer translates (``Erf`` only inside the GELU pattern)."""
@@ -77,10 +78,10 @@ def _check_window(t: str, a: dict, node, act: set[str], shapes: dict) -> str | N
     ks = a.get("kernel_shape") or list(shapes.get(node.input[1], (0, 0, 0, 0))[2:])
     if len(ks) != 2 or ks[0] != ks[1]:
         return f"{t}(kernel {tuple(ks)})"
-    if a.get("group", 1) != 1:
-        return f"{t}(group={a['group']})"
-    if any(d != 1 for d in a.get("dilations", [1, 1])):
-        return f"{t}(dilations={tuple(a['dilations'])})"
+    dil = a.get("dilations", [1, 1])
+    if (t != "Conv" and a.get("group", 1) != 1) or len(set(dil)) > 1 \
+            or (t != "Conv" and dil[0] != 1):
+        return f"{t}(group={a.get('group', 1)}, dilations={tuple(dil)})"
     s = a.get("strides", [1, 1])
     if s[0] != s[1]:
         return f"{t}(strides {tuple(s)})"
@@ -106,6 +107,11 @@ def check(node, act: set[str], shapes: dict) -> str | None:
         return "Gemm(transA or activation B)"
     if t == "MatMul" and node.input[0] not in act:
         return "MatMul(constant first operand)"
+    if t == "HardSigmoid" and (abs(a.get("alpha", 0.2) - 1 / 6) > 1e-6
+                               or abs(a.get("beta", 0.5) - 0.5) > 1e-6):
+        return "HardSigmoid(alpha, beta other than 1/6, 1/2)"
+    if t == "Clip" and not _is_relu6(node, shapes):
+        return "Clip(bounds other than 0 and 6)"
     if t == "Gather" and node.input[0] in act:
         return "Gather(on an activation)"
     if t == "LayerNormalization" and a.get("axis", -1) not in (
@@ -114,6 +120,15 @@ def check(node, act: set[str], shapes: dict) -> str | None:
     ):
         return f"LayerNormalization(axis={a.get('axis')})"
     return None
+
+
+def _is_relu6(node, shapes) -> bool:
+    """A Clip whose attribute bounds (opset < 11) are 0 and 6; bounds given as inputs (opset
+    11 on) are checked when the node is translated."""
+    a = attrs(node)
+    if "min" in a or "max" in a:
+        return a.get("min") == 0 and a.get("max") == 6
+    return True
 
 
 def unsupported(nodes, act: set[str], fused: set[int], shapes: dict) -> Unsupported:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from wse_sim.errors import GraphError
 
 from ._acts import Act, Const
@@ -53,6 +55,19 @@ def _dropout(imp, n, c: Ctx) -> None:
 
 def _unary(imp, n, c: Ctx) -> None:
     imp.env[n.output[0]] = imp.b.unary(c.name, UNARY[n.op_type], c.x)
+
+
+def _clip(imp, n, c: Ctx) -> None:
+    """Clip to [0, 6] is ReLU6 (MobileNetV2); other bounds are not modelled."""
+    bounds = [c.attrs.get("min"), c.attrs.get("max")]
+    for j, i in enumerate(n.input[1:3]):
+        if i:
+            v = imp.const(i, n).value
+            bounds[j] = None if v is None else float(np.asarray(v).reshape(-1)[0])
+    if bounds != [0.0, 6.0] and bounds != [0, 6]:
+        raise GraphError(f"node {c.name!r} (Clip): bounds {bounds} are not [0, 6]; only ReLU6 "
+                         "is modelled")
+    imp.env[n.output[0]] = imp.b.unary(c.name, "relu6", c.x)
 
 
 def _softmax(imp, n, c: Ctx) -> None:
@@ -144,9 +159,11 @@ def _conv(imp, n, c: Ctx) -> None:
     bias = imp.const(n.input[2], n) if len(n.input) > 2 and n.input[2] else None
     k, s = w.shape[2], c.attrs.get("strides", [1, 1])[0]
     transposed = n.op_type == "ConvTranspose"
-    pad = _pad(c.attrs, k, s, c.x.full[2], c.full[2], transposed=transposed)
+    dil = int(c.attrs.get("dilations", [1, 1])[0])
+    pad = _pad(c.attrs, dil * (k - 1) + 1, s, c.x.full[2], c.full[2], transposed=transposed)
     if not transposed:
-        imp.env[n.output[0]] = imp.b.conv2d(c.name, c.x, w, bias, s, pad, c.full)
+        imp.env[n.output[0]] = imp.b.conv2d(c.name, c.x, w, bias, s, pad, c.full,
+                                            groups=int(c.attrs.get("group", 1)), dilation=dil)
         return
     out_pad = c.full[2] - ((c.x.full[2] - 1) * s - 2 * pad + k)
     imp.env[n.output[0]] = imp.b.conv_transpose2d(c.name, c.x, w, bias, s, pad, out_pad,
@@ -203,6 +220,7 @@ HANDLERS = {
     "Transpose": _transpose,
     "Dropout": _dropout,
     "Softmax": _softmax,
+    "Clip": _clip,
     "LayerNormalization": _norm,
     "BatchNormalization": _norm,
     "MatMul": _matmul,
