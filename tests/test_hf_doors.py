@@ -1,0 +1,179 @@
+"""Hugging Face models through every door: torch.export, from_hf_config and the zoo give the
+same parameters (transformers' own count) and the same simulated samples/s at one batch."""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+
+def _transformers():
+    """``transformers`` imported with the working directory off ``sys.path``: its optional
+    ``kernels`` integration would otherwise find this repository's ``kernels/`` folder."""
+    saved = list(sys.path)
+    sys.path[:] = [p for p in sys.path if p not in ("", os.getcwd())]
+    try:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        t = pytest.importorskip("transformers")
+        import transformers.integrations.hub_kernels  # noqa: F401
+    finally:
+        sys.path[:] = saved
+    return t
+
+
+T = _transformers()
+
+import wse_sim as ws  # noqa: E402
+from wse_sim.errors import GraphError  # noqa: E402
+from wse_sim.importers import from_torch  # noqa: E402
+from wse_sim.models import LlamaConfig, bert, from_hf_config, gpt, llama, resnet50  # noqa: E402
+
+BATCH = 8  # passed to place and simulate explicitly: every door at one batch
+SEQ = 64  # at 32 tokens BERT differs by 1.5%: HF adds the type embedding before the
+# position embedding, the zoo after, and the adds ride on different stages
+ENC = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
+           vocab_size=512)
+
+
+def _params(m) -> int:
+    return sum(p.numel() for p in m.parameters())
+
+
+def _rate(g) -> float:
+    w = ws.wafer("wse2")
+    return ws.simulate(ws.place(g, w, batch=BATCH), batch=BATCH).samples_per_s
+
+
+def _ids(vocab=512):
+    return torch.randint(0, vocab, (2, SEQ), generator=torch.Generator().manual_seed(0))
+
+
+def _case(name):
+    torch.manual_seed(0)
+    if name == "gpt2":
+        c = T.GPT2Config(n_embd=64, n_layer=2, n_head=4, vocab_size=512, n_positions=SEQ)
+        return (T.GPT2LMHeadModel(c), (_ids(),), {}, c,
+                gpt(2, 64, 4, SEQ, vocab=512, max_positions=SEQ))
+    if name == "llama":
+        c = T.LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                          num_attention_heads=4, num_key_value_heads=2, vocab_size=512,
+                          max_position_embeddings=SEQ)
+        return (T.LlamaForCausalLM(c), (_ids(),), {}, c,
+                llama(LlamaConfig(2, 64, 4, 2, 128, 512, SEQ), seq_len=SEQ))
+    if name == "bert":
+        c = T.BertConfig(**ENC, max_position_embeddings=SEQ)
+        ids = _ids()
+        return (T.BertForMaskedLM(c), (ids,), {"token_type_ids": torch.zeros_like(ids)}, c,
+                bert(2, 64, 4, 128, seq_len=SEQ, vocab=512, max_positions=SEQ))
+    c = T.ResNetConfig(num_labels=10)
+    return (T.ResNetForImageClassification(c), (torch.randn(2, 3, 64, 64),), {}, c,
+            resnet50(image=64, classes=10))
+
+
+@pytest.mark.parametrize("name", ["gpt2", "llama", "bert", "resnet50"])
+def test_one_network_one_answer(name):
+    """A wrong fusion, a lost position table, a fused q/k/v left whole or a copied KV head
+    changes the graph's stages and the simulated rate; a miscounted tensor the params."""
+    m, args, kwargs, cfg, zoo = _case(name)
+    m.train()  # training graphs: dropout as the zoo has it
+    imported = from_torch(m, args, kwargs=kwargs)
+    from_cfg = from_hf_config(cfg.to_dict(), seq_len=64 if name == "resnet50" else SEQ,
+                              strict=False)
+    n = _params(m)
+    assert imported.total_params == from_cfg.total_params == zoo.total_params == n
+    assert imported.forward_macs == from_cfg.forward_macs == zoo.forward_macs
+    rates = [_rate(g) for g in (imported, from_cfg, zoo)]
+    assert max(rates) / min(rates) - 1 < 0.01, rates
+
+
+def test_decoder_import_folds_masks_and_fuses_chains():
+    m, args, _, _, _ = _case("llama")
+    g = from_torch(m.eval(), args)
+    kinds = [o.attrs.get("fn") for o in g.ops() if o.kind == "elementwise"]
+    assert kinds.count("rope") == 4  # q and k of two layers, one op each
+    norms = [o for o in g.ops() if o.kind == "layernorm"]
+    assert len(norms) == 5 and all(o.attrs["norm"] == "rms" for o in norms)
+    scores = [o for o in g.ops() if o.name.endswith(".scores")]
+    # the mask built from positions alone folded to a constant (no mask op); K/V not copied
+    assert all(o.attrs["group"] == 2 for o in scores)
+    assert not any(".mask" in o.name for o in g.ops())
+    assert all(o.in_shapes[1] == (2, SEQ, 16) for o in scores)  # (kv heads, seq, d_head)
+
+
+def test_mobilenet_v2_depthwise():
+    """Depthwise convs (groups = channels), ReLU6 and TF-style padding import; a depthwise
+    conv's MACs are c * h_out * w_out * k * k, not c^2 times that."""
+    c = T.MobileNetV2Config(image_size=64, depth_multiplier=0.35)
+    m = T.MobileNetV2ForImageClassification(c).eval()
+    g = from_torch(m, (torch.randn(2, 3, 64, 64),))
+    assert g.total_params == _params(m)
+    dw = [o for o in g.ops() if o.kind == "conv2d" and o.attrs.get("groups", 1) > 1]
+    assert dw
+    for o in dw:
+        ch, ho, wo = o.out_shape
+        assert o.attrs["groups"] == ch == o.in_shapes[0][0]
+        assert o.macs_fwd == ch * ho * wo * 9 and o.weight_shape == (ch, 1, 3, 3)
+    assert any(o.attrs.get("fn") == "relu6" for o in g.ops())
+    assert _rate(g) > 0
+
+
+def test_vit_class_token_and_first_token():
+    c = T.ViTConfig(**{k: v for k, v in ENC.items() if k != "vocab_size"}, image_size=32,
+                    patch_size=8, num_labels=10)
+    m = T.ViTForImageClassification(c).eval()
+    g = from_torch(m, (torch.randn(2, 3, 32, 32),))
+    assert g.total_params == _params(m) == from_hf_config(c.to_dict()).total_params
+    cat = [o for o in g.ops() if o.attrs.get("parts")]
+    assert len(cat) == 1 and cat[0].attrs["parts"] == (1, "act") and cat[0].params == 64
+    assert g.op("classifier").in_shapes[0] == (64,)  # x[:, 0]: one token reaches the head
+
+
+_HEADS = [
+    ("BertForPreTraining", T.BertConfig, dict(ENC, max_position_embeddings=SEQ)),
+    ("BertForSequenceClassification", T.BertConfig, dict(ENC, max_position_embeddings=SEQ)),
+    ("BertForQuestionAnswering", T.BertConfig, dict(ENC, max_position_embeddings=SEQ)),
+    ("RobertaForMaskedLM", T.RobertaConfig, dict(ENC, max_position_embeddings=SEQ + 2)),
+    ("RobertaForSequenceClassification", T.RobertaConfig,
+     dict(ENC, max_position_embeddings=SEQ + 2)),
+    ("RobertaForQuestionAnswering", T.RobertaConfig, dict(ENC, max_position_embeddings=SEQ + 2)),
+    ("DistilBertForMaskedLM", T.DistilBertConfig,
+     dict(dim=64, n_layers=2, n_heads=4, hidden_dim=128, vocab_size=512,
+          max_position_embeddings=SEQ)),
+    ("DistilBertForSequenceClassification", T.DistilBertConfig,
+     dict(dim=64, n_layers=2, n_heads=4, hidden_dim=128, vocab_size=512,
+          max_position_embeddings=SEQ)),
+]
+
+
+@pytest.mark.parametrize("arch,cfg_cls,kw", _HEADS, ids=[h[0] for h in _HEADS])
+def test_hf_config_heads_count_like_transformers(arch, cfg_cls, kw):
+    cfg = cfg_cls(**kw, architectures=[arch])
+    g = from_hf_config(cfg.to_dict(), seq_len=SEQ)
+    assert g.total_params == _params(getattr(T, arch)(cfg))
+
+
+def test_hf_config_unsupported_head_is_named():
+    cfg = T.BertConfig(**ENC, architectures=["BertForTokenClassification"]).to_dict()
+    with pytest.raises(GraphError, match="BertForTokenClassification"):
+        from_hf_config(cfg)
+
+
+def test_functional_grouped_conv_matches_loops():
+    from wse_sim.functional.ops import _conv2d_ref
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 4, 6, 6)).astype(np.float32)
+    w = rng.standard_normal((6, 2, 3, 3)).astype(np.float32)  # 2 groups of 2 -> 3 channels
+    y = _conv2d_ref(x, w, 1, 2, groups=2, dilation=2)
+    xp = np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2)))
+    ref = np.zeros_like(y)
+    for o in range(6):
+        g = o // 3
+        for i in range(y.shape[2]):
+            for j in range(y.shape[3]):
+                patch = xp[0, 2 * g:2 * g + 2, i:i + 5:2, j:j + 5:2]
+                ref[0, o, i, j] = (patch * w[o]).sum()
+    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
