@@ -1,0 +1,139 @@
+"""The import table of docs/importing.md: real ``transformers`` architectures, built from small
+configs with random weights (nothing downloaded), through each door.
+
+    HF_HUB_OFFLINE=1 python benchmarks/import_table.py [--no-onnx]
+
+Doors: ``torch`` (from_torch of the model in training mode), ``onnx`` (torch.onnx.export with
+dynamo=False, opset 17, then from_onnx), ``config`` (from_hf_config). Per door: parameters of the
+graph against torch's own count, forward MACs per sample, samples/s on WSE-2 at batch 8, or the
+first line of the error.
+"""
+
+import io
+import os
+import sys
+import tempfile
+import time
+import warnings
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+warnings.filterwarnings("ignore")
+sys.path[:] = [p for p in sys.path if p not in ("", os.getcwd())]  # transformers' `kernels`
+
+import torch  # noqa: E402
+import transformers as T  # noqa: E402
+
+import wse_sim as ws  # noqa: E402
+from wse_sim.importers import from_onnx, from_torch  # noqa: E402
+from wse_sim.models import from_hf_config  # noqa: E402
+
+SEQ, IMG, BATCH = 32, 64, 8
+ENC = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
+           vocab_size=512, max_position_embeddings=64)
+DEC = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+           num_key_value_heads=2, vocab_size=512, max_position_embeddings=64)
+VIS = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
+           image_size=IMG, patch_size=16, num_labels=10)
+
+ARCHS = [
+    ("BERT", "BertForMaskedLM", T.BertConfig(**ENC), "ids"),
+    ("BERT pre-training", "BertForPreTraining", T.BertConfig(**ENC), "ids"),
+    ("RoBERTa", "RobertaForMaskedLM", T.RobertaConfig(**ENC), "ids"),
+    ("DistilBERT", "DistilBertForMaskedLM",
+     T.DistilBertConfig(dim=64, n_layers=2, n_heads=4, hidden_dim=128, vocab_size=512,
+                        max_position_embeddings=64), "ids"),
+    ("ALBERT", "AlbertForMaskedLM", T.AlbertConfig(**ENC, embedding_size=32), "ids"),
+    ("GPT-2", "GPT2LMHeadModel",
+     T.GPT2Config(n_embd=64, n_layer=2, n_head=4, vocab_size=512, n_positions=64), "ids"),
+    ("GPT-J", "GPTJForCausalLM",
+     T.GPTJConfig(n_embd=64, n_layer=2, n_head=4, vocab_size=512, n_positions=64,
+                  rotary_dim=8), "ids"),
+    ("LLaMA", "LlamaForCausalLM", T.LlamaConfig(**DEC), "ids"),
+    ("Mistral", "MistralForCausalLM", T.MistralConfig(**DEC), "ids"),
+    ("Qwen2", "Qwen2ForCausalLM", T.Qwen2Config(**DEC), "ids"),
+    ("T5 encoder", "T5EncoderModel",
+     T.T5Config(d_model=64, d_kv=16, d_ff=128, num_layers=2, num_heads=4, vocab_size=512),
+     "ids"),
+    ("ViT", "ViTForImageClassification", T.ViTConfig(**VIS), "img"),
+    ("DeiT", "DeiTForImageClassification", T.DeiTConfig(**VIS), "img"),
+    ("ConvNeXt", "ConvNextForImageClassification",
+     T.ConvNextConfig(hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], num_labels=10),
+     "img"),
+    ("Swin", "SwinForImageClassification",
+     T.SwinConfig(image_size=IMG, embed_dim=16, depths=[1, 1], num_heads=[2, 4], window_size=4,
+                  num_labels=10), "img"),
+    ("ResNet-50", "ResNetForImageClassification", T.ResNetConfig(num_labels=10), "img"),
+    ("MobileNetV2", "MobileNetV2ForImageClassification",
+     T.MobileNetV2Config(image_size=IMG, depth_multiplier=0.35, num_labels=10), "img"),
+    ("EfficientNet", "EfficientNetForImageClassification",
+     T.EfficientNetConfig(image_size=IMG, width_coefficient=0.25, depth_coefficient=0.25,
+                          num_labels=10), "img"),
+]
+
+
+def _err(e: Exception) -> str:
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    text = lines[0] if lines else type(e).__name__
+    if len(lines) > 1 and "unsupported op type" in text:
+        text += " " + "; ".join(ln for ln in lines[1:4] if ":" in ln)
+    return f"{type(e).__name__}: {text}"[:160]
+
+
+def _sim(g) -> float:
+    w = ws.wafer("wse2")
+    return ws.simulate(ws.place(g, w, batch=BATCH), batch=BATCH).samples_per_s
+
+
+def _door(build):
+    try:
+        g = build()
+        return g.total_params, g.forward_macs, _sim(g), None
+    except Exception as e:  # the table reports every failure, whatever its type
+        return None, None, None, _err(e)
+
+
+def _onnx(model, x, name):
+    buf = io.BytesIO()
+    with tempfile.TemporaryDirectory():
+        torch.onnx.export(model, (x,), buf, dynamo=False, opset_version=17,
+                          input_names=["input"], training=torch.onnx.TrainingMode.TRAINING,
+                          do_constant_folding=False)
+    import onnx
+
+    return from_onnx(onnx.load_from_string(buf.getvalue()), batch=BATCH, name=name)
+
+
+def main(onnx_door: bool = True) -> None:
+    rows = []
+    for label, arch, cfg, kind in ARCHS:
+        torch.manual_seed(0)
+        cfg.architectures = [arch]
+        model = getattr(T, arch)(cfg).train()
+        n = sum(p.numel() for p in model.parameters())
+        x = (torch.randint(0, 512, (2, SEQ)) if kind == "ids"
+             else torch.randn(2, 3, IMG, IMG))
+        t0 = time.perf_counter()
+        doors = {"torch": _door(lambda m=model, x=x: from_torch(m, (x,)))}
+        if onnx_door:
+            doors["onnx"] = _door(lambda m=model, x=x, a=arch: _onnx(m, x, a))
+        seq = SEQ if kind == "ids" else IMG
+        vit_like = arch.startswith(("ViT", "DeiT"))  # the image size is in the config
+        doors["config"] = _door(lambda c=cfg, s=None if vit_like else seq: from_hf_config(
+            c.to_dict(), seq_len=s, strict=False))
+        rows.append((label, arch, n, doors))
+        print(f"{label}: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    print(f"| model | class | torch params | door | params | fwd MACs/sample | "
+          f"samples/s (WSE-2, batch {BATCH}) | status |")
+    print("|---|---|---:|---|---:|---:|---:|---|")
+    for label, arch, n, doors in rows:
+        for door, (p, macs, rate, err) in doors.items():
+            if err:
+                print(f"| {label} | {arch} | {n:,} | {door} | | | | fails: `{err}` |")
+            else:
+                ok = "ok" if p == n else f"ok, params differ by {p - n:+,}"
+                print(f"| {label} | {arch} | {n:,} | {door} | {p:,} | {macs:,} | "
+                      f"{rate:,.0f} | {ok} |")
+
+
+if __name__ == "__main__":
+    main(onnx_door="--no-onnx" not in sys.argv)
