@@ -21,14 +21,13 @@ import networkx as nx
 
 from ..errors import GraphError
 from ..validate import show
-from .checks import _check_op, _density, _dims, _positive_int
+from .checks import _check_op, _conv_args, _density, _dims, _positive_int
 from .op import (
     BINARY_FNS,
     DTYPE_BYTES,
     ELEMENTWISE_FNS,
     OP_KINDS,
     RELU_OUTPUT_DENSITY,
-    RMSNORM_VECTOR_OPS,
     Op,
 )
 
@@ -141,45 +140,26 @@ class Graph:
     def conv2d(self, name: str, x: str, out_channels: int, kernel: int, stride: int = 1,
                padding: int | str = "same", bias: bool = True, groups: int = 1,
                dilation: int = 1) -> str:
-        """2-D convolution ``(c_in, h, w) -> (c_out, h_out, w_out)``; 'same' pads
-        ``dilation * (k - 1) // 2``.
-
-        ``groups`` splits the channels into that many independent convolutions (``groups ==
-        c_in``: depthwise); each output channel sums ``c_in // groups`` input channels, so the
-        weight is ``(c_out, c_in // groups, k, k)``. ``dilation`` spaces the kernel taps.
-        """
+        """2-D convolution ``(c_in, h, w) -> (c_out, h_out, w_out)``; 'same' pads half the
+        dilated kernel. ``groups`` independent convolutions (``c_in``: depthwise) each sum
+        ``c_in // groups`` channels (weight ``(c_out, c_in // groups, k, k)``); ``dilation``
+        spaces the taps."""
         shape = self._shape(x)
         if len(shape) != 3:
             raise GraphError(f"op {name!r}: conv2d needs a (channels, height, width) input, "
                              f"got shape {shape}")
         c_in, h, w = shape
-        c_out = _positive_int(name, "out_channels", out_channels)
-        k = _positive_int(name, "kernel", kernel)
-        s = _positive_int(name, "stride", stride)
-        grp = _positive_int(name, "groups", groups)
-        d = _positive_int(name, "dilation", dilation)
-        if c_in % grp or c_out % grp:
-            raise GraphError(f"op {name!r}: groups={grp} must divide both the input channels "
-                             f"({c_in}) and out_channels ({c_out})")
+        c_out, k, s, grp, d, p = _conv_args(name, c_in, out_channels, kernel, stride, groups,
+                                            dilation, padding)
         span = d * (k - 1) + 1  # the dilated kernel's extent
-        if isinstance(padding, str) and padding == "same":
-            p = span // 2
-        elif isinstance(padding, int) and not isinstance(padding, bool) and padding >= 0:
-            p = padding
-        else:
-            raise GraphError(f"op {name!r}: padding must be 'same' or an int >= 0, "
-                             f"got {padding!r}")
         ho, wo = _conv_out(h, span, s, p), _conv_out(w, span, s, p)
         if ho < 1 or wo < 1:
             raise GraphError(f"op {name!r}: kernel {k} (dilation {d}) with stride {s} does not "
                              f"fit input shape {shape}")
         c_g = c_in // grp
+        attrs = {"kernel": k, "stride": s, "padding": p, "bias": bias,
+                 **({"groups": grp} if grp != 1 else {}), **({"dilation": d} if d != 1 else {})}
         macs = c_out * ho * wo * c_g * k * k
-        attrs = {"kernel": k, "stride": s, "padding": p, "bias": bias}
-        if grp != 1:
-            attrs["groups"] = grp
-        if d != 1:
-            attrs["dilation"] = d
         return self._op(name, "conv2d", [x], (c_out, ho, wo), weight_shape=(c_out, c_g, k, k),
                         params=c_out * c_g * k * k + (c_out if bias else 0), macs_fwd=macs,
                         macs_bwd_input=macs, macs_bwd_weight=macs, attrs=attrs)
@@ -265,14 +245,6 @@ class Graph:
         """Layer normalisation over the last dimension (gain and bias)."""
         return self._norm(name, x, "layernorm", self._shape(x)[-1])
 
-    def rmsnorm(self, name: str, x: str) -> str:
-        """RMS normalisation over the last dimension (a gain, no bias): a ``layernorm`` op
-        with ``attrs['norm'] == 'rms'``, as the LLaMA builder makes it."""
-        shape = self._shape(x)
-        return self._op(name, "layernorm", [x], shape, weight_shape=(shape[-1],),
-                        params=shape[-1], vector_ops=RMSNORM_VECTOR_OPS * math.prod(shape),
-                        attrs={"norm": "rms"})
-
     def batchnorm(self, name: str, x: str) -> str:
         """Batch normalisation over channels of a (c, h, w) input (gain and bias)."""
         return self._norm(name, x, "batchnorm", self._shape(x)[0])
@@ -315,14 +287,6 @@ class Graph:
     def relu(self, name: str, x: str) -> str:
         return self.elementwise(name, "relu", x)
 
-    def relu6(self, name: str, x: str) -> str:
-        """``min(max(x, 0), 6)`` (MobileNetV2)."""
-        return self.elementwise(name, "relu6", x)
-
-    def hardswish(self, name: str, x: str) -> str:
-        """``x * relu6(x + 3) / 6`` (MobileNetV3)."""
-        return self.elementwise(name, "hardswish", x)
-
     def gelu(self, name: str, x: str) -> str:
         return self.elementwise(name, "gelu", x)
 
@@ -356,24 +320,6 @@ class Graph:
                              f"{len(src)} dims of shape {src}")
         return self._op(name, "transpose", [x], tuple(src[i] for i in perm),
                         out_density=self._density_of(x), attrs={"perm": tuple(perm)})
-
-    def pad(self, name: str, x: str, pads: Sequence[int]) -> str:
-        """Zero padding of a (c, h, w) input (no compute): ``pads = (top, bottom, left, right)``.
-
-        A data-movement op (kind ``reshape``, ``attrs['source_op'] == 'pad'``); zeros it adds
-        lower the output density.
-        """
-        shape = self._shape(x)
-        pads = _dims(name, "pads", pads)
-        if len(shape) != 3 or len(pads) != 4 or any(p < 0 for p in pads):
-            raise GraphError(f"op {name!r}: pad needs a (channels, height, width) input and "
-                             f"four pads >= 0 (top, bottom, left, right), got shape {shape} "
-                             f"and pads {tuple(pads)}")
-        c, h, w = shape
-        out = (c, h + pads[0] + pads[1], w + pads[2] + pads[3])
-        density = self._density_of(x) * (h * w) / (out[1] * out[2])
-        return self._op(name, "reshape", [x], out, out_density=density,
-                        attrs={"source_op": "pad", "pads": tuple(pads)})
 
     def loss(self, name: str, *inputs: str, fn: str = "cross_entropy") -> str:
         """Scalar training loss of the given tensors ('cross_entropy', 'bce', 'kl', 'bce+kl')."""

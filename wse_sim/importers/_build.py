@@ -14,6 +14,7 @@ import numpy as np
 
 from wse_sim.errors import GraphError
 from wse_sim.graph import Graph, Op, sparsify
+from wse_sim.graph.extra import rmsnorm
 
 from ._acts import Act, Const, prod
 from ._layout import LayoutBuilder
@@ -144,7 +145,7 @@ class Builder(LayoutBuilder):
         return self.out(op, x.full, x)
 
     def rmsnorm(self, name: str, x: Act, weight: Const | None) -> Act:
-        op = self.g.rmsnorm(self.unique(name), self.use(x))
+        op = rmsnorm(self.g, self.unique(name), self.use(x))
         dim = self.g.op(op).weight_shape[0]
         self._own(op, (weight,), (dim,))
         if weight is None:

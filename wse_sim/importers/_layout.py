@@ -14,6 +14,7 @@ import numpy as np
 
 from wse_sim.errors import GraphError
 from wse_sim.graph import Graph, Op
+from wse_sim.graph.extra import pad
 
 from ._acts import Act, batch_axis, prod
 
@@ -135,7 +136,7 @@ class LayoutBuilder:
 
     def pad(self, name: str, a: Act, pads: Sequence[int], full: Sequence[int]) -> Act:
         """Zero padding of the last two axes of an image ``pads = (top, bottom, left, right)``."""
-        op = self.g.pad(self.unique(name), self.use(a), [int(p) for p in pads])
+        op = pad(self.g, self.unique(name), self.use(a), [int(p) for p in pads])
         return self.out(op, full, a)
 
     def concat(self, name: str, parts: Sequence, axis: int, full: Sequence[int],
