@@ -57,6 +57,9 @@ class Builder(LayoutBuilder):
             first = self.g.op(self.owner[w.key])
             if first.kind == "embedding" and first.weight_shape == (n_out, n_in):
                 tied = first.name
+        elif w_in_out is not None:  # a copy of a table's values (an exporter's transposed copy)
+            tied = next((op for op, t in self.tables.items() if t.shape == (n_out, n_in)
+                         and np.array_equal(t, np.asarray(w_in_out).T)), None)
         op = self.g.dense(name, src, n_out, bias=bias is not None, tied_to=tied)
         if tied is None and not self._claim(w, op):  # shared with a non-embedding op
             self.g.replace_op(op, params=n_out if bias is not None else 0)
@@ -134,6 +137,8 @@ class Builder(LayoutBuilder):
         vocab, dim = table.shape
         op = self.g.embedding(self.unique(name), self.use(ids), vocab, dim)
         self._own(op, (table,), (vocab * dim,))
+        if table.value is not None and self.g.op(op).params:
+            self.tables[op] = np.asarray(table.value)
         self._mask(op, table.value)
         return self.out(op, full, ids)
 

@@ -27,6 +27,7 @@ class LayoutBuilder:
         self.batch = batch
         self.masks: dict[str, np.ndarray] = {}
         self.owner: dict[str, str] = {}  # const key -> op that counted it
+        self.tables: dict[str, np.ndarray] = {}  # embedding op -> its table's values
         self._names: set[str] = set()
         self._materialised: dict[tuple[str, tuple[int, ...]], str] = {}
 
@@ -162,10 +163,14 @@ class LayoutBuilder:
             else:
                 layout.append(int(n))
                 shape[ax] += int(n)
+                v = None if p.value is None else np.asarray(p.value)
+                # a table expanded over the batch (equal rows along axis 0) is stored once
+                rows = v.shape[0] if v is not None and v.ndim > 1 and v.shape[0] > 1 and (
+                    v == v[:1]).all() else 1
                 for key, size in p.sources:
                     if key not in self.owner:
                         self.owner[key] = name
-                        params += size
+                        params += size // rows
         op = Op(
             name=name,
             kind="reshape",

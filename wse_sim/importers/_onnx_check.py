@@ -17,7 +17,8 @@ META = frozenset({"Shape", "Size"})  # outputs describe a shape, not data
 SUPPORTED = frozenset(
     {"Gemm", "MatMul", "Conv", "ConvTranspose", "Softmax", "LayerNormalization",
      "BatchNormalization", "Transpose", "Concat", "Split", "MaxPool", "AveragePool",
-     "GlobalAveragePool", "Gather", "Dropout", "Constant", "Clip"}
+     "GlobalAveragePool", "Gather", "Dropout", "Constant", "Clip", "Slice", "Expand", "Neg",
+     "Pad", "ReduceMean"}
     | set(UNARY) | set(BINARY) | LAYOUT | ALIAS
 )
 """ONNX op types the importer translates (``Erf`` only inside the GELU pattern)."""
@@ -86,7 +87,7 @@ def _check_window(t: str, a: dict, node, act: set[str], shapes: dict) -> str | N
     if s[0] != s[1]:
         return f"{t}(strides {tuple(s)})"
     p = a.get("pads", [0, 0, 0, 0])
-    if len(set(p)) > 1 and a.get("auto_pad", b"NOTSET") in (b"NOTSET", "NOTSET"):
+    if t != "Conv" and len(set(p)) > 1 and a.get("auto_pad", b"NOTSET") in (b"NOTSET", "NOTSET"):
         return f"{t}(asymmetric pads {tuple(p)})"
     if a.get("ceil_mode", 0):
         return f"{t}(ceil_mode)"
@@ -112,8 +113,15 @@ def check(node, act: set[str], shapes: dict) -> str | None:
         return "HardSigmoid(alpha, beta other than 1/6, 1/2)"
     if t == "Clip" and not _is_relu6(node, shapes):
         return "Clip(bounds other than 0 and 6)"
-    if t == "Gather" and node.input[0] in act:
-        return "Gather(on an activation)"
+    if t == "Gather" and node.input[0] in act and node.input[1] in act:
+        return "Gather(activation rows chosen by activation indices)"
+    if t in ("Slice", "Pad", "Expand") and any(i in act for i in node.input[1:] if i):
+        return f"{t}(sizes computed from activations)"
+    if t == "Pad" and (a.get("mode", b"constant") not in (b"constant", "constant")
+                       or len(shapes.get(node.input[0], ())) != 4):
+        return f"Pad(mode={a.get('mode', b'constant')!r} or not of an image)"
+    if t == "ReduceMean" and len(shapes.get(node.input[0], ())) != 4:
+        return "ReduceMean(not a global average pool over height and width)"
     if t == "LayerNormalization" and a.get("axis", -1) not in (
         -1,
         len(shapes.get(node.input[0], ())) - 1,

@@ -33,10 +33,13 @@ class Ctx:
 
 
 def _alias(imp, n, c: Ctx) -> None:
-    imp.env[n.output[0]] = c.x
+    imp.env[n.output[0]] = c.x  # (a split projection's pieces stay pieces)
 
 
 def _layout(imp, n, c: Ctx) -> None:
+    if isinstance(c.x, _Pieces):  # a reshape of a split projection, before its Split
+        imp.env[n.output[0]] = c.x
+        return
     imp.env[n.output[0]] = imp.b.view(c.x, c.full, c.name)
 
 
@@ -100,7 +103,30 @@ def _binary(imp, n, c: Ctx) -> None:
             f"node {c.name!r} ({n.op_type}): a constant of shape {consts[0].shape} "
             f"broadcasts the activation {acts[0].full} to {c.full}"
         )
-    imp.env[out] = imp.b.with_constant(c.name, fn, acts[0], consts[0])
+    const = consts[0]
+    nxt = imp.sole_consumer(out)
+    if fn == "add" and nxt is not None and nxt.op_type == "Softmax":
+        const = Const(const.key, const.shape, const.value)  # an attention mask: no parameters
+    looked = imp.lookups.get(next(i for i in n.input if isinstance(imp.env.get(i), Const)))
+    if fn == "add" and looked is not None:
+        imp.env[out] = _position_table(imp, c, acts[0], *looked)
+        return
+    imp.env[out] = imp.b.with_constant(c.name, fn, acts[0], const)
+
+
+def _position_table(imp, c: Ctx, x: Act, table: Const, ids) -> Act:
+    """``x + table[constant ids]``: an embedding op on the sequence input (as the zoo builds a
+    position embedding), then the add."""
+    seq = imp.sequence_input(tuple(ids.shape[-1:]))
+    if seq is None:
+        return imp.b.with_constant(c.name, "add", x, Const(table.key, table.shape, None,
+                                                             table.sources))
+    emb = imp.b.embedding(table.key.removesuffix(".weight"), seq, table,
+                          (*seq.full, table.shape[1]))
+    pos = (ids.reshape(-1, ids.shape[-1]) == np.arange(ids.shape[-1])).all()
+    g = imp.b.g
+    g.replace_op(emb.op, attrs={**g.op(emb.op).attrs, "index": "position" if pos else "constant"})
+    return imp.b.binary(c.name, "add", x, emb, c.full)
 
 
 def _folded_bias(imp, n, n_out: int):
@@ -127,7 +153,57 @@ def _matmul(imp, n, c: Ctx) -> None:
             f"node {c.name!r} (MatMul): constant operand of shape {w.shape} is not a matrix"
         )
     bias, (out, full) = _folded_bias(imp, n, w.shape[1])
-    imp.env[out] = imp.b.dense(c.name, c.x, w, w.value, bias, full)
+    _dense_or_pieces(imp, n, c, c.x, w, w.value, bias, out, full)
+
+
+class _Pieces(list):
+    """One dense per piece of a projection whose outputs are split along the last axis."""
+
+
+def _split_widths(imp, out: str):
+    """Widths of the pieces when tensor ``out`` only reaches a Split of its last axis through
+    reshapes that keep that axis, else None."""
+    t = out
+    last = imp.shapes.get(out, (0,))[-1]
+    nxt = imp.sole_consumer(t)
+    while nxt is not None and nxt.op_type in LAYOUT | ALIAS \
+            and imp.shapes.get(nxt.output[0], (None,))[-1] == last:
+        t = nxt.output[0]
+        nxt = imp.sole_consumer(t)
+    if nxt is None or nxt.op_type != "Split":
+        return None
+    rank = len(imp.shapes.get(t, ()))
+    if not rank or attrs_axis(nxt) % rank != rank - 1:
+        return None
+    widths = [imp.shapes.get(o, (None,))[-1] for o in nxt.output]
+    return widths if None not in widths and len(widths) > 1 else None
+
+
+def attrs_axis(node) -> int:
+    return next((a.i for a in node.attribute if a.name == "axis"), 0)
+
+
+def _dense_or_pieces(imp, n, c: Ctx, x, w: Const, wv, bias, out, full) -> None:
+    widths = _split_widths(imp, out)
+    if widths is None or w.key in imp.b.owner:
+        imp.env[out] = imp.b.dense(c.name, x, w, wv, bias, full)
+        return
+    pieces, start = _Pieces(), 0
+    n_in = int(x.full[-1])
+    for i, width in enumerate(widths):
+        cols = slice(start, start + width)
+        key = f"{w.key}[:, {start}:{start + width}]"
+        wp = Const(key, (n_in, width), None if wv is None else wv[:, cols],
+                   ((key, n_in * width),) if w.sources else ())
+        bp = None
+        if bias is not None:
+            bkey = f"{bias.key}[{start}:{start + width}]"
+            bval = None if bias.value is None else np.asarray(bias.value).reshape(-1)[cols]
+            bp = Const(bkey, (width,), bval, ((bkey, width),) if bias.sources else ())
+        pieces.append(imp.b.dense(f"{c.name}.{i}", x, wp, None if wv is None else wv[:, cols],
+                                  bp, (*full[:-1], width)))
+        start += width
+    imp.env[out] = pieces
 
 
 def _gemm(imp, n, c: Ctx) -> None:
@@ -139,7 +215,7 @@ def _gemm(imp, n, c: Ctx) -> None:
     out, full = n.output[0], c.full
     if bias is None:
         bias, (out, full) = _folded_bias(imp, n, n_out)
-    imp.env[out] = imp.b.dense(c.name, c.x, w, wv, bias, full)
+    _dense_or_pieces(imp, n, c, c.x, w, wv, bias, out, full)
 
 
 def _pad(a: dict, k: int, s: int, h_in: int, h_out: int, transposed: bool = False) -> int:
@@ -155,6 +231,12 @@ def _pad(a: dict, k: int, s: int, h_in: int, h_out: int, transposed: bool = Fals
 
 
 def _conv(imp, n, c: Ctx) -> None:
+    p = c.attrs.get("pads", [0, 0, 0, 0])
+    if n.op_type == "Conv" and len(set(p)) > 1 and c.attrs.get("auto_pad", b"NOTSET") in (
+            b"NOTSET", "NOTSET"):  # asymmetric (TF 'same'): a pad op, then an unpadded conv
+        full = (*c.x.full[:2], c.x.full[2] + p[0] + p[2], c.x.full[3] + p[1] + p[3])
+        x = imp.b.pad(f"{c.name}.pad", c.x, (p[0], p[2], p[1], p[3]), full)
+        c = Ctx({**c.attrs, "pads": [0, 0, 0, 0]}, c.name, [x, *c.ins[1:]], c.full)
     w = imp.const(n.input[1], n)
     bias = imp.const(n.input[2], n) if len(n.input) > 2 and n.input[2] else None
     k, s = w.shape[2], c.attrs.get("strides", [1, 1])[0]
@@ -182,7 +264,90 @@ def _pool(imp, n, c: Ctx) -> None:
                                       full=c.full)
 
 
+def _values(imp, n, i: int, default=None):
+    """Input ``i`` of node ``n`` as an int list (a constant), or ``default`` if absent."""
+    if len(n.input) <= i or not n.input[i]:
+        return default
+    v = imp.const(n.input[i], n).value
+    if v is None:
+        raise GraphError(f"node {n.name!r} ({n.op_type}): input {n.input[i]!r} has no value "
+                         "in the file")
+    return [int(x) for x in np.asarray(v).reshape(-1)]
+
+
+def _take(imp, n, c: Ctx) -> None:
+    """Gather of constant indices from an activation (``x[:, 0]``): a contiguous run of
+    positions is a split (a scalar index drops the axis)."""
+    rank = len(c.x.full)
+    axis = c.attrs.get("axis", 0) % rank
+    idx = _values(imp, n, 1)
+    if idx is None or (np.diff(idx) != 1).any():
+        raise GraphError(f"node {c.name!r} (Gather): indices {idx} are not a contiguous run; "
+                         "only slices of an activation are modelled")
+    start = idx[0] % c.x.full[axis]
+    one = list(c.x.full)
+    one[axis] = len(idx)
+    piece = imp.b.part(c.name, c.x, axis, start, one)
+    imp.env[n.output[0]] = imp.b.view(piece, c.full, c.name)
+
+
+def _slice(imp, n, c: Ctx) -> None:
+    rank = len(c.x.full)
+    starts, ends = _values(imp, n, 1), _values(imp, n, 2)
+    if starts is None:  # opset < 10: attributes
+        starts, ends = c.attrs["starts"], c.attrs["ends"]
+    axes = _values(imp, n, 3, c.attrs.get("axes", list(range(len(starts)))))
+    steps = _values(imp, n, 4, [1] * len(starts))
+    out = c.x
+    for st, en, ax, step in zip(starts, ends, axes, steps, strict=True):
+        ax %= rank
+        size = out.full[ax]
+        lo = max(0, min(size, st + size if st < 0 else st))
+        hi = max(0, min(size, en + size if en < 0 else en))
+        if step != 1:
+            raise GraphError(f"node {c.name!r} (Slice): step {step}; only contiguous slices "
+                             "of an activation are modelled")
+        if (lo, hi) == (0, size):
+            continue
+        shape = list(out.full)
+        shape[ax] = hi - lo
+        out = imp.b.part(c.name, out, ax, lo, shape)
+    imp.env[n.output[0]] = out
+
+
+def _expand(imp, n, c: Ctx) -> None:
+    if math.prod(c.full) == math.prod(c.x.full):
+        imp.env[n.output[0]] = imp.b.view(c.x, c.full, c.name)
+    else:
+        imp.env[n.output[0]] = imp.b.expand(c.name, c.x, c.full)
+
+
+def _neg(imp, n, c: Ctx) -> None:
+    minus = Const(f"{n.output[0]}.minus_one", (), np.array(-1.0))
+    imp.env[n.output[0]] = imp.b.with_constant(c.name, "mul", c.x, minus)
+
+
+def _pad_node(imp, n, c: Ctx) -> None:
+    pads = _values(imp, n, 1, c.attrs.get("pads"))
+    value = _values(imp, n, 2, [0]) if len(n.input) > 2 and n.input[2] else [0]
+    if pads is None or len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)) or value[0] != 0:
+        raise GraphError(f"node {c.name!r} (Pad): pads {pads} with value {value}; only zero "
+                         "padding of an image's height and width is modelled")
+    imp.env[n.output[0]] = imp.b.pad(c.name, c.x, (pads[2], pads[6], pads[3], pads[7]), c.full)
+
+
+def _reduce_mean(imp, n, c: Ctx) -> None:
+    axes = _values(imp, n, 1, c.attrs.get("axes"))
+    if sorted(a % 4 for a in (axes or [])) != [2, 3]:
+        raise GraphError(f"node {c.name!r} (ReduceMean): over axes {axes} of {c.x.full}; only "
+                         "a mean over height and width (a global average pool) is modelled")
+    imp.env[n.output[0]] = imp.b.pool(c.name, c.x, "global_avg", full=c.full)
+
+
 def _gather(imp, n, c: Ctx) -> None:
+    if isinstance(c.x, Act):
+        _take(imp, n, c)
+        return
     table = imp.const(n.input[0], n)
     if c.attrs.get("axis", 0) != 0 or len(table.shape) != 2:
         raise GraphError(
@@ -193,16 +358,17 @@ def _gather(imp, n, c: Ctx) -> None:
 
 
 def _concat(imp, n, c: Ctx) -> None:
-    acts = [v for v in c.ins if isinstance(v, Act)]
-    if len(acts) != len(c.ins):
-        raise GraphError(
-            f"node {c.name!r} (Concat): concatenating constants with activations is not "
-            "supported"
-        )
-    imp.env[n.output[0]] = imp.b.merge(c.name, acts, c.attrs.get("axis", 0), c.full)
+    """Concatenation; constant parts (a class token) are rows the op stores."""
+    axis = c.attrs.get("axis", 0) % len(c.full)
+    lengths = [imp.shape(i, n)[axis] for i in n.input]
+    imp.env[n.output[0]] = imp.b.concat(c.name, list(c.ins), axis, c.full, lengths)
 
 
 def _split(imp, n, c: Ctx) -> None:
+    if isinstance(c.x, _Pieces):
+        for o, piece in zip([o for o in n.output if o], c.x, strict=True):
+            imp.env[o] = imp.b.view(piece, imp.shape(o, n), piece.hint)
+        return
     axis, start = c.attrs.get("axis", 0), 0
     for o in n.output:
         if not o:
@@ -231,6 +397,11 @@ HANDLERS = {
     "AveragePool": _pool,
     "GlobalAveragePool": _pool,
     "Gather": _gather,
+    "Slice": _slice,
+    "Expand": _expand,
+    "Neg": _neg,
+    "Pad": _pad_node,
+    "ReduceMean": _reduce_mean,
     "Concat": _concat,
     "Split": _split,
 }

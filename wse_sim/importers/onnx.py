@@ -36,6 +36,7 @@ from ._acts import Act, Const
 from ._build import Builder
 from ._onnx_check import ALIAS, LAYOUT, META, activation_tensors, fold, gelu_patterns
 from ._onnx_check import unsupported as find_unsupported
+from ._onnx_fuse import elementwise_fusions, rms_fusions, rope_fusions, small_constants
 from ._onnx_ops import HANDLERS, NO_SHAPE, Ctx
 from ._onnx_proto import BATCH_PROBE, attrs, load, node_name, onnx_module, skeleton, tensor_value
 
@@ -85,6 +86,7 @@ class _OnnxImport:
         self.batch = batch
         self.b = Builder(self.name, self.probe, dtype)
         self.env: dict[str, Act | Const | None] = {}
+        self.lookups: dict = {}  # folded Gather of a table by constant ids -> (table, ids)
 
     # ---- lookups used by the handlers ---------------------------------------------------
     def shape(self, tensor: str, node) -> tuple:
@@ -105,6 +107,14 @@ class _OnnxImport:
             "must be a constant (an initializer)"
         )
 
+    def sequence_input(self, shape: tuple) -> Act | None:
+        """The first graph input whose per-sample shape is ``shape`` (token ids), or None."""
+        for inp in self.model.graph.input:
+            v = self.env.get(inp.name)
+            if isinstance(v, Act) and self.b.per_sample(v) == tuple(int(d) for d in shape):
+                return v
+        return None
+
     def is_const(self, tensor: str) -> bool:
         return isinstance(self.env.get(tensor), Const)
 
@@ -114,11 +124,33 @@ class _OnnxImport:
 
     # ---- the import ---------------------------------------------------------------------
     def unsupported(self) -> tuple:
-        """``(Unsupported, activation tensors, GELU patterns, fused node ids)``."""
+        """``(Unsupported, activation tensors, fusions, fused node ids)``; a fusion is
+        ``{id(last node): (kind, x, ids of its nodes, output, extra...)}`` (see
+        :mod:`._onnx_fuse`)."""
         act = activation_tensors(self.model.graph, self.inits, self.nodes)
-        gelus = gelu_patterns(self.nodes, self.producer, self.sole_consumer, act)
-        fused = set().union(*(f for _, f, _ in gelus.values())) if gelus else set()
-        return find_unsupported(self.nodes, act, fused, self.shapes), act, gelus, fused
+        consts = small_constants(self.model, self.nodes, act)
+        fusions = {k: ("gelu", x, f, out) for k, (x, f, out) in gelu_patterns(
+            self.nodes, self.producer, self.sole_consumer, act).items()}
+        for found in (rms_fusions(self.nodes, self.consumers, self.producer, act, consts,
+                                  self.shapes),
+                      rope_fusions(self.nodes, self.consumers, self.producer, act)):
+            taken = set().union(*(f[2] for f in fusions.values())) if fusions else set()
+            fusions.update({k: v for k, v in found.items() if not v[2] & taken})
+        taken = set().union(*(f[2] for f in fusions.values())) if fusions else set()
+        fusions.update(elementwise_fusions(self.nodes, self.consumers, act, consts, taken))
+        fused = set().union(*(f[2] for f in fusions.values())) if fusions else set()
+        return find_unsupported(self.nodes, act, fused, self.shapes), act, fusions, fused
+
+    def _emit(self, n, fusion) -> None:
+        kind, x, _, out = fusion[:4]
+        name = node_name(n).rsplit("/", 1)[0] or kind
+        if kind == "identity":
+            self.env[out] = self.env[x]
+        elif kind == "rmsnorm":
+            w = self.env.get(fusion[4]) if fusion[4] else None
+            self.env[out] = self.b.rmsnorm(name, self.env[x], w if isinstance(w, Const) else None)
+        else:
+            self.env[out] = self.b.unary(name, kind, self.env[x])
 
     def _declare(self) -> None:
         """Graph inputs become input ops; initializers constants (floats count as params)."""
@@ -147,10 +179,7 @@ class _OnnxImport:
         self._declare()
         for n in self.nodes:
             if id(n) in gelus:
-                x, _, out = gelus[id(n)]
-                self.env[out] = self.b.unary(
-                    node_name(n).rsplit("/", 1)[0] or "gelu", "gelu", self.env[x]
-                )
+                self._emit(n, gelus[id(n)])
             elif id(n) in fused:
                 continue
             elif not any(o in act for o in n.output):
@@ -186,6 +215,11 @@ class _OnnxImport:
                 shape = tuple(v.shape)
             srcs = [self.env[i] for i in n.input if i and isinstance(self.env.get(i), Const)]
             sources = tuple(dict.fromkeys(s for c in srcs for s in c.sources))
+            if n.op_type == "Gather" and len(srcs) == 2 and srcs[0].sources and \
+                    srcs[1].value is not None and len(srcs[0].shape) == 2:
+                self.lookups[o] = (srcs[0], np.asarray(srcs[1].value))
+            elif n.op_type in ALIAS | LAYOUT and n.input and n.input[0] in self.lookups:
+                self.lookups[o] = self.lookups[n.input[0]]
             # a layout change of one stored tensor is still that tensor (tied weights)
             key = srcs[0].key if n.op_type in ALIAS | LAYOUT | {"Transpose"} and srcs else o
             self.env[o] = Const(key, tuple(shape or ()), v, sources)
