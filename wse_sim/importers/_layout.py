@@ -170,7 +170,8 @@ class LayoutBuilder:
                 for key, size in p.sources:
                     if key not in self.owner:
                         self.owner[key] = name
-                        params += size // rows
+                        # (only a stored tensor that is itself the expanded one)
+                        params += size // rows if v is not None and size == v.size else size
         op = Op(
             name=name,
             kind="reshape",
