@@ -177,4 +177,43 @@ def fold(node, vals: list, a: dict, out_shape) -> np.ndarray | None:
         return np.take(vals[0], vals[1].astype(np.int64), axis=a.get("axis", 0))
     if t in BINARY:
         return _NP_BINARY[t](vals[0], vals[1])
+    return _fold_more(t, vals, a, out_shape)
+
+
+_NP_COMPARE = {"Equal": np.equal, "Less": np.less, "Greater": np.greater, "And": np.logical_and,
+               "Or": np.logical_or, "LessOrEqual": np.less_equal,
+               "GreaterOrEqual": np.greater_equal}
+
+
+def _fold_more(t: str, vals: list, a: dict, out_shape) -> np.ndarray | None:
+    """Mask and index arithmetic on constants (Expand, Where, Equal, Range, Slice...)."""
+    if t == "Expand":  # bidirectional broadcast of the input and the target shape
+        shape = np.broadcast_shapes(np.shape(vals[0]), tuple(int(d) for d in vals[1]))
+        return np.broadcast_to(vals[0], shape).copy()
+    if t in _NP_COMPARE:
+        return _NP_COMPARE[t](vals[0], vals[1])
+    if t == "Not":
+        return np.logical_not(vals[0])
+    if t == "GatherElements":
+        return np.take_along_axis(vals[0], vals[1].astype(np.int64), axis=a.get("axis", 0))
+    if t == "Where":
+        return np.where(vals[0].astype(bool), vals[1], vals[2])
+    if t == "Range":
+        return np.arange(vals[0].item(), vals[1].item(), vals[2].item())
+    if t == "ConstantOfShape":
+        fill = a.get("value")
+        fill = onnx_module().numpy_helper.to_array(fill).reshape(-1)[0] if fill is not None else 0
+        return np.full(tuple(int(d) for d in vals[0]), fill)
+    if t == "Concat":
+        return np.concatenate([np.atleast_1d(v) for v in vals], axis=a.get("axis", 0))
+    if t == "Slice" and len(vals) >= 3:
+        axes = vals[3] if len(vals) > 3 else range(len(vals[1]))
+        steps = vals[4] if len(vals) > 4 else [1] * len(vals[1])
+        index = [slice(None)] * vals[0].ndim
+        for st, en, ax, sp in zip(vals[1], vals[2], axes, steps, strict=True):
+            index[int(ax)] = slice(int(st), int(en), int(sp))
+        return vals[0][tuple(index)]
+    if t == "Trilu":
+        k = int(vals[1]) if len(vals) > 1 else 0
+        return np.triu(vals[0], k) if a.get("upper", 1) else np.tril(vals[0], k)
     return None

@@ -105,6 +105,9 @@ def _binary(imp, n, c: Ctx) -> None:
         )
     const = consts[0]
     nxt = imp.sole_consumer(out)
+    if fn in ("mul", "div") and math.prod(const.shape) == 1 and _beside_attention(imp, n, nxt):
+        imp.env[out] = acts[0]  # the 1/sqrt(d) scale: folded into the softmax, as the zoo does
+        return
     if fn == "add" and nxt is not None and nxt.op_type == "Softmax":
         const = Const(const.key, const.shape, const.value)  # an attention mask: no parameters
     looked = imp.lookups.get(next(i for i in n.input if isinstance(imp.env.get(i), Const)))
@@ -112,6 +115,23 @@ def _binary(imp, n, c: Ctx) -> None:
         imp.env[out] = _position_table(imp, c, acts[0], *looked)
         return
     imp.env[out] = imp.b.with_constant(c.name, fn, acts[0], const)
+
+
+def _act_product(imp, node) -> bool:
+    return node is not None and node.op_type == "MatMul" and all(
+        isinstance(imp.env.get(i), Act) or i not in imp.env for i in node.input) \
+        and not any(imp.is_const(i) for i in node.input)
+
+
+def _beside_attention(imp, n, nxt) -> bool:
+    """True when a scalar scale sits on an attention product: it reads q k^T, or it feeds a
+    product of two activations (directly or through a transpose)."""
+    src = imp.producer.get(next(i for i in n.input if isinstance(imp.env.get(i), Act)))
+    if _act_product(imp, src):
+        return True
+    if nxt is not None and nxt.op_type == "Transpose":
+        nxt = imp.sole_consumer(nxt.output[0])
+    return _act_product(imp, nxt)
 
 
 def _position_table(imp, c: Ctx, x: Act, table: Const, ids) -> Act:
