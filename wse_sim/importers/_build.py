@@ -237,9 +237,10 @@ class Builder(LayoutBuilder):
         self.g.add(op)
         return self.out(op.name, full, big)
 
-    def matmul(self, name: str, a: Act, b: Act, full: Sequence[int]) -> Act:
+    def matmul(self, name: str, a: Act, b: Act, full: Sequence[int],
+               transpose_b: bool = False) -> Act:
         ia, ib = self.use(a), self.use(b)
-        op = self.g.matmul(self.unique(name), ia, ib)
+        op = self.g.matmul(self.unique(name), ia, ib, transpose_b=transpose_b)
         return self.out(op, full, a)
 
     def pool(

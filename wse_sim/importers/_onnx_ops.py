@@ -37,14 +37,38 @@ def _alias(imp, n, c: Ctx) -> None:
 
 
 def _layout(imp, n, c: Ctx) -> None:
+    if isinstance(c.x, _SwappedLast):  # reshape the leading axes of the unswapped tensor
+        full = (*c.full[:-2], c.full[-1], c.full[-2])
+        imp.env[n.output[0]] = _SwappedLast(imp.b.view(c.x.act, full, c.name))
+        return
     if isinstance(c.x, _Pieces):  # a reshape of a split projection, before its Split
         imp.env[n.output[0]] = c.x
         return
     imp.env[n.output[0]] = imp.b.view(c.x, c.full, c.name)
 
 
+class _SwappedLast:
+    """An activation with its last two axes swapped, read only as the second operand of a
+    product of activations: the product takes ``transpose_b`` (as the zoo's ``q k^T``)."""
+
+    def __init__(self, act: Act) -> None:
+        self.act = act
+
+
 def _transpose(imp, n, c: Ctx) -> None:
     perm = c.attrs.get("perm") or list(range(len(c.x.full)))[::-1]
+    rank = len(perm)
+    t, nxt = n.output[0], imp.sole_consumer(n.output[0])
+    last2 = tuple(c.full[-2:])
+    while nxt is not None and ((nxt.op_type in ("Mul", "Div") and any(
+            imp.is_const(i) and math.prod(imp.env[i].shape) == 1 for i in nxt.input)) or (
+            nxt.op_type in LAYOUT and tuple(imp.shapes.get(nxt.output[0], ())[-2:]) == last2)):
+        t, nxt = nxt.output[0], imp.sole_consumer(nxt.output[0])  # a scale or a reshape
+    if rank >= 2 and list(perm) == [*range(rank - 2), rank - 1, rank - 2] and nxt is not None \
+            and nxt.op_type == "MatMul" and nxt.input[1] == t \
+            and nxt.input[0] != t and not imp.is_const(nxt.input[0]):
+        imp.env[n.output[0]] = _SwappedLast(c.x)
+        return
     imp.env[n.output[0]] = imp.b.transpose(c.name, c.x, perm, c.full)
 
 
@@ -90,6 +114,10 @@ def _binary(imp, n, c: Ctx) -> None:
     out = n.output[0]
     if out in imp.env:  # already produced: a bias folded into its MatMul or Gemm
         return
+    swapped = [v for v in c.ins if isinstance(v, _SwappedLast)]
+    if swapped:  # the scale of a transposed key: folded into the softmax, as the zoo does
+        imp.env[out] = swapped[0]
+        return
     acts = [v for v in c.ins if isinstance(v, Act)]
     consts = [v for v in c.ins if isinstance(v, Const)]
     fn = BINARY[n.op_type]
@@ -108,9 +136,16 @@ def _binary(imp, n, c: Ctx) -> None:
     if fn in ("mul", "div") and math.prod(const.shape) == 1 and _beside_attention(imp, n, nxt):
         imp.env[out] = acts[0]  # the 1/sqrt(d) scale: folded into the softmax, as the zoo does
         return
+    if fn == "add" and nxt is not None and nxt.op_type == "Softmax" and _is_mask(const):
+        imp.env[out] = acts[0]  # a constant attention mask: folded into the softmax (the zoo's)
+        return
     if fn == "add" and nxt is not None and nxt.op_type == "Softmax":
         const = Const(const.key, const.shape, const.value)  # an attention mask: no parameters
     looked = imp.lookups.get(next(i for i in n.input if isinstance(imp.env.get(i), Const)))
+    if fn == "add" and looked is None and const.sources and _per_position(imp, acts[0], const):
+        seq = const.shape[-2]  # a learned row per position, stored already looked up
+        looked = (Const(const.key, (seq, const.shape[-1]), None if const.value is None else
+                        np.asarray(const.value).reshape(seq, -1), const.sources), np.arange(seq))
     if fn == "add" and looked is not None:
         imp.env[out] = _position_table(imp, c, acts[0], *looked)
         return
@@ -132,6 +167,27 @@ def _beside_attention(imp, n, nxt) -> bool:
     if nxt is not None and nxt.op_type == "Transpose":
         nxt = imp.sole_consumer(nxt.output[0])
     return _act_product(imp, nxt)
+
+
+def _is_mask(c: Const) -> bool:
+    """A constant of zeros and large negatives (-inf or below -1e4: the minimum of a float
+    type), or one made of no stored float tensor: an additive attention mask."""
+    if not c.sources:
+        return True
+    if c.value is None:
+        return False
+    v = np.asarray(c.value, dtype=np.float64)
+    return bool(((v == 0) | (v <= -1e4)).all())
+
+
+def _per_position(imp, x: Act, c: Const) -> bool:
+    """True for a learned ``(1, seq, d)`` or ``(seq, d)`` table added to a ``(seq, d)`` sequence
+    whose token ids are a graph input of length ``seq``."""
+    shape = tuple(d for d in c.shape)
+    if len(shape) == 3 and shape[0] == 1:
+        shape = shape[1:]
+    return len(shape) == 2 and imp.b.per_sample(x) == shape and \
+        imp.sequence_input(shape[:1]) is not None
 
 
 def _position_table(imp, c: Ctx, x: Act, table: Const, ids) -> Act:
@@ -164,6 +220,9 @@ def _folded_bias(imp, n, n_out: int):
 
 
 def _matmul(imp, n, c: Ctx) -> None:
+    if isinstance(c.ins[1], _SwappedLast):
+        imp.env[n.output[0]] = imp.b.matmul(c.name, c.x, c.ins[1].act, c.full, transpose_b=True)
+        return
     if not imp.is_const(n.input[1]):
         imp.env[n.output[0]] = imp.b.matmul(c.name, c.x, c.ins[1], c.full)
         return
