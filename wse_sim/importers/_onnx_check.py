@@ -12,7 +12,7 @@ UNARY = {"Relu": "relu", "Gelu": "gelu", "Sigmoid": "sigmoid", "Tanh": "tanh",
          "HardSwish": "hardswish", "HardSigmoid": "hardsigmoid"}
 BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div"}
 LAYOUT = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze"})
-ALIAS = frozenset({"Identity", "Cast"})
+ALIAS = frozenset({"Identity", "Cast", "CastLike"})
 META = frozenset({"Shape", "Size"})  # outputs describe a shape, not data
 SUPPORTED = frozenset(
     {"Gemm", "MatMul", "Conv", "ConvTranspose", "Softmax", "LayerNormalization",
