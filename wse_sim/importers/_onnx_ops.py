@@ -153,9 +153,8 @@ def _binary(imp, n, c: Ctx) -> None:
 
 
 def _act_product(imp, node) -> bool:
-    return node is not None and node.op_type == "MatMul" and all(
-        isinstance(imp.env.get(i), Act) or i not in imp.env for i in node.input) \
-        and not any(imp.is_const(i) for i in node.input)
+    return node is not None and node.op_type == "MatMul" and not any(
+        imp.is_const(i) for i in node.input)
 
 
 def _beside_attention(imp, n, nxt) -> bool:
