@@ -3,21 +3,25 @@ configs with random weights (nothing downloaded), through each door.
 
     HF_HUB_OFFLINE=1 python benchmarks/import_table.py [--no-onnx]
 
-Doors: ``torch`` (from_torch of the model in training mode), ``onnx`` (torch.onnx.export with
-dynamo=False, opset 17, then from_onnx), ``config`` (from_hf_config). Per door: parameters of the
+Doors: ``torch`` (from_torch of the model in training mode), ``onnx (TorchScript)``
+(torch.onnx.export with dynamo=False, opset 17, training mode, no constant folding, then
+from_onnx), ``onnx (dynamo)`` (dynamo=True, opset 18), ``config`` (from_hf_config). Parameters
+are drawn at random (N(0, 0.02)) so that no two tensors are equal: exporters merge equal
+constant tensors, which would make tied weights of tensors that are not. Per door: parameters of the
 graph against torch's own count, forward MACs per sample, samples/s on WSE-2 at batch 8, or the
 first line of the error.
 """
 
 import io
+import logging
 import os
 import sys
-import tempfile
 import time
 import warnings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 warnings.filterwarnings("ignore")
+logging.disable(logging.WARNING)
 sys.path[:] = [p for p in sys.path if p not in ("", os.getcwd())]  # transformers' `kernels`
 
 import torch  # noqa: E402
@@ -92,15 +96,31 @@ def _door(build):
         return None, None, None, _err(e)
 
 
-def _onnx(model, x, name):
-    buf = io.BytesIO()
-    with tempfile.TemporaryDirectory():
-        torch.onnx.export(model, (x,), buf, dynamo=False, opset_version=17,
-                          input_names=["input"], training=torch.onnx.TrainingMode.TRAINING,
-                          do_constant_folding=False)
+class _Tensors(torch.nn.Module):
+    """The model's output tensors as a tuple (an exporter cannot return a dataclass)."""
+
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, x):
+        out = self.m(x)
+        return tuple(v for v in (out if isinstance(out, tuple) else out.values())
+                     if torch.is_tensor(v))
+
+
+def _onnx(model, x, name, dynamo: bool):
     import onnx
 
-    return from_onnx(onnx.load_from_string(buf.getvalue()), batch=BATCH, name=name)
+    if dynamo:
+        proto = torch.onnx.export(_Tensors(model), (x,), dynamo=True, opset_version=18,
+                                  verbose=False).model_proto
+    else:
+        buf = io.BytesIO()
+        torch.onnx.export(_Tensors(model), (x,), buf, dynamo=False, opset_version=17,
+                          training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False)
+        proto = onnx.load_from_string(buf.getvalue())
+    return from_onnx(proto, batch=BATCH, name=name)
 
 
 def main(onnx_door: bool = True) -> None:
@@ -109,13 +129,17 @@ def main(onnx_door: bool = True) -> None:
         torch.manual_seed(0)
         cfg.architectures = [arch]
         model = getattr(T, arch)(cfg).train()
+        with torch.no_grad():  # distinct values: exporters merge equal constant tensors
+            for p in model.parameters():
+                p.normal_(0.0, 0.02)
         n = sum(p.numel() for p in model.parameters())
         x = (torch.randint(0, 512, (2, SEQ)) if kind == "ids"
              else torch.randn(2, 3, IMG, IMG))
         t0 = time.perf_counter()
         doors = {"torch": _door(lambda m=model, x=x: from_torch(m, (x,)))}
         if onnx_door:
-            doors["onnx"] = _door(lambda m=model, x=x, a=arch: _onnx(m, x, a))
+            doors["onnx (TorchScript)"] = _door(lambda m=model, x=x, a=arch: _onnx(m, x, a, False))
+            doors["onnx (dynamo)"] = _door(lambda m=model, x=x, a=arch: _onnx(m, x, a, True))
         seq = SEQ if kind == "ids" else IMG
         vit_like = arch.startswith(("ViT", "DeiT"))  # the image size is in the config
         doors["config"] = _door(lambda c=cfg, s=None if vit_like else seq: from_hf_config(

@@ -40,14 +40,14 @@ def encoder(g: Graph, n_layers: int, hidden: int, heads: int, ffn: int, seq_len:
     """Embeddings and post-LN layers of a BERT-style encoder: ``(last hidden state, word
     embedding op)``. ``type_vocab`` 0 leaves the token-type embedding out (DistilBERT)."""
     tokens = g.input("tokens", (seq_len,))
-    word = g.embedding("emb.word", tokens, vocab, hidden)
-    pos = g.embedding("emb.position", tokens, max_positions, hidden)
-    g.replace_op(pos, attrs={**g.op(pos).attrs, "index": "position"})
-    x = g.add_("emb.add_position", word, pos)
-    if type_vocab:
+    x = word = g.embedding("emb.word", tokens, vocab, hidden)
+    if type_vocab:  # summed in the modelling code's order: word + token type + position
         types = g.input("token_types", (seq_len,))
         x = g.add_("emb.add_token_type", x, g.embedding("emb.token_type", types, type_vocab,
                                                          hidden))
+    pos = g.embedding("emb.position", tokens, max_positions, hidden)
+    g.replace_op(pos, attrs={**g.op(pos).attrs, "index": "position"})
+    x = g.add_("emb.add_position", x, pos)
     x = g.dropout("emb.dropout", g.layernorm("emb.layernorm", x), HIDDEN_DROPOUT)
     for i in range(n_layers):
         p = f"layer{i}"

@@ -61,6 +61,14 @@ class Builder(LayoutBuilder):
             tied = next((op for op, t in self.tables.items() if t.shape == (n_out, n_in)
                          and np.array_equal(t, np.asarray(w_in_out).T)), None)
         op = self.g.dense(name, src, n_out, bias=bias is not None, tied_to=tied)
+        same = None
+        if tied is None and w_in_out is not None and w.key not in self.owner:
+            # an exporter's copy of a weight another dense uses (a layer shared across depth)
+            digest = (np.shape(w_in_out), hash(np.ascontiguousarray(w_in_out).tobytes()))
+            same = self.weight_digests.setdefault(digest, w.key)
+            same = None if same == w.key else same
+        if same is not None:
+            self.owner[w.key] = self.owner[same]
         if tied is None and not self._claim(w, op):  # shared with a non-embedding op
             self.g.replace_op(op, params=n_out if bias is not None else 0)
         if bias is not None and not self._claim(bias, op):

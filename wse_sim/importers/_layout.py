@@ -28,6 +28,7 @@ class LayoutBuilder:
         self.masks: dict[str, np.ndarray] = {}
         self.owner: dict[str, str] = {}  # const key -> op that counted it
         self.tables: dict[str, np.ndarray] = {}  # embedding op -> its table's values
+        self.weight_digests: dict = {}  # (shape, hash of a dense weight's values) -> its key
         self._names: set[str] = set()
         self._materialised: dict[tuple[str, tuple[int, ...]], str] = {}
 

@@ -139,8 +139,8 @@ def _binary(imp, n, c: Ctx) -> None:
     if fn == "add" and nxt is not None and nxt.op_type == "Softmax" and _is_mask(const):
         imp.env[out] = acts[0]  # a constant attention mask: folded into the softmax (the zoo's)
         return
-    if fn == "add" and nxt is not None and nxt.op_type == "Softmax":
-        const = Const(const.key, const.shape, const.value)  # an attention mask: no parameters
+    if fn == "add" and nxt is not None and nxt.op_type == "Softmax" and const.value is None:
+        const = Const(const.key, const.shape, const.value)  # unread: taken for a mask
     looked = imp.lookups.get(next(i for i in n.input if isinstance(imp.env.get(i), Const)))
     if fn == "add" and looked is None and const.sources and _per_position(imp, acts[0], const):
         seq = const.shape[-2]  # a learned row per position, stored already looked up

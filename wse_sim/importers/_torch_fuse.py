@@ -67,7 +67,7 @@ def _inputs(n) -> list:
 
 def module_fusions(nodes, acts: set[str]) -> list[Fusion]:
     """Chains of activation nodes run by one fusable module instance (consecutive runs)."""
-    runs: list[tuple[str, str, list]] = []
+    runs: list[tuple[str, str, list, set]] = []
     for n in nodes:
         if n.op != "call_function" or n.name not in acts:
             continue
@@ -78,12 +78,14 @@ def module_fusions(nodes, acts: set[str]) -> list[Fusion]:
             i.name in {m.name for m in runs[-1][2]} for i in _inputs(n))
         if packet(n) in ALIASES and not inside:  # a cast of the input: translated as itself
             continue
-        if runs and runs[-1][0] == mod[0]:
-            runs[-1][2].append(n)
+        reads = {i.name for i in _inputs(n) if i.name in acts}
+        if runs and runs[-1][0] == mod[0] and (
+                reads & {m.name for m in runs[-1][2]} or reads <= runs[-1][3]):
+            runs[-1][2].append(n)  # the same call of the module (not a shared module's next)
         else:
-            runs.append((mod[0], mod[1], [n]))
+            runs.append((mod[0], mod[1], [n], reads))
     found = []
-    for path, kind, members in runs:
+    for path, kind, members, _ in runs:
         names = {m.name for m in members}
         ext_in = {i.name for m in members for i in _inputs(m) if i.name in acts
                   and i.name not in names}

@@ -395,6 +395,10 @@ def _attention(imp, n, c: Ctx) -> None:
     s_act = b.out(scores, scores_full, q)
     if isinstance(mask, Act):
         s_act = b.binary(f"{name}.mask", "add", s_act, mask, scores_full)
+    elif isinstance(mask, Const) and mask.sources and any(n > 1 for _, n in mask.sources):
+        # a learned bias on the scores (T5's relative position bias, looked up by constant
+        # buckets): one add per score, its table counted as parameters
+        s_act = b.with_constant(f"{name}.bias", "add", s_act, mask)
     elif isinstance(mask, Const) and _lower_triangular(mask.value):
         causal = True  # a constant causal mask (built from positions alone)
     probs = b.softmax(f"{name}.probs", s_act, -1)

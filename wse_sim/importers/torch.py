@@ -132,10 +132,28 @@ class _TorchImport:
                 acts.add(n.name)
         return acts
 
+    def _index_nodes(self, acts: set[str]) -> dict:
+        """Integer or boolean arithmetic on token ids that keeps their shape (RoBERTa's
+        position ids: ``cumsum(ids != pad) + pad``): ``{node: the ids node}``. The result
+        indexes a table as the ids do, so it stands for them (integer work on ids is not
+        modelled)."""
+        found: dict = {}
+        for n in self.nodes:
+            val = n.meta.get("val")
+            if n.op != "call_function" or n.name not in acts or not hasattr(val, "dtype") \
+                    or val.dtype.is_floating_point or packet(n) in IGNORED:
+                continue
+            srcs = [a for a in n.all_input_nodes if a.name in acts]
+            src = next((a for a in srcs if hasattr(a.meta.get("val"), "shape")
+                        and shape_of(a.meta["val"]) == shape_of(val)), None)
+            if src is not None:
+                found[n.name] = found.get(src.name, src.name)
+        return found
+
     def _check_all(self, acts: set[str]) -> None:
         bad = Unsupported()
         for n in self.nodes:
-            if n.name not in acts or n.name in self.fused:
+            if n.name not in acts or n.name in self.fused or n.name in self.index_of:
                 continue
             if n.op == "call_function":
                 why = check(n)
@@ -208,6 +226,7 @@ class _TorchImport:
         acts = self._activations()
         self._by_name = {n.name: n for n in self.nodes}
         self._fusions(acts)
+        self.index_of = self._index_nodes(acts)
         self._check_all(acts)
         out_acts = []
         for n in self.nodes:
@@ -216,6 +235,8 @@ class _TorchImport:
             elif n.name in self.fused:
                 if n.name == self.fused[n.name].out:
                     self._emit_fusion(self.fused[n.name])
+            elif n.name in self.index_of:
+                self.env[n.name] = self.env.get(self.index_of[n.name])
             elif n.op == "call_function" and n.name in acts:
                 if packet(n) not in IGNORED:
                     HANDLERS[packet(n)](self, n, context(self, n))
