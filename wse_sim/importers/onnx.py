@@ -43,10 +43,13 @@ from ._onnx_proto import BATCH_PROBE, attrs, load, node_name, onnx_module, skele
 __all__ = ["BATCH_PROBE", "from_onnx", "op_type_counts", "unsupported_ops"]
 
 
-def _inferred_shapes(model, input_shapes: dict) -> tuple[dict[str, tuple], int]:
-    """Every tensor's fixed shape after ONNX shape inference, and the batch it ran with."""
+SHAPE_FOLD_ROUNDS = 4
+"""Rounds of shape inference, each after folding the shape arithmetic the last one made
+computable (assumed: exporters' shape chains are a few steps deep; each round only adds)."""
+
+
+def _infer(sk) -> dict[str, tuple]:
     onnx = onnx_module()
-    sk, probe = skeleton(model, input_shapes, BATCH_PROBE)
     try:
         inferred = onnx.shape_inference.infer_shapes(
             sk, check_type=False, strict_mode=False, data_prop=True
@@ -58,6 +61,58 @@ def _inferred_shapes(model, input_shapes: dict) -> tuple[dict[str, tuple], int]:
         tt = vi.type.tensor_type
         if tt.HasField("shape") and all(d.HasField("dim_value") for d in tt.shape.dim):
             shapes[vi.name] = tuple(int(d.dim_value) for d in tt.shape.dim)
+    return shapes
+
+
+def _fold_shape_arithmetic(sk, shapes: dict) -> int:
+    """Replace the small integer tensors computable from constants and known shapes (``Shape``,
+    ``Gather``, ``Concat``, ``Where``, ``Expand``... of shape vectors) by initializers, so the
+    next shape inference sees their values (ONNX's data propagation stops at some of these
+    ops). Returns how many tensors were folded."""
+    onnx = onnx_module()
+    g = sk.graph
+    vals = {}
+    for t in g.initializer:
+        if t.raw_data or t.int64_data or t.int32_data or t.float_data:
+            vals[t.name] = onnx.numpy_helper.to_array(t)
+    folded, keep = {}, []
+    for n in g.node:
+        out = None
+        if n.op_type == "Shape" and n.input[0] in shapes:
+            a = attrs(n)
+            out = np.array(shapes[n.input[0]][a.get("start", 0):a.get("end")], dtype=np.int64)
+        elif all(not i or i in vals for i in n.input):
+            try:
+                out = fold(n, [vals.get(i) for i in n.input if i], attrs(n),
+                           shapes.get(n.output[0]))
+            except Exception:  # an op fold cannot evaluate: its value stays unknown
+                out = None
+        if out is not None and len(n.output) == 1 and np.size(out) <= 64 \
+                and np.asarray(out).dtype.kind in "iub":
+            vals[n.output[0]] = np.asarray(out)
+            folded[n.output[0]] = np.asarray(out)
+        else:
+            keep.append(n)
+    if folded:
+        del g.node[:]
+        g.node.extend(keep)
+        for name, v in folded.items():
+            g.initializer.append(onnx.numpy_helper.from_array(
+                v.astype(np.int64) if v.dtype.kind in "iu" else v, name))
+    return len(folded)
+
+
+def _inferred_shapes(model, input_shapes: dict) -> tuple[dict[str, tuple], int]:
+    """Every tensor's fixed shape after ONNX shape inference, and the batch it ran with."""
+    sk, probe = skeleton(model, input_shapes, BATCH_PROBE)
+    shapes = _infer(sk)
+    for _ in range(SHAPE_FOLD_ROUNDS):
+        missing = any(o not in shapes for n in sk.graph.node for o in n.output if o)
+        if not missing or not _fold_shape_arithmetic(sk, shapes):
+            break
+        shapes = {**shapes, **_infer(sk)}
+    for t in sk.graph.initializer:
+        shapes.setdefault(t.name, tuple(int(d) for d in t.dims))
     for t in model.graph.initializer:
         shapes[t.name] = tuple(int(d) for d in t.dims)
     return shapes, probe
