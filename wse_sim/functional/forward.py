@@ -51,8 +51,9 @@ def _move(op: Op, args: list[np.ndarray]) -> np.ndarray:
                 pieces.append(np.zeros(shape, dtype=args[0].dtype))
         return np.concatenate(pieces, axis=ax)
     if src == "split":
-        start = op.attrs["start"]
-        return np.take(args[0], np.arange(start, start + op.out_shape[ax - 1]), axis=ax)
+        start, step = op.attrs["start"], op.attrs.get("step", 1)
+        index = np.arange(start, start + step * op.out_shape[ax - 1], step)
+        return np.take(args[0], index, axis=ax)
     if src == "pad":
         t, b, l, r = op.attrs["pads"]
         return np.pad(args[0], ((0, 0), (0, 0), (t, b), (l, r)))

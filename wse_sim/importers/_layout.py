@@ -186,8 +186,10 @@ class LayoutBuilder:
         self.g.add(op)
         return self.out(op.name, full, acts[0])
 
-    def part(self, name: str, a: Act, axis: int, start: int, full: Sequence[int]) -> Act:
-        """One piece of a split along source ``axis`` (fewer elements than its input)."""
+    def part(self, name: str, a: Act, axis: int, start: int, full: Sequence[int],
+             step: int = 1) -> Act:
+        """One piece of a split along source ``axis`` (fewer elements than its input); every
+        ``step``-th position from ``start`` (``attrs['step']`` when not 1)."""
         src = self.use(a)
         ax = self.ps_axis(a, axis, "split")
         shape = list(self.g.op(src).out_shape)
@@ -200,7 +202,8 @@ class LayoutBuilder:
             out_shape=tuple(shape),
             dtype=self.g.dtype,
             out_density=self.g.op(src).out_density,
-            attrs={"source_op": "split", "axis": ax, "start": int(start)},
+            attrs={"source_op": "split", "axis": ax, "start": int(start),
+                   **({"step": int(step)} if step != 1 else {})},
         )
         self.g.add(op)
         return self.out(op.name, full, a)

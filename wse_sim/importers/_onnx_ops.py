@@ -382,14 +382,14 @@ def _slice(imp, n, c: Ctx) -> None:
         size = out.full[ax]
         lo = max(0, min(size, st + size if st < 0 else st))
         hi = max(0, min(size, en + size if en < 0 else en))
-        if step != 1:
-            raise GraphError(f"node {c.name!r} (Slice): step {step}; only contiguous slices "
+        if step < 1:
+            raise GraphError(f"node {c.name!r} (Slice): step {step}; only forward slices "
                              "of an activation are modelled")
-        if (lo, hi) == (0, size):
+        if (lo, hi, step) == (0, size, 1):
             continue
         shape = list(out.full)
-        shape[ax] = hi - lo
-        out = imp.b.part(c.name, out, ax, lo, shape)
+        shape[ax] = len(range(lo, hi, step))
+        out = imp.b.part(c.name, out, ax, lo, shape, step=step)
     imp.env[n.output[0]] = out
 
 

@@ -30,7 +30,7 @@ SPLITS = frozenset({"split", "split_with_sizes", "chunk", "unbind"})
 SUPPORTED = frozenset(
     {"softmax", "_softmax", "adaptive_avg_pool2d", "mean", "embedding", "dropout", "dropout_",
      "native_dropout", "cat", "select", "slice", "index_select", "scaled_dot_product_attention",
-     "getitem", "neg"} | CLAMPS | PADS
+     "getitem", "neg", "stack", "adaptive_avg_pool1d"} | CLAMPS | PADS
     | LINEAR | CONVS | POOLS | NORMS | SPLITS | PERMUTES
     | set(UNARY) | set(BINARY) | VIEWS | ALIASES
 )
@@ -92,7 +92,7 @@ def _check_conv(p: str, node) -> str | None:
         return f"aten.{p}(kernel {k})"
     stride, pad, dil, groups = _conv_args(p, node.args)
     if isinstance(pad, str):
-        return f"aten.{p}(padding={pad!r})" if pad != "same" else None
+        return f"aten.{p}(padding={pad!r})" if pad not in ("same", "valid") else None
     for what, v in (("stride", stride), ("padding", pad)):
         if isinstance(v, (list, tuple)) and len(set(v)) > 1:
             return f"aten.{p}({what} {tuple(v)})"
@@ -115,12 +115,15 @@ def check(node) -> str | None:
     args = node.args
     if p in CONVS:
         return _check_conv(p, node)
-    if p in POOLS and (len(args) > 5 and args[5] or node.kwargs.get("ceil_mode")):
+    if p in POOLS and _global_window(node):
+        return None  # a window over the whole image (any ceil mode): a global average
+    ceil = _arg(args, 4 if p == "avg_pool2d" else 5, node.kwargs.get("ceil_mode", False))
+    if p in POOLS and ceil:
         return f"aten.{p}(ceil_mode)"
     if p == "adaptive_avg_pool2d" and tuple(args[1]) != (1, 1):
         return f"aten.{p}(output {tuple(args[1])})"
-    if p == "slice" and len(args) > 4 and args[4] != 1:
-        return "aten.slice(step)"
+    if p == "adaptive_avg_pool1d" and tuple(args[1]) != (1,):
+        return f"aten.{p}(output {tuple(args[1])})"
     if p in CLAMPS:
         lo = _arg(args, 1, node.kwargs.get("min_val", node.kwargs.get("min", -1.0)))
         hi = _arg(args, 2, node.kwargs.get("max_val", node.kwargs.get("max", 1.0)))
@@ -131,6 +134,16 @@ def check(node) -> str | None:
     return None
 
 
+def _global_window(node) -> bool:
+    """An average pool whose one output position covers the whole input."""
+    val, x = node.meta.get("val"), node.args[0].meta.get("val")
+    if packet(node) != "avg_pool2d" or val is None or x is None or len(x.shape) != 4:
+        return False
+    k = node.args[1]
+    k = (k, k) if isinstance(k, int) else tuple(k) * (2 // len(k))
+    return tuple(val.shape[-2:]) == (1, 1) and k[0] >= x.shape[-2] and k[1] >= x.shape[-1]
+
+
 def _check_pad(p: str, node) -> str | None:
     """Constant zero padding of the height and width of an image (the only pad supported)."""
     x = node.args[0].meta.get("val")
@@ -139,6 +152,8 @@ def _check_pad(p: str, node) -> str | None:
     value = _arg(node.args, 3 if p == "pad" else 2, node.kwargs.get("value", 0.0))
     if mode != "constant" or value not in (0, 0.0, None):
         return f"aten.{p}(mode={mode!r}, value={value})"
+    if not any(pads):
+        return None  # no padding at all: the tensor itself
     if x is None or len(x.shape) != 4 or len(pads) not in (2, 4) or any(v < 0 for v in pads):
         return f"aten.{p}(pads {tuple(pads)} of a rank-{len(x.shape) if x is not None else '?'} "\
                "tensor; only padding of an image's height and width)"

@@ -27,6 +27,7 @@ from ._torch_check import (
     SPLITS,
     UNARY,
     VIEWS,
+    _global_window,
     packet,
     shape_of,
 )
@@ -253,7 +254,8 @@ def _conv(imp, n, c: Ctx) -> None:
     k = w.shape[2]
     dilation = _first_int(args[5] if len(args) > 5 and not transposed else None, 1)
     groups = int(args[8] if c.p == "convolution" else (args[6] if len(args) > 6 else 1))
-    pad = (dilation * (k - 1) + 1) // 2 if pad_arg == "same" else _first_int(pad_arg, 0)
+    pad = (dilation * (k - 1) + 1) // 2 if pad_arg == "same" else (
+        0 if pad_arg == "valid" else _first_int(pad_arg, 0))
     if not transposed:
         imp.env[n.name] = imp.b.conv2d(c.name, x, w, bias, stride, pad, c.full, groups=groups,
                                        dilation=dilation)
@@ -264,12 +266,21 @@ def _conv(imp, n, c: Ctx) -> None:
 
 def _pool(imp, n, c: Ctx) -> None:
     args = c.args
+    if c.p == "avg_pool2d" and _global_window(n):
+        imp.env[n.name] = imp.b.pool(c.name, c.x, "global_avg", full=c.full)
+        return
     k = _first_int(args[1], 1)
     s = _first_int(args[2] if len(args) > 2 and args[2] else args[1], 1)
     pad = _first_int(args[3] if len(args) > 3 else 0, 0)
     out = imp.b.pool(c.name, c.x, "avg" if c.p == "avg_pool2d" else "max", kernel=k, stride=s,
                      padding=pad, full=c.full)
     imp.env[n.name] = [out, None] if c.p == "max_pool2d_with_indices" else out
+
+
+def _pool1d(imp, n, c: Ctx) -> None:
+    """Average over the last axis of ``(b, c, L)`` to ``(b, c, 1)``: a global average pool."""
+    image = imp.b.view(c.x, (*c.x.full, 1), c.name)
+    imp.env[n.name] = imp.b.pool(c.name, image, "global_avg", full=c.full)
 
 
 def _global_pool(imp, n, c: Ctx) -> None:
@@ -305,6 +316,9 @@ def _clamp(imp, n, c: Ctx) -> None:
 
 def _pad(imp, n, c: Ctx) -> None:
     pads = [int(v) for v in c.args[1]]
+    if not any(pads):
+        imp.env[n.name] = c.x
+        return
     left, right = pads[0], pads[1]
     top, bottom = (pads[2], pads[3]) if len(pads) == 4 else (0, 0)
     imp.env[n.name] = imp.b.pad(c.name, c.x, (top, bottom, left, right), c.full)
@@ -360,7 +374,23 @@ def _slice(imp, n, c: Ctx) -> None:
         imp.env[n.name] = x
         return
     start = c.args[2] if len(c.args) > 2 and c.args[2] is not None else 0
-    imp.env[n.name] = imp.b.part(c.name, x, dim, start, c.full)
+    start = start + x.full[dim] if start < 0 else start
+    step = c.args[4] if len(c.args) > 4 else 1
+    imp.env[n.name] = imp.b.part(c.name, x, dim, start, c.full, step=step)
+
+
+def _stack(imp, n, c: Ctx) -> None:
+    """Stack: each tensor gains the new axis (a view), then one concatenation along it."""
+    dim = c.arg(1, "dim", 0) % len(c.full)
+    parts = []
+    for i, a in enumerate(c.args[0]):
+        if not isinstance(a, Act):
+            raise GraphError(f"node {n.name!r}: stack of constants with activations is not "
+                             "supported")
+        one = list(a.full)
+        one.insert(dim, 1)
+        parts.append(imp.b.view(a, one, f"{c.name}.{i}"))
+    imp.env[n.name] = imp.b.merge(c.name, parts, dim, c.full)
 
 
 def _lower_triangular(m) -> bool:
@@ -434,9 +464,11 @@ HANDLERS = {
     "softmax": _softmax,
     "_softmax": _softmax,
     "adaptive_avg_pool2d": _global_pool,
+    "adaptive_avg_pool1d": _pool1d,
     "mean": _global_pool,
     "embedding": _embedding,
     "cat": _cat,
+    "stack": _stack,
     "select": _select,
     "index_select": _index_select,
     "slice": _slice,
