@@ -216,3 +216,33 @@ def test_functional_grouped_conv_matches_loops():
                 patch = xp[0, 2 * g:2 * g + 2, i:i + 5:2, j:j + 5:2]
                 ref[0, o, i, j] = (patch * w[o]).sum()
     np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
+
+
+_MORE = {
+    "RobertaForMaskedLM": lambda: T.RobertaConfig(**ENC, max_position_embeddings=SEQ + 2),
+    "AlbertForMaskedLM": lambda: T.AlbertConfig(**ENC, max_position_embeddings=SEQ,
+                                                embedding_size=32),
+    "T5EncoderModel": lambda: T.T5Config(d_model=64, d_kv=16, d_ff=128, num_layers=2,
+                                         num_heads=4, vocab_size=512),
+    "GPTJForCausalLM": lambda: T.GPTJConfig(n_embd=64, n_layer=2, n_head=4, vocab_size=512,
+                                            n_positions=SEQ, rotary_dim=8),
+    "SwinForImageClassification": lambda: T.SwinConfig(image_size=32, embed_dim=16,
+                                                        depths=[1, 1], num_heads=[2, 4],
+                                                        window_size=4, num_labels=10),
+    "EfficientNetForImageClassification": lambda: T.EfficientNetConfig(
+        image_size=32, width_coefficient=0.25, depth_coefficient=0.25, hidden_dim=320,
+        num_labels=10),
+}
+
+
+@pytest.mark.parametrize("arch", list(_MORE))
+def test_more_architectures_count_like_transformers(arch):
+    """Index arithmetic on ids (RoBERTa), a shared layer (ALBERT), a learned bias on the
+    scores (T5), strided rotary slices (GPT-J), shifted windows (Swin), depthwise convs with
+    squeeze-excitation (EfficientNet): each through torch.export with torch's own count."""
+    torch.manual_seed(0)
+    m = getattr(T, arch)(_MORE[arch]()).train()
+    x = torch.randn(2, 3, 32, 32) if "Image" in arch else _ids()
+    g = from_torch(m, (x,))
+    assert g.total_params == _params(m)
+    assert g.forward_macs > 0

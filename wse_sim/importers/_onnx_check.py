@@ -89,7 +89,7 @@ def _check_window(t: str, a: dict, node, act: set[str], shapes: dict) -> str | N
     p = a.get("pads", [0, 0, 0, 0])
     if t != "Conv" and len(set(p)) > 1 and a.get("auto_pad", b"NOTSET") in (b"NOTSET", "NOTSET"):
         return f"{t}(asymmetric pads {tuple(p)})"
-    if a.get("ceil_mode", 0):
+    if a.get("ceil_mode", 0) and not _whole_image(t, node, shapes, ks):
         return f"{t}(ceil_mode)"
     if t in ("Conv", "ConvTranspose") and node.input[1] in act:
         return f"{t}(weights computed from activations)"
@@ -128,6 +128,13 @@ def check(node, act: set[str], shapes: dict) -> str | None:
     ):
         return f"LayerNormalization(axis={a.get('axis')})"
     return None
+
+
+def _whole_image(t: str, node, shapes: dict, ks) -> bool:
+    """An average pool whose one output position covers the whole input (any ceil mode)."""
+    x, y = shapes.get(node.input[0]), shapes.get(node.output[0])
+    return t == "AveragePool" and x is not None and y is not None and len(x) == 4 \
+        and tuple(y[-2:]) == (1, 1) and ks[0] >= x[-2] and ks[1] >= x[-1]
 
 
 def _is_relu6(node, shapes) -> bool:

@@ -331,7 +331,8 @@ def _conv(imp, n, c: Ctx) -> None:
 
 
 def _pool(imp, n, c: Ctx) -> None:
-    if n.op_type == "GlobalAveragePool":
+    if n.op_type == "GlobalAveragePool" or (n.op_type == "AveragePool" and c.full[-2:] == (1, 1)
+                                            and c.attrs["kernel_shape"][0] >= c.x.full[-2]):
         imp.env[n.output[0]] = imp.b.pool(c.name, c.x, "global_avg", full=c.full)
         return
     k = c.attrs["kernel_shape"][0]

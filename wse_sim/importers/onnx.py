@@ -5,13 +5,19 @@
 
 ONNX shape inference (with data propagation) gives every tensor's shape; the leading dimension
 of each graph input is the batch and every other dimension must be known (fixed in the file or
-given in ``input_shapes``). Supported: Gemm, MatMul (constant or activation second operand),
-Conv, ConvTranspose (square kernels, symmetric padding, one group, no dilation), Relu, Gelu
-(and its Erf pattern ``x * 0.5 * (1 + erf(x / sqrt 2))``), Sigmoid, Tanh, Softmax (last axis),
-LayerNormalization (last axis), BatchNormalization, Add/Sub/Mul/Div (a bias after a MatMul is
-folded into the dense op), Reshape, Flatten, Transpose, Squeeze, Unsqueeze, Concat, Split,
-MaxPool/AveragePool/GlobalAveragePool, Gather (an embedding when its table is a constant),
-Dropout, Cast and Identity. Nodes computing only on constants (shape arithmetic) are folded.
+given in ``input_shapes``; shape arithmetic that ONNX's inference cannot follow is folded and
+inference rerun). Supported: Gemm, MatMul (constant or activation second operand), Conv
+(square kernels; grouped, depthwise, dilated; asymmetric pads become a pad op), ConvTranspose
+(symmetric padding, one group), Relu, Gelu (and any elementwise chain that computes a function
+the IR knows, identified by value: :mod:`._onnx_fuse`), Sigmoid, Tanh, HardSwish, HardSigmoid,
+Clip to [0, 6], Neg, Softmax (last axis), LayerNormalization (last axis), the RMS-norm and
+rotary patterns, BatchNormalization, Add/Sub/Mul/Div (a bias after a MatMul is folded into the
+dense op; a scalar scale beside an attention product and a constant mask before a softmax fold
+into the softmax, as the zoo does), Reshape, Flatten, Transpose, Squeeze, Unsqueeze, Expand,
+Concat (with constants too), Split, Slice, Pad (of an image), MaxPool/AveragePool/
+GlobalAveragePool, ReduceMean over height and width, Gather (an embedding when its table is a
+constant; positions of an activation when its indices are), Dropout, Cast, CastLike and
+Identity. Nodes computing only on constants (shape and mask arithmetic) are folded.
 
 Weights whose values are in the file become real masks: the zero pattern of each Gemm, MatMul,
 Conv, ConvTranspose and embedding weight is given to the graph through
@@ -46,6 +52,22 @@ __all__ = ["BATCH_PROBE", "from_onnx", "op_type_counts", "unsupported_ops"]
 SHAPE_FOLD_ROUNDS = 4
 """Rounds of shape inference, each after folding the shape arithmetic the last one made
 computable (assumed: exporters' shape chains are a few steps deep; each round only adds)."""
+
+
+INTEGER_TYPES = frozenset({6, 7, 9, 2, 3, 4, 5, 12, 13})
+"""ONNX element types of integer and boolean tensors (INT32, INT64, BOOL, UINT8, INT8,
+UINT16, INT16, UINT32, UINT64: ``onnx.TensorProto``'s numbering, stated by the ONNX spec)."""
+
+
+def _elem_types(sk) -> dict[str, int]:
+    onnx = onnx_module()
+    try:
+        inferred = onnx.shape_inference.infer_shapes(sk, check_type=False, strict_mode=False)
+    except Exception:  # types are a refinement: without them no index arithmetic is found
+        return {}
+    return {vi.name: vi.type.tensor_type.elem_type
+            for vi in [*inferred.graph.input, *inferred.graph.value_info,
+                       *inferred.graph.output]}
 
 
 def _infer(sk) -> dict[str, tuple]:
@@ -115,6 +137,7 @@ def _inferred_shapes(model, input_shapes: dict) -> tuple[dict[str, tuple], int]:
         shapes.setdefault(t.name, tuple(int(d) for d in t.dims))
     for t in model.graph.initializer:
         shapes[t.name] = tuple(int(d) for d in t.dims)
+    _inferred_shapes.types = _elem_types(sk)
     return shapes, probe
 
 
@@ -126,6 +149,7 @@ class _OnnxImport:
         self.model = model
         g = model.graph
         self.shapes, self.probe = _inferred_shapes(model, input_shapes or {})
+        self.types = getattr(_inferred_shapes, "types", {})
         self.inits = {t.name: t for t in g.initializer}
         self.base_dir, self.read_weights = base_dir, read_weights
         self.nodes = list(g.node)
@@ -192,9 +216,28 @@ class _OnnxImport:
             taken = set().union(*(f[2] for f in fusions.values())) if fusions else set()
             fusions.update({k: v for k, v in found.items() if not v[2] & taken})
         taken = set().union(*(f[2] for f in fusions.values())) if fusions else set()
+        fusions.update(self._index_arithmetic(act, taken))
+        taken = set().union(*(f[2] for f in fusions.values())) if fusions else set()
         fusions.update(elementwise_fusions(self.nodes, self.consumers, act, consts, taken))
         fused = set().union(*(f[2] for f in fusions.values())) if fusions else set()
         return find_unsupported(self.nodes, act, fused, self.shapes), act, fusions, fused
+
+    def _index_arithmetic(self, act: set[str], taken: set[int]) -> dict:
+        """Integer or boolean arithmetic on token ids that keeps their shape (RoBERTa's
+        position ids from ``CumSum(ids != pad)``): it indexes a table as the ids do, so it
+        stands for them (``identity`` fusions onto the ids; integer work is not modelled)."""
+        found, ids = {}, {}
+        for n in self.nodes:
+            out = n.output[0] if n.output else None
+            if id(n) in taken or out not in act or self.types.get(out) not in INTEGER_TYPES:
+                continue
+            srcs = [i for i in n.input if i in act and self.shapes.get(i) == self.shapes.get(out)
+                    and self.types.get(i) in INTEGER_TYPES]  # computed from ids, not floats
+            if srcs and len(n.output) == 1:
+                root = ids.get(srcs[0], srcs[0])
+                ids[out] = root
+                found[id(n)] = ("identity", root, {id(n)}, out)
+        return found
 
     def _emit(self, n, fusion) -> None:
         kind, x, _, out = fusion[:4]

@@ -5,14 +5,21 @@
 The module is exported with the example inputs (their leading dimension is the batch, divided
 out of the graph: the IR is per sample; a batch of 2 or more lets the importer follow the batch
 through every reshape unambiguously). The exported ATen ops are translated with the same
-coverage as :func:`wse_sim.importers.onnx.from_onnx`: linear/addmm/mm/matmul/bmm, conv2d,
-conv_transpose2d, relu, gelu, sigmoid, tanh, softmax, layer_norm, batch_norm, add/sub/mul/div,
-view/reshape/flatten/permute/transpose/squeeze/unsqueeze, cat, split/chunk/unbind/select/slice,
-max/avg/adaptive-avg pooling, embedding, dropout, type casts and copies, and
-scaled_dot_product_attention (as two matmuls around a softmax). Ops on parameters and buffers
-alone are evaluated, so a model pruned with ``torch.nn.utils.prune`` (weight = weight_orig *
-weight_mask) arrives with its real zero pattern, given to the graph through
-``sparsify(graph, masks=...)``.
+coverage as :func:`wse_sim.importers.onnx.from_onnx`: linear/addmm/mm/matmul/bmm, conv2d
+(grouped, depthwise, dilated), conv_transpose2d, relu, gelu, silu, sigmoid, tanh, hardswish,
+hardsigmoid, hardtanh / clamp to [0, 6] (ReLU6), neg, softmax, layer_norm, batch_norm,
+add/sub/mul/div, view/reshape/flatten/permute/transpose/squeeze/unsqueeze/expand, cat (with
+constants too: a class token), stack, split/chunk/unbind/select/slice (strided too) /
+index_select, pad of an image, max/avg/adaptive-avg pooling (1-D and 2-D to one position),
+embedding, dropout, type casts and copies, and scaled_dot_product_attention (as two matmuls
+around a softmax). Chains that are one IR op are fused (:mod:`._torch_fuse`: RMS-norm and GELU
+modules, rotary embeddings, grouped-query ``repeat_kv``), a projection split into pieces
+becomes one dense per piece, a table looked up by constant ids a position embedding, integer
+arithmetic on token ids stands for the ids, and masks built from positions alone fold to
+constants. A Hugging Face model is exported with ``use_cache=False`` (see ``kwargs``).
+Ops on parameters and buffers alone are evaluated, so a model pruned with
+``torch.nn.utils.prune`` (weight = weight_orig * weight_mask) arrives with its real zero
+pattern, given to the graph through ``sparsify(graph, masks=...)``.
 
 Parameters are counted from the module's parameters (not its buffers), each once: the graph's
 ``total_params`` equals ``sum(p.numel() for p in module.parameters())`` for the covered layers.
