@@ -16,6 +16,7 @@ from wse_sim.errors import GraphError
 
 from ._acts import Act, Const
 from ._onnx_check import ALIAS, BINARY, LAYOUT, UNARY
+from ._onnx_data import DATA_HANDLERS, take
 
 
 @dataclass(frozen=True)
@@ -343,89 +344,9 @@ def _pool(imp, n, c: Ctx) -> None:
                                       full=c.full)
 
 
-def _values(imp, n, i: int, default=None):
-    """Input ``i`` of node ``n`` as an int list (a constant), or ``default`` if absent."""
-    if len(n.input) <= i or not n.input[i]:
-        return default
-    v = imp.const(n.input[i], n).value
-    if v is None:
-        raise GraphError(f"node {n.name!r} ({n.op_type}): input {n.input[i]!r} has no value "
-                         "in the file")
-    return [int(x) for x in np.asarray(v).reshape(-1)]
-
-
-def _take(imp, n, c: Ctx) -> None:
-    """Gather of constant indices from an activation (``x[:, 0]``): a contiguous run of
-    positions is a split (a scalar index drops the axis)."""
-    rank = len(c.x.full)
-    axis = c.attrs.get("axis", 0) % rank
-    idx = _values(imp, n, 1)
-    if idx is None or (np.diff(idx) != 1).any():
-        raise GraphError(f"node {c.name!r} (Gather): indices {idx} are not a contiguous run; "
-                         "only slices of an activation are modelled")
-    start = idx[0] % c.x.full[axis]
-    one = list(c.x.full)
-    one[axis] = len(idx)
-    piece = imp.b.part(c.name, c.x, axis, start, one)
-    imp.env[n.output[0]] = imp.b.view(piece, c.full, c.name)
-
-
-def _slice(imp, n, c: Ctx) -> None:
-    rank = len(c.x.full)
-    starts, ends = _values(imp, n, 1), _values(imp, n, 2)
-    if starts is None:  # opset < 10: attributes
-        starts, ends = c.attrs["starts"], c.attrs["ends"]
-    axes = _values(imp, n, 3, c.attrs.get("axes", list(range(len(starts)))))
-    steps = _values(imp, n, 4, [1] * len(starts))
-    out = c.x
-    for st, en, ax, step in zip(starts, ends, axes, steps, strict=True):
-        ax %= rank
-        size = out.full[ax]
-        lo = max(0, min(size, st + size if st < 0 else st))
-        hi = max(0, min(size, en + size if en < 0 else en))
-        if step < 1:
-            raise GraphError(f"node {c.name!r} (Slice): step {step}; only forward slices "
-                             "of an activation are modelled")
-        if (lo, hi, step) == (0, size, 1):
-            continue
-        shape = list(out.full)
-        shape[ax] = len(range(lo, hi, step))
-        out = imp.b.part(c.name, out, ax, lo, shape, step=step)
-    imp.env[n.output[0]] = out
-
-
-def _expand(imp, n, c: Ctx) -> None:
-    if math.prod(c.full) == math.prod(c.x.full):
-        imp.env[n.output[0]] = imp.b.view(c.x, c.full, c.name)
-    else:
-        imp.env[n.output[0]] = imp.b.expand(c.name, c.x, c.full)
-
-
-def _neg(imp, n, c: Ctx) -> None:
-    minus = Const(f"{n.output[0]}.minus_one", (), np.array(-1.0))
-    imp.env[n.output[0]] = imp.b.with_constant(c.name, "mul", c.x, minus)
-
-
-def _pad_node(imp, n, c: Ctx) -> None:
-    pads = _values(imp, n, 1, c.attrs.get("pads"))
-    value = _values(imp, n, 2, [0]) if len(n.input) > 2 and n.input[2] else [0]
-    if pads is None or len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)) or value[0] != 0:
-        raise GraphError(f"node {c.name!r} (Pad): pads {pads} with value {value}; only zero "
-                         "padding of an image's height and width is modelled")
-    imp.env[n.output[0]] = imp.b.pad(c.name, c.x, (pads[2], pads[6], pads[3], pads[7]), c.full)
-
-
-def _reduce_mean(imp, n, c: Ctx) -> None:
-    axes = _values(imp, n, 1, c.attrs.get("axes"))
-    if sorted(a % 4 for a in (axes or [])) != [2, 3]:
-        raise GraphError(f"node {c.name!r} (ReduceMean): over axes {axes} of {c.x.full}; only "
-                         "a mean over height and width (a global average pool) is modelled")
-    imp.env[n.output[0]] = imp.b.pool(c.name, c.x, "global_avg", full=c.full)
-
-
 def _gather(imp, n, c: Ctx) -> None:
     if isinstance(c.x, Act):
-        _take(imp, n, c)
+        take(imp, n, c)
         return
     table = imp.const(n.input[0], n)
     if c.attrs.get("axis", 0) != 0 or len(table.shape) != 2:
@@ -476,11 +397,7 @@ HANDLERS = {
     "AveragePool": _pool,
     "GlobalAveragePool": _pool,
     "Gather": _gather,
-    "Slice": _slice,
-    "Expand": _expand,
-    "Neg": _neg,
-    "Pad": _pad_node,
-    "ReduceMean": _reduce_mean,
+    **DATA_HANDLERS,
     "Concat": _concat,
     "Split": _split,
 }

@@ -31,6 +31,17 @@ from ._torch_check import (
     packet,
     shape_of,
 )
+from ._torch_small import (
+    _clamp,
+    _dense_pieces,
+    _index_select,
+    _neg,
+    _pad,
+    _Pieces,
+    _pool1d,
+    _split_reader,
+    _stack,
+)
 
 
 @dataclass(frozen=True)
@@ -75,11 +86,6 @@ def _view(imp, n, c: Ctx) -> None:
         imp.env[n.name] = imp.b.expand(c.name, c.x, c.full)
         return
     imp.env[n.name] = imp.b.view(c.x, c.full, c.name)
-
-
-def _neg(imp, n, c: Ctx) -> None:
-    minus = Const(f"{n.name}.minus_one", (), np.array(-1.0))
-    imp.env[n.name] = imp.b.with_constant(c.name, "mul", c.x, minus)
 
 
 def _permute(imp, n, c: Ctx) -> None:
@@ -170,48 +176,6 @@ def _binary(imp, n, c: Ctx) -> None:
     imp.env[n.name] = imp.b.with_constant(c.name, fn, act, const)
 
 
-class _Pieces(list):
-    """The outputs of a dense whose only reader splits them along the last axis, one dense per
-    piece (a fused q/k/v projection becomes q, k and v)."""
-
-
-def _split_reader(n) -> list | None:
-    """Widths of the pieces when node ``n``'s only reader splits its last axis, else None."""
-    users = list(n.users)
-    last = shape_of(n.meta["val"])[-1]
-    while len(users) == 1 and packet(users[0]) in VIEWS | ALIASES \
-            and shape_of(users[0].meta["val"])[-1] == last:  # a reshape keeping the last axis
-        users = list(users[0].users)
-    if len(users) != 1 or packet(users[0]) not in ("split", "split_with_sizes", "chunk"):
-        return None
-    u = users[0]
-    rank = len(shape_of(u.args[0].meta["val"]))
-    dim = u.args[2] if len(u.args) > 2 else u.kwargs.get("dim", 0)
-    if dim % rank != rank - 1:
-        return None
-    return [shape_of(v)[-1] for v in u.meta["val"]]
-
-
-def _dense_pieces(imp, n, c: Ctx, x, w: Const, wv, bias: Const | None, widths) -> None:
-    """One dense per piece of the output, each with its columns of the weight and bias."""
-    pieces, start = _Pieces(), 0
-    for i, width in enumerate(widths):
-        cols = slice(start, start + width)
-        key = f"{w.key}[:, {start}:{start + width}]"
-        n_in = w.shape[1] if c.p == "linear" else w.shape[0]
-        wp = Const(key, (n_in, width), None if wv is None else wv[:, cols],
-                   ((key, n_in * width),) if w.sources else ())
-        bp = None
-        if bias is not None:
-            bkey = f"{bias.key}[{start}:{start + width}]"
-            bp = Const(bkey, (width,), None if bias.value is None else bias.value[..., cols],
-                       ((bkey, width),) if bias.sources else ())
-        pieces.append(imp.b.dense(f"{c.name}.{i}", x, wp, None if wv is None else wv[:, cols],
-                                  bp, (*c.full[:-1], width)))
-        start += width
-    imp.env[n.name] = pieces
-
-
 def _linear(imp, n, c: Ctx) -> None:
     if c.p == "linear":
         x, w = c.args[0], imp.const_of(c.args[1], "the linear weight", n)
@@ -277,12 +241,6 @@ def _pool(imp, n, c: Ctx) -> None:
     imp.env[n.name] = [out, None] if c.p == "max_pool2d_with_indices" else out
 
 
-def _pool1d(imp, n, c: Ctx) -> None:
-    """Average over the last axis of ``(b, c, L)`` to ``(b, c, 1)``: a global average pool."""
-    image = imp.b.view(c.x, (*c.x.full, 1), c.name)
-    imp.env[n.name] = imp.b.pool(c.name, image, "global_avg", full=c.full)
-
-
 def _global_pool(imp, n, c: Ctx) -> None:
     if c.p == "mean":
         dims = sorted(d % len(c.x.full) for d in c.args[1])
@@ -308,33 +266,6 @@ def _cat(imp, n, c: Ctx) -> None:
     parts = [a if isinstance(a, Act) else imp.const_of(a, "a concatenated tensor", n)
              for a in tensors]
     imp.env[n.name] = imp.b.concat(c.name, parts, dim, c.full, lengths)
-
-
-def _clamp(imp, n, c: Ctx) -> None:
-    imp.env[n.name] = imp.b.unary(c.name, "relu6", c.x)
-
-
-def _pad(imp, n, c: Ctx) -> None:
-    pads = [int(v) for v in c.args[1]]
-    if not any(pads):
-        imp.env[n.name] = c.x
-        return
-    left, right = pads[0], pads[1]
-    top, bottom = (pads[2], pads[3]) if len(pads) == 4 else (0, 0)
-    imp.env[n.name] = imp.b.pad(c.name, c.x, (top, bottom, left, right), c.full)
-
-
-def _index_select(imp, n, c: Ctx) -> None:
-    """Rows ``index`` of one axis: a contiguous run of constant indices is a slice."""
-    x, dim = c.x, c.args[1] % len(c.x.full)
-    idx = c.args[2]
-    values = None if not isinstance(idx, Const) or idx.value is None else idx.value.reshape(-1)
-    if values is None or len(values) == 0 or \
-            (values != values[0] + np.arange(len(values))).any():
-        raise GraphError(f"node {n.name!r}: index_select needs constant, contiguous indices "
-                         "(a slice of the axis); gathering activation rows by data is not "
-                         "modelled")
-    imp.env[n.name] = imp.b.part(c.name, x, dim, int(values[0]) % x.full[dim], c.full)
 
 
 def _one(imp, name: str, x: Act, dim: int, index: int, full) -> Act:
@@ -377,20 +308,6 @@ def _slice(imp, n, c: Ctx) -> None:
     start = start + x.full[dim] if start < 0 else start
     step = c.args[4] if len(c.args) > 4 else 1
     imp.env[n.name] = imp.b.part(c.name, x, dim, start, c.full, step=step)
-
-
-def _stack(imp, n, c: Ctx) -> None:
-    """Stack: each tensor gains the new axis (a view), then one concatenation along it."""
-    dim = c.arg(1, "dim", 0) % len(c.full)
-    parts = []
-    for i, a in enumerate(c.args[0]):
-        if not isinstance(a, Act):
-            raise GraphError(f"node {n.name!r}: stack of constants with activations is not "
-                             "supported")
-        one = list(a.full)
-        one.insert(dim, 1)
-        parts.append(imp.b.view(a, one, f"{c.name}.{i}"))
-    imp.env[n.name] = imp.b.merge(c.name, parts, dim, c.full)
 
 
 def _lower_triangular(m) -> bool:
