@@ -120,6 +120,9 @@ def test_one_network_one_answer(name):
     from_cfg = from_hf_config(cfg.to_dict(), seq_len=64 if name == "resnet50" else SEQ,
                               strict=False)
     onnx_graph = ws.from_onnx(_onnx(m, args[0], _ONNX_DYNAMO[name]), batch=BATCH)
+    for g in (imported, onnx_graph):  # decoders' masks fold to causal attention, both doors
+        attn = [o for o in g.ops() if o.kind in ("softmax", "matmul")]
+        assert all(bool(o.attrs.get("causal")) == (name in ("gpt2", "llama")) for o in attn)
     n = _params(m)
     graphs = (imported, onnx_graph, from_cfg, zoo)
     assert [g.total_params for g in graphs] == [n] * 4
@@ -136,9 +139,11 @@ def test_decoder_import_folds_masks_and_fuses_chains():
     norms = [o for o in g.ops() if o.kind == "layernorm"]
     assert len(norms) == 5 and all(o.attrs["norm"] == "rms" for o in norms)
     scores = [o for o in g.ops() if o.name.endswith(".scores")]
-    # the mask built from positions alone folded to a constant (no mask op); K/V not copied
-    assert all(o.attrs["group"] == 2 for o in scores)
+    # the mask built from positions alone folded to a constant (no mask op) that marks the
+    # attention causal; K/V are not copied
+    assert all(o.attrs["group"] == 2 and o.attrs["causal"] for o in scores)
     assert not any(".mask" in o.name for o in g.ops())
+    assert all(o.attrs.get("causal") for o in g.ops() if o.kind in ("softmax", "matmul"))
     assert all(o.in_shapes[1] == (2, SEQ, 16) for o in scores)  # (kv heads, seq, d_head)
 
 

@@ -99,7 +99,9 @@ def _clip(imp, n, c: Ctx) -> None:
 
 
 def _softmax(imp, n, c: Ctx) -> None:
-    imp.env[n.output[0]] = imp.b.softmax(c.name, c.x, c.attrs.get("axis", -1))
+    out = imp.env[n.output[0]] = imp.b.softmax(c.name, c.x, c.attrs.get("axis", -1))
+    if n.output[0] in imp.causal:  # its scores and, when translated, its context too
+        _mark_causal(imp, out.op, c.x.op)
 
 
 def _norm(imp, n, c: Ctx) -> None:
@@ -139,6 +141,8 @@ def _binary(imp, n, c: Ctx) -> None:
         return
     if fn == "add" and nxt is not None and nxt.op_type == "Softmax" and _is_mask(const):
         imp.env[out] = acts[0]  # a constant attention mask: folded into the softmax (the zoo's)
+        if _causal(const.value):
+            imp.causal.add(nxt.output[0])
         return
     if fn == "add" and nxt is not None and nxt.op_type == "Softmax" and const.value is None:
         const = Const(const.key, const.shape, const.value)  # unread: taken for a mask
@@ -167,6 +171,21 @@ def _beside_attention(imp, n, nxt) -> bool:
     if nxt is not None and nxt.op_type == "Transpose":
         nxt = imp.sole_consumer(nxt.output[0])
     return _act_product(imp, nxt)
+
+
+def _causal(m) -> bool:
+    """A mask that keeps exactly ``j <= i`` in its last two axes (0 kept, very negative not)."""
+    if m is None or np.ndim(m) < 2 or np.shape(m)[-1] != np.shape(m)[-2]:
+        return False
+    keep = np.asarray(m, dtype=np.float64) > -1e4
+    tri = np.tril(np.ones(np.shape(m)[-2:], dtype=bool))
+    return bool((keep == tri).all())
+
+
+def _mark_causal(imp, *ops) -> None:
+    g = imp.b.g
+    for op in ops:
+        g.replace_op(op, attrs={**g.op(op).attrs, "causal": True})
 
 
 def _is_mask(c: Const) -> bool:
@@ -224,7 +243,12 @@ def _matmul(imp, n, c: Ctx) -> None:
         imp.env[n.output[0]] = imp.b.matmul(c.name, c.x, c.ins[1].act, c.full, transpose_b=True)
         return
     if not imp.is_const(n.input[1]):
-        imp.env[n.output[0]] = imp.b.matmul(c.name, c.x, c.ins[1], c.full)
+        out = imp.env[n.output[0]] = imp.b.matmul(c.name, c.x, c.ins[1], c.full)
+        src = imp.b.g.op(imp.b.g.op(out.op).inputs[0])
+        if src.kind != "softmax" and src.inputs:  # probabilities through their dropout
+            src = imp.b.g.op(src.inputs[0])
+        if src.kind == "softmax" and src.attrs.get("causal"):
+            _mark_causal(imp, out.op)
         return
     w = imp.const(n.input[1], n)
     if len(w.shape) != 2:

@@ -349,10 +349,11 @@ def _attention(imp, n, c: Ctx) -> None:
     elif isinstance(mask, Const) and _lower_triangular(mask.value):
         causal = True  # a constant causal mask (built from positions alone)
     probs = b.softmax(f"{name}.probs", s_act, -1)
+    soft = probs.op
     if p > 0:
         probs = b.unary(f"{name}.probs_dropout", "dropout", probs, p=p)
     ctx = b.matmul(f"{name}.context", probs, v, (*q.full[:-1], v.full[-1]))
-    for op in (scores, probs.op, ctx.op):
+    for op in (scores, soft, ctx.op):
         extra = {"causal": True} if causal else {}
         if group > 1:
             extra["group"] = group

@@ -124,8 +124,9 @@ def _fold_shape_arithmetic(sk, shapes: dict) -> int:
     return len(folded)
 
 
-def _inferred_shapes(model, input_shapes: dict) -> tuple[dict[str, tuple], int]:
-    """Every tensor's fixed shape after ONNX shape inference, and the batch it ran with."""
+def _inferred_shapes(model, input_shapes: dict) -> tuple[dict[str, tuple], int, dict]:
+    """Every tensor's fixed shape after ONNX shape inference, the batch it ran with, and the
+    element types inference gave."""
     sk, probe = skeleton(model, input_shapes, BATCH_PROBE)
     shapes = _infer(sk)
     for _ in range(SHAPE_FOLD_ROUNDS):
@@ -137,8 +138,7 @@ def _inferred_shapes(model, input_shapes: dict) -> tuple[dict[str, tuple], int]:
         shapes.setdefault(t.name, tuple(int(d) for d in t.dims))
     for t in model.graph.initializer:
         shapes[t.name] = tuple(int(d) for d in t.dims)
-    _inferred_shapes.types = _elem_types(sk)
-    return shapes, probe
+    return shapes, probe, _elem_types(sk)
 
 
 class _OnnxImport:
@@ -148,8 +148,7 @@ class _OnnxImport:
                  name: str | None, dtype: str):
         self.model = model
         g = model.graph
-        self.shapes, self.probe = _inferred_shapes(model, input_shapes or {})
-        self.types = getattr(_inferred_shapes, "types", {})
+        self.shapes, self.probe, self.types = _inferred_shapes(model, input_shapes or {})
         self.inits = {t.name: t for t in g.initializer}
         self.base_dir, self.read_weights = base_dir, read_weights
         self.nodes = list(g.node)
@@ -166,6 +165,7 @@ class _OnnxImport:
         self.b = Builder(self.name, self.probe, dtype)
         self.env: dict[str, Act | Const | None] = {}
         self.lookups: dict = {}  # folded Gather of a table by constant ids -> (table, ids)
+        self.causal: set[str] = set()  # softmax outputs whose folded mask was causal
 
     # ---- lookups used by the handlers ---------------------------------------------------
     def shape(self, tensor: str, node) -> tuple:

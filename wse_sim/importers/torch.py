@@ -261,7 +261,7 @@ class _TorchImport:
         """The node run eagerly on its constant inputs, or None (in-place ops never run)."""
         torch = torch_module()
         p = packet(n)
-        if p in IGNORED or p.endswith("_"):
+        if p in IGNORED or (p.endswith("_") and not p.endswith("__")):  # in place (not __and__)
             return None
 
         def value(a):
