@@ -251,3 +251,35 @@ def test_more_architectures_count_like_transformers(arch):
     g = from_torch(m, (x,))
     assert g.total_params == _params(m)
     assert g.forward_macs > 0
+
+
+@pytest.mark.parametrize("opset,dynamo", [(13, False), (15, False), (17, False), (21, True)])
+def test_bert_through_onnx_opsets(opset, dynamo):
+    """Opsets 13-16 write LayerNormalization out (ReduceMean, Sub, Pow, Sqrt, Div); 17 on have
+    the op; the dynamo exporter decomposes attention. Every one gives the torch import's
+    MACs and, but for dynamo's folded position rows, its parameters."""
+    pytest.importorskip("onnx")
+    c = T.BertConfig(**ENC, max_position_embeddings=SEQ, attn_implementation="eager")
+    m = T.BertForMaskedLM(c)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.normal_(0.0, 0.02)
+    m.eval()
+    x = _ids()
+    ref = from_torch(m, (x,))
+    import io
+
+    import onnx
+
+    if dynamo:
+        proto = torch.onnx.export(_Tensors(m), (x,), dynamo=True, opset_version=opset,
+                                  verbose=False).model_proto
+    else:
+        buf = io.BytesIO()
+        torch.onnx.export(_Tensors(m), (x,), buf, dynamo=False, opset_version=opset)
+        proto = onnx.load_from_string(buf.getvalue())
+    g = ws.from_onnx(proto, batch=BATCH)
+    assert g.forward_macs == ref.forward_macs
+    norms = [o.kind for o in ref.ops()].count("layernorm")
+    assert [o.kind for o in g.ops()].count("layernorm") == norms == 6
+    assert g.total_params == ref.total_params  # SEQ = max positions: no row is folded away

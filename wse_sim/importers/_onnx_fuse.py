@@ -267,3 +267,47 @@ def rope_fusions(nodes, consumers, producer, act: set[str]) -> dict:
             found[id(add)] = ("rope", xs[0], {id(n) for n in chain}, add.output[0])
             break
     return found
+
+
+def _scalar_of(consts: dict, t: str):
+    v = consts.get(t)
+    return None if v is None or np.size(v) != 1 else float(np.asarray(v).reshape(-1)[0])
+
+
+def layernorm_fusions(nodes, consumers, producer, act: set[str], consts: dict) -> dict:
+    """LayerNormalization written out (opsets before 17): ``d = x - mean(x)``,
+    ``d / sqrt(mean(d^2) + eps)`` (``* weight + bias``) over the last axis:
+    ``{id(last): ('layernorm', x, ids, out, weight or None, bias or None)}``."""
+    found = {}
+    for m1 in nodes:
+        if m1.op_type != "ReduceMean" or m1.input[0] not in act:
+            continue
+        x = m1.input[0]
+        sub = next((c for c in consumers.get(m1.output[0], []) if c is not None
+                    and c.op_type == "Sub" and list(c.input) == [x, m1.output[0]]), None)
+        if sub is None:
+            continue
+        d = sub.output[0]
+        users = [c for c in consumers.get(d, []) if c is not None]
+        sq = next((c for c in users if (c.op_type == "Pow" and _scalar_of(consts, c.input[1])
+                                        == 2.0) or (c.op_type == "Mul" and c.input[0]
+                                                    == c.input[1] == d)), None)
+        div = next((c for c in users if c.op_type == "Div" and c.input[0] == d), None)
+        if sq is None or div is None or len(users) != 2:
+            continue
+        m2 = _one(consumers, sq.output[0], "ReduceMean")
+        add = _one(consumers, m2.output[0], "Add") if m2 is not None else None
+        root = _one(consumers, add.output[0], "Sqrt") if add is not None else None
+        if root is None or div.input[1] != root.output[0]:
+            continue
+        chain, t, weight, bias = [m1, sub, sq, m2, add, root, div], div.output[0], None, None
+        mul = _one(consumers, t, "Mul")
+        if mul is not None and any(i not in act and i != t for i in mul.input):
+            chain.append(mul)
+            weight, t = next(i for i in mul.input if i != t), mul.output[0]
+        plus = _one(consumers, t, "Add")
+        if plus is not None and any(i not in act and i != t for i in plus.input):
+            chain.append(plus)
+            bias, t = next(i for i in plus.input if i != t), plus.output[0]
+        found[id(chain[-1])] = ("layernorm", x, {id(n) for n in chain}, t, weight, bias)
+    return found

@@ -42,7 +42,13 @@ from ._acts import Act, Const
 from ._build import Builder
 from ._onnx_check import ALIAS, LAYOUT, META, activation_tensors, fold, gelu_patterns
 from ._onnx_check import unsupported as find_unsupported
-from ._onnx_fuse import elementwise_fusions, rms_fusions, rope_fusions, small_constants
+from ._onnx_fuse import (
+    elementwise_fusions,
+    layernorm_fusions,
+    rms_fusions,
+    rope_fusions,
+    small_constants,
+)
 from ._onnx_ops import HANDLERS, NO_SHAPE, Ctx
 from ._onnx_proto import BATCH_PROBE, attrs, load, node_name, onnx_module, skeleton, tensor_value
 
@@ -210,7 +216,8 @@ class _OnnxImport:
         consts = small_constants(self.model, self.nodes, act)
         fusions = {k: ("gelu", x, f, out) for k, (x, f, out) in gelu_patterns(
             self.nodes, self.producer, self.sole_consumer, act).items()}
-        for found in (rms_fusions(self.nodes, self.consumers, self.producer, act, consts,
+        for found in (layernorm_fusions(self.nodes, self.consumers, self.producer, act, consts),
+                      rms_fusions(self.nodes, self.consumers, self.producer, act, consts,
                                   self.shapes),
                       rope_fusions(self.nodes, self.consumers, self.producer, act)):
             taken = set().union(*(f[2] for f in fusions.values())) if fusions else set()
@@ -244,6 +251,10 @@ class _OnnxImport:
         name = node_name(n).rsplit("/", 1)[0] or kind
         if kind == "identity":
             self.env[out] = self.env[x]
+        elif kind == "layernorm":
+            consts = [self.env.get(t) if t else None for t in fusion[4:6]]
+            self.env[out] = self.b.norm(name, "layernorm", self.env[x],
+                                        [c if isinstance(c, Const) else None for c in consts])
         elif kind == "rmsnorm":
             w = self.env.get(fusion[4]) if fusion[4] else None
             self.env[out] = self.b.rmsnorm(name, self.env[x], w if isinstance(w, Const) else None)
