@@ -144,8 +144,9 @@ def _binary(imp, n, c: Ctx) -> None:
         if _causal(const.value):
             imp.causal.add(nxt.output[0])
         return
-    if fn == "add" and nxt is not None and nxt.op_type == "Softmax" and const.value is None:
-        const = Const(const.key, const.shape, const.value)  # unread: taken for a mask
+    if fn == "add" and nxt is not None and nxt.op_type == "Softmax" and const.value is None \
+            and const.key in imp.inits:  # an unread stored tensor: taken for a mask
+        const = Const(const.key, const.shape, const.value)
     looked = imp.lookups.get(next(i for i in n.input if isinstance(imp.env.get(i), Const)))
     if fn == "add" and looked is None and const.sources and _per_position(imp, acts[0], const):
         seq = const.shape[-2]  # a learned row per position, stored already looked up

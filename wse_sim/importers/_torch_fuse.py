@@ -15,7 +15,8 @@ name suffix, the convention of the modelling code of Hugging Face ``transformers
 A chain is fused only when it reads one activation from outside and one of its nodes is read
 outside (otherwise each node is translated on its own). Rotary embeddings
 (``x * cos + rotate_half(x) * sin``, a function in the modelling code, not a module) are found
-by their shape: an ``add`` of ``mul(x, c1)`` and ``mul(cat(neg(slice(x)), slice(x)), c2)`` with
+by their shape: an ``add`` of ``mul(x, c1)`` and ``mul(cat(neg(slice(x)), slice(x)), c2)`` (or,
+interleaved as in GPT-J, ``mul(flatten(stack((neg(x[..., 1::2]), x[..., ::2]))), c2)``) with
 ``c1``, ``c2`` constants becomes one ``rope`` op on ``x``.
 """
 
@@ -133,7 +134,10 @@ def _rope(m1, m2, acts):
     r, ok2 = _act_and_const(m2, acts)
     if not (ok1 and ok2):
         return None
-    cat = _src(r, "cat")
+    cat, flat = _src(r, "cat"), None
+    if cat is None and r is not None and hasattr(r, "target") and packet(r) in (
+            "flatten", "view", "reshape", "_unsafe_view"):
+        flat, cat = r, _src(r.args[0], "stack")  # interleaved: stack((-x_odd, x_even), -1)
     if cat is None or len(cat.args[0]) != 2:
         return None
     neg, lo = cat.args[0]
@@ -142,7 +146,7 @@ def _rope(m1, m2, acts):
     hi = _src(neg.args[0], "slice") if neg is not None else None
     if lo is None or hi is None or lo.args[0] is not x or hi.args[0] is not x:
         return None
-    chain = [m1, m2, cat, neg, lo, hi]
+    chain = [m1, m2, cat, neg, lo, hi] + ([flat] if flat is not None else [])
     if any(len(c.users) != 1 for c in chain):  # the pieces are used only here
         return None
     return x.name, {c.name for c in chain}
