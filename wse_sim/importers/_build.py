@@ -100,6 +100,7 @@ class Builder(LayoutBuilder):
         dilation: int = 1,
     ) -> Act:
         c_out, c_in, k, _ = w.shape  # c_in: input channels per group
+        bias = None if _computed_zeros(bias) else bias
         op = self.g.conv2d(
             self.unique(name),
             self.use(x),
@@ -273,6 +274,11 @@ class Builder(LayoutBuilder):
         self.g.meta.update({"model": self.g.name, "batch_default": int(batch), "imported": True})
         masks = kept_masks(self.masks)
         return sparsify(self.g, masks=masks) if masks else self.g
+
+
+def _computed_zeros(c: Const | None) -> bool:
+    """A bias the exporter computed as zeros (no stored tensor behind it): no bias at all."""
+    return c is not None and not c.sources and c.value is not None and not np.any(c.value)
 
 
 def kept_masks(masks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

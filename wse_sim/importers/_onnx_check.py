@@ -18,7 +18,7 @@ SUPPORTED = frozenset(
     {"Gemm", "MatMul", "Conv", "ConvTranspose", "Softmax", "LayerNormalization",
      "BatchNormalization", "Transpose", "Concat", "Split", "MaxPool", "AveragePool",
      "GlobalAveragePool", "Gather", "Dropout", "Constant", "Clip", "Slice", "Expand", "Neg",
-     "Pad", "ReduceMean"}
+     "Pad", "ReduceMean", "SplitToSequence", "SequenceAt"}
     | set(UNARY) | set(BINARY) | LAYOUT | ALIAS
 )
 """ONNX op types the importer translates (``Erf`` only inside the GELU pattern)."""
@@ -31,7 +31,8 @@ def activation_tensors(graph, inits, nodes) -> set[str]:
     for n in nodes:
         if n.op_type in META:
             continue
-        if any(i in act for i in n.input if i):
+        data = n.input[:1] if n.op_type == "CastLike" else n.input  # CastLike reads a type
+        if any(i in act for i in data if i):
             act.update(o for o in n.output if o)
     return act
 
@@ -172,6 +173,8 @@ def fold(node, vals: list, a: dict, out_shape) -> np.ndarray | None:
     t = node.op_type
     if t == "Constant":
         return _constant_value(a)
+    if t == "CastLike" and vals and vals[0] is not None:
+        return vals[0]  # its second input only names the type
     if any(v is None for v in vals):
         return None
     if t in ALIAS:
@@ -180,11 +183,32 @@ def fold(node, vals: list, a: dict, out_shape) -> np.ndarray | None:
         return np.transpose(vals[0], a.get("perm"))
     if t in LAYOUT and out_shape is not None:
         return np.reshape(vals[0], out_shape)
+    if t in LAYOUT:  # a shape inference could not give: from the axes or the target
+        return _layout_value(t, vals, a)
     if t == "Gather":
         return np.take(vals[0], vals[1].astype(np.int64), axis=a.get("axis", 0))
     if t in BINARY:
         return _NP_BINARY[t](vals[0], vals[1])
     return _fold_more(t, vals, a, out_shape)
+
+
+def _layout_value(t: str, vals: list, a: dict) -> np.ndarray | None:
+    v = np.asarray(vals[0])
+    axes = [int(x) for x in np.ravel(vals[1])] if len(vals) > 1 else list(a.get("axes", []))
+    if t == "Unsqueeze":
+        for ax in sorted(x % (v.ndim + len(axes)) for x in axes):
+            v = np.expand_dims(v, ax)
+        return v
+    if t == "Squeeze":
+        return np.squeeze(v, axis=tuple(axes)) if axes else np.squeeze(v)
+    if t == "Reshape" and len(vals) > 1:
+        target = [v.shape[i] if d == 0 else d for i, d in enumerate(int(x) for x in
+                                                                      np.ravel(vals[1]))]
+        return v.reshape(target)
+    if t == "Flatten":
+        ax = a.get("axis", 1) % max(v.ndim, 1)
+        return v.reshape(int(np.prod(v.shape[:ax])), -1)
+    return None
 
 
 _NP_COMPARE = {"Equal": np.equal, "Less": np.less, "Greater": np.greater, "And": np.logical_and,

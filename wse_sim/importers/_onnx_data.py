@@ -10,7 +10,7 @@ import numpy as np
 
 from wse_sim.errors import GraphError
 
-from ._acts import Const
+from ._acts import Act, Const
 
 
 def _values(imp, n, i: int, default=None):
@@ -93,7 +93,38 @@ def _reduce_mean(imp, n, c) -> None:
     imp.env[n.output[0]] = imp.b.pool(c.name, c.x, "global_avg", full=c.full)
 
 
+def _split_to_sequence(imp, n, c) -> None:
+    """SplitToSequence: the pieces as a list (SequenceAt picks one); a split projection's
+    pieces stay its denses."""
+    x = c.x
+    if not isinstance(x, Act):  # pieces of a projection split into one dense per piece
+        imp.env[n.output[0]] = list(x)
+        return
+    axis = c.attrs.get("axis", 0) % len(x.full)
+    sizes = _values(imp, n, 1)
+    if sizes is None or len(sizes) == 1:
+        step = sizes[0] if sizes else 1
+        sizes = [step] * (x.full[axis] // step)
+    pieces, start = [], 0
+    for i, size in enumerate(sizes):
+        full = list(x.full)
+        full[axis] = size
+        piece = imp.b.part(f"{c.name}.{i}", x, axis, start, full)
+        if not c.attrs.get("keepdims", 1) and size == 1:
+            del full[axis]
+            piece = imp.b.view(piece, full, f"{c.name}.{i}")
+        pieces.append(piece)
+        start += size
+    imp.env[n.output[0]] = pieces
+
+
+def _sequence_at(imp, n, c) -> None:
+    imp.env[n.output[0]] = c.x[_values(imp, n, 1)[0]]
+
+
 DATA_HANDLERS = {
+    "SplitToSequence": _split_to_sequence,
+    "SequenceAt": _sequence_at,
     "Slice": _slice,
     "Expand": _expand,
     "Neg": _neg,

@@ -274,11 +274,20 @@ def _split_widths(imp, out: str):
             and imp.shapes.get(nxt.output[0], (None,))[-1] == last:
         t = nxt.output[0]
         nxt = imp.sole_consumer(t)
-    if nxt is None or nxt.op_type != "Split":
+    if nxt is None or nxt.op_type not in ("Split", "SplitToSequence"):
         return None
     rank = len(imp.shapes.get(t, ()))
     if not rank or attrs_axis(nxt) % rank != rank - 1:
         return None
+    if nxt.op_type == "SplitToSequence":
+        sizes = imp.env.get(nxt.input[1]) if len(nxt.input) > 1 else None
+        v = None if not isinstance(sizes, Const) or sizes.value is None else sizes.value
+        if v is None:
+            return None
+        widths = [int(w) for w in np.ravel(v)]
+        if len(widths) == 1:  # one size: equal pieces
+            widths = widths * (last // widths[0]) if last % widths[0] == 0 else []
+        return widths if len(widths) > 1 else None
     widths = [imp.shapes.get(o, (None,))[-1] for o in nxt.output]
     return widths if None not in widths and len(widths) > 1 else None
 
@@ -427,4 +436,5 @@ HANDLERS = {
     "Split": _split,
 }
 """Translation of every activation op type in ``SUPPORTED`` (``Constant`` is always folded)."""
-NO_SHAPE = frozenset({"Split", "Dropout"})  # shapes read per output, or not needed
+NO_SHAPE = frozenset({"Split", "Dropout", "SplitToSequence", "SequenceAt"})
+"""Op types whose first output has no tensor shape to read (read per output, or a sequence)."""

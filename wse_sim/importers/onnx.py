@@ -319,11 +319,15 @@ class _OnnxImport:
             shape = self.shapes.get(o)
             v = fold(n, vals, attrs(n), shape) if n.op_type not in META else None
             if n.op_type == "Shape" and n.input[0] in self.shapes:
-                v = np.array(self.shapes[n.input[0]], dtype=np.int64)
+                a = attrs(n)  # opset 15 on: a slice of the shape
+                v = np.array(self.shapes[n.input[0]][a.get("start", 0):a.get("end")],
+                             dtype=np.int64)
             if shape is None and v is not None:
                 shape = tuple(v.shape)
             srcs = [self.env[i] for i in n.input if i and isinstance(self.env.get(i), Const)]
-            sources = tuple(dict.fromkeys(s for c in srcs for s in c.sources))
+            # a shape describes a tensor, it holds none of its values
+            sources = () if n.op_type in META else tuple(
+                dict.fromkeys(s for c in srcs for s in c.sources))
             if n.op_type == "Gather" and len(srcs) == 2 and srcs[0].sources and \
                     srcs[1].value is not None and len(srcs[0].shape) == 2:
                 self.lookups[o] = (srcs[0], np.asarray(srcs[1].value))
