@@ -5,7 +5,8 @@ configs with random weights (nothing downloaded), through each door.
 
 Doors: ``torch`` (from_torch of the model in training mode), ``onnx (TorchScript)``
 (torch.onnx.export with dynamo=False, opset 17, training mode, no constant folding, then
-from_onnx), ``onnx (dynamo)`` (dynamo=True, opset 18), ``config`` (from_hf_config). Parameters
+from_onnx), ``onnx (dynamo)`` (dynamo=True, opset 18, optimize=False), ``config``
+(from_hf_config). Parameters
 are drawn at random (N(0, 0.02)) so that no two tensors are equal: exporters merge equal
 constant tensors, which would make tied weights of tensors that are not. Per door: parameters of the
 graph against torch's own count, forward MACs per sample, samples/s on WSE-2 at batch 8, or the
@@ -131,7 +132,7 @@ def _onnx(model, x, name, dynamo: bool):
 
     if dynamo:
         proto = torch.onnx.export(_Tensors(model), (x,), dynamo=True, opset_version=18,
-                                  verbose=False).model_proto
+                                  optimize=False, verbose=False).model_proto
     else:
         buf = io.BytesIO()
         try:
