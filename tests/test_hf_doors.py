@@ -284,3 +284,23 @@ def test_bert_through_onnx_opsets(opset, dynamo):
     norms = [o.kind for o in ref.ops()].count("layernorm")
     assert [o.kind for o in g.ops()].count("layernorm") == norms == 6
     assert g.total_params == ref.total_params  # SEQ = max positions: no row is folded away
+
+
+def test_interleaved_rope_matches_gptj():
+    """GPT-J's rotary (pairs 2i, 2i+1) is one rope op marked interleaved, and functional
+    simulation of it equals transformers' own apply_rotary_pos_emb."""
+    import numpy as np
+    from transformers.models.gptj import modeling_gptj as gj
+
+    from wse_sim.functional.ops import _rope
+
+    torch.manual_seed(0)
+    m = T.GPTJForCausalLM(_MORE["GPTJForCausalLM"]()).eval()
+    g = from_torch(m, (_ids(),))
+    ropes = [o for o in g.ops() if o.attrs.get("fn") == "rope"]
+    assert len(ropes) == 4 and all(o.attrs["interleaved"] for o in ropes)
+    x = torch.randn(1, SEQ, 4, 8)  # (batch, seq, heads, rotary_dim), GPT-J's layout
+    table = gj.create_sinusoidal_positions(SEQ, 8)
+    ref = gj.apply_rotary_pos_emb(x, *torch.split(table[None], 4, dim=-1))
+    ours = _rope(ropes[0], x.permute(0, 2, 1, 3).numpy())
+    np.testing.assert_allclose(ours, ref.permute(0, 2, 1, 3).numpy(), atol=1e-5)

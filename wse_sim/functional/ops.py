@@ -156,7 +156,8 @@ def _rope(op: Op, x: np.ndarray) -> np.ndarray:
 
     Dimension pair ``(i, i + d_head/2)`` at position ``t`` is rotated by the angle
     ``t * theta**(-2i/d_head)`` (the "rotate half" layout of RoFormer, Su et al. 2021,
-    arXiv 2104.09864), so each pair, and hence each row, keeps its norm. ``theta`` is
+    arXiv 2104.09864), so each pair, and hence each row, keeps its norm; with
+    ``attrs['interleaved']`` the pairs are ``(2i, 2i + 1)`` (GPT-J's layout). ``theta`` is
     ``attrs['theta']``, else RoFormer's 10000.
     """
     seq, d = x.shape[-2], x.shape[-1]
@@ -168,6 +169,11 @@ def _rope(op: Op, x: np.ndarray) -> np.ndarray:
     inv_freq = theta ** (-np.arange(half, dtype=np.float64) * 2.0 / d)
     angle = np.arange(seq, dtype=np.float64)[:, None] * inv_freq[None, :]  # (seq, half)
     cos, sin = np.cos(angle).astype(np.float32), np.sin(angle).astype(np.float32)
+    if op.attrs.get("interleaved"):  # pairs (2i, 2i + 1), as GPT-J rotates them
+        a, b = x[..., 0::2], x[..., 1::2]
+        out = np.empty_like(x, dtype=np.float32)
+        out[..., 0::2], out[..., 1::2] = a * cos - b * sin, b * cos + a * sin
+        return out
     a, b = x[..., :half], x[..., half:]
     return np.concatenate([a * cos - b * sin, b * cos + a * sin], axis=-1).astype(np.float32)
 

@@ -39,6 +39,7 @@ class Fusion:
     out: str
     nodes: frozenset
     module: str = ""
+    interleaved: bool = False  # a rope that rotates pairs (2i, 2i + 1)
 
 
 def _kind_of(cls) -> str | None:
@@ -113,7 +114,8 @@ def rope_fusions(nodes, acts: set[str]) -> list[Fusion]:
         for m1, m2 in (ins, ins[::-1]):
             f = _rope(m1, m2, acts)
             if f is not None:
-                found.append(Fusion("rope", f[0], n.name, frozenset(f[1] | {n.name})))
+                found.append(Fusion("rope", f[0], n.name, frozenset(f[1] | {n.name}),
+                                    interleaved=f[2]))
                 break
     return found
 
@@ -149,7 +151,7 @@ def _rope(m1, m2, acts):
     chain = [m1, m2, cat, neg, lo, hi] + ([flat] if flat is not None else [])
     if any(len(c.users) != 1 for c in chain):  # the pieces are used only here
         return None
-    return x.name, {c.name for c in chain}
+    return x.name, {c.name for c in chain}, flat is not None
 
 
 def repeat_kv(nodes, acts: set[str]) -> dict:

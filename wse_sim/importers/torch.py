@@ -223,6 +223,9 @@ class _TorchImport:
             out = self.b.unary(f.module, "gelu", x)
         elif f.kind == "rope":
             out = self.b.unary(self.name_of(self._by_name[f.out]), "rope", x)
+            if f.interleaved:
+                g = self.b.g
+                g.replace_op(out.op, attrs={**g.op(out.op).attrs, "interleaved": True})
         else:  # rmsnorm: its gain is the module's one parameter (if it has one)
             params = [self.env[i.name] for m in f.nodes for i in self._by_name[m].all_input_nodes
                       if isinstance(self.env.get(i.name), Const) and self.env[i.name].sources]
