@@ -5,7 +5,15 @@ Supported families (``model_type``, and the ``architectures`` entry it must name
 * ``llama`` (``LlamaForCausalLM``), ``mistral`` (``MistralForCausalLM``), ``qwen2``
   (``Qwen2ForCausalLM``) -> :func:`models.llama.llama`;
 * ``gpt2`` (``GPT2LMHeadModel``) -> :func:`models.gpt.gpt`;
-* ``bert`` (``BertForMaskedLM``) -> :func:`models.bert.bert`.
+* ``bert`` (``BertForMaskedLM`` -> :func:`models.bert.bert`; ``BertForPreTraining``,
+  ``BertForSequenceClassification``, ``BertForQuestionAnswering``), ``roberta`` and
+  ``distilbert`` (``...ForMaskedLM``, ``...ForSequenceClassification``,
+  ``...ForQuestionAnswering``) -> :mod:`models.hf_encoders`;
+* ``vit`` (``ViTForImageClassification``) -> :func:`models.hf_encoders.vit`;
+* ``resnet`` (``ResNetForImageClassification``, the ResNet-50 v1.5 layout) ->
+  :func:`models.resnet.resnet50`.
+
+``seq_len`` is the image size for ``resnet`` (ViT reads ``image_size`` from its config).
 
 Every key of the config is accounted for: a key that shapes the graph is read, a key that cannot
 change it (token ids, initialisation, norm epsilon, RoPE frequency scaling, dropout rates, ...) is
@@ -33,15 +41,26 @@ from wse_sim.graph import Graph
 
 from .bert import bert
 from .gpt import gpt
+from .hf_encoders import encoder_graph, vit
 from .llama import DEFAULT_SEQ_LEN, LlamaConfig, llama
+from .resnet import resnet50
 
 ARCHITECTURES = {
     "llama": ("LlamaForCausalLM",),
     "mistral": ("MistralForCausalLM",),
     "qwen2": ("Qwen2ForCausalLM",),
     "gpt2": ("GPT2LMHeadModel",),
-    "bert": ("BertForMaskedLM",),
+    "bert": ("BertForMaskedLM", "BertForPreTraining", "BertForSequenceClassification",
+             "BertForQuestionAnswering"),
+    "roberta": ("RobertaForMaskedLM", "RobertaForSequenceClassification",
+                "RobertaForQuestionAnswering"),
+    "distilbert": ("DistilBertForMaskedLM", "DistilBertForSequenceClassification",
+                   "DistilBertForQuestionAnswering"),
+    "vit": ("ViTForImageClassification",),
+    "resnet": ("ResNetForImageClassification",),
 }
+_HEADS = {"MaskedLM": "mlm", "PreTraining": "pretraining", "SequenceClassification": "classify",
+          "QuestionAnswering": "qa"}
 """The ``architectures`` each ``model_type`` may name: the heads the builders reproduce."""
 
 _TORCH_DTYPES = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
@@ -65,7 +84,16 @@ _GPT2_IGNORED = _COMMON_IGNORED | {
 }
 _BERT_IGNORED = _COMMON_IGNORED | {
     "attention_probs_dropout_prob", "hidden_dropout_prob", "layer_norm_eps",
-    "classifier_dropout",
+    "classifier_dropout", "chunk_size_feed_forward", "is_encoder_decoder", "num_labels",
+}
+_DISTILBERT_IGNORED = _COMMON_IGNORED | {
+    "attention_dropout", "dropout", "qa_dropout", "seq_classif_dropout",
+    "chunk_size_feed_forward", "is_encoder_decoder", "num_labels",
+}
+_VISION_IGNORED = _COMMON_IGNORED | {
+    "attention_probs_dropout_prob", "hidden_dropout_prob", "layer_norm_eps",
+    "chunk_size_feed_forward", "is_encoder_decoder", "encoder_stride", "num_labels",
+    "out_features", "out_indices", "stage_names",
 }
 
 # Keys that shape the graph, per family (read by the builders below).
@@ -85,9 +113,24 @@ _FAMILY_READ = {
                        "intermediate_size", "max_position_embeddings", "type_vocab_size",
                        "vocab_size", "hidden_act", "position_embedding_type",
                        "is_decoder", "add_cross_attention", "tie_word_embeddings"}),
+    "distilbert": frozenset({"dim", "n_layers", "n_heads", "hidden_dim", "vocab_size",
+                             "max_position_embeddings", "activation", "sinusoidal_pos_embds",
+                             "tie_word_embeddings"}),
+    "vit": frozenset({"hidden_size", "num_hidden_layers", "num_attention_heads",
+                      "intermediate_size", "hidden_act", "image_size", "patch_size",
+                      "num_channels", "qkv_bias", "pooler_act", "pooler_output_size"}),
+    "resnet": frozenset({"depths", "hidden_sizes", "embedding_size", "layer_type", "hidden_act",
+                         "num_channels", "downsample_in_first_stage",
+                         "downsample_in_bottleneck"}),
 }
+_FAMILY_READ["roberta"] = _FAMILY_READ["bert"]
 _FAMILY_IGNORED = {"llama": _LLAMA_IGNORED, "mistral": _LLAMA_IGNORED, "qwen2": _LLAMA_IGNORED,
-                   "gpt2": _GPT2_IGNORED, "bert": _BERT_IGNORED}
+                   "gpt2": _GPT2_IGNORED, "bert": _BERT_IGNORED, "roberta": _BERT_IGNORED,
+                   "distilbert": _DISTILBERT_IGNORED, "vit": _VISION_IGNORED,
+                   "resnet": _VISION_IGNORED}
+ROBERTA_POSITION_OFFSET = 2
+"""Rows of RoBERTa's position table before the first position (``padding_idx + 1`` in its
+modelling code): ``max_position_embeddings`` counts them, so 514 rows serve 512 tokens."""
 
 # Keys of other architectures that change the graph in ways no builder here expresses; present
 # with a value other than "off" they always raise, whatever ``strict`` says.
@@ -267,6 +310,92 @@ def _bert(cfg: dict, seq_len: int | None, name: str) -> Graph:
                 type_vocab=_int(cfg, "type_vocab_size", 2), name=name)
 
 
+def _head(cfg: dict, family: str) -> str:
+    archs = cfg.get("architectures") or [ARCHITECTURES[family][0]]
+    if len(archs) != 1:
+        raise GraphError(f"config field 'architectures'={archs!r} names {len(archs)} heads; "
+                         "give one")
+    for suffix, head in _HEADS.items():
+        if archs[0].endswith("For" + suffix):
+            return head
+    return "mlm"
+
+
+def _labels(cfg: dict) -> int:
+    if cfg.get("id2label"):
+        return len(cfg["id2label"])
+    return _int(cfg, "num_labels", 2)
+
+
+def _encoder_family(cfg: dict, family: str, seq_len: int | None, name: str) -> Graph:
+    head = _head(cfg, family)
+    if family == "distilbert":
+        _activation(cfg, "activation", ("gelu",), "gelu")
+        if _bool(cfg, "sinusoidal_pos_embds", False):
+            raise GraphError("unsupported config field 'sinusoidal_pos_embds'=true: the "
+                             "encoder builder has learned position embeddings")
+        sizes = (_int(cfg, "n_layers"), _int(cfg, "dim"), _int(cfg, "n_heads"),
+                 _int(cfg, "hidden_dim"))
+        positions, types = _int(cfg, "max_position_embeddings", 512), 0
+    else:
+        _activation(cfg, "hidden_act", ("gelu",), "gelu")
+        if cfg.get("position_embedding_type", "absolute") != "absolute":
+            raise GraphError("unsupported config field 'position_embedding_type'="
+                             f"{cfg['position_embedding_type']!r}; the encoder builder has "
+                             "absolute position embeddings")
+        for key in ("is_decoder", "add_cross_attention"):
+            if _bool(cfg, key, False):
+                raise GraphError(f"unsupported config field {key!r}=true: the encoder builder "
+                                 "is an encoder")
+        sizes = (_int(cfg, "num_hidden_layers"), _int(cfg, "hidden_size"),
+                 _int(cfg, "num_attention_heads"), _int(cfg, "intermediate_size"))
+        positions, types = _int(cfg, "max_position_embeddings", 512), _int(
+            cfg, "type_vocab_size", 2)
+    if head in ("mlm", "pretraining") and not _bool(cfg, "tie_word_embeddings", True):
+        raise GraphError("unsupported config field 'tie_word_embeddings'=false: the MLM "
+                         "decoder is tied to the word embedding")
+    usable = positions - (ROBERTA_POSITION_OFFSET if family == "roberta" else 0)
+    seq = min(128, usable) if seq_len is None else seq_len
+    if seq > usable:
+        raise GraphError(f"{name}: seq_len={seq} exceeds the {usable} positions of config "
+                         "field 'max_position_embeddings'")
+    if sizes[1] % sizes[2]:
+        raise GraphError(f"{name}: hidden size {sizes[1]} is not a multiple of the "
+                         f"{sizes[2]} attention heads")
+    return encoder_graph(family, head, *sizes, seq_len=seq, vocab=_int(cfg, "vocab_size"),
+                         max_positions=positions, type_vocab=types, num_labels=_labels(cfg),
+                         act="gelu", name=name)
+
+
+def _vit(cfg: dict, name: str) -> Graph:
+    _activation(cfg, "hidden_act", ("gelu",), "gelu")
+    if cfg.get("pooler_output_size") not in (None, cfg.get("hidden_size")):
+        raise GraphError("unsupported config field 'pooler_output_size': the classifier reads "
+                         "the class token, not a pooler")
+    heads, hidden = _int(cfg, "num_attention_heads"), _int(cfg, "hidden_size")
+    image, patch = _int(cfg, "image_size", 224), _int(cfg, "patch_size", 16)
+    if hidden % heads or image % patch:
+        raise GraphError(f"{name}: hidden_size {hidden} must be a multiple of "
+                         f"num_attention_heads {heads} and image_size {image} of patch_size "
+                         f"{patch}")
+    return vit(_int(cfg, "num_hidden_layers"), hidden, heads, _int(cfg, "intermediate_size"),
+               image, patch, _int(cfg, "num_channels", 3), _labels(cfg),
+               qkv_bias=_bool(cfg, "qkv_bias", True), name=name)
+
+
+def _resnet(cfg: dict, name: str, image: int) -> Graph:
+    want = {"depths": [3, 4, 6, 3], "hidden_sizes": [256, 512, 1024, 2048], "embedding_size": 64,
+            "layer_type": "bottleneck", "hidden_act": "relu", "num_channels": 3,
+            "downsample_in_first_stage": False, "downsample_in_bottleneck": False}
+    for key, value in want.items():
+        if key in cfg and cfg[key] != value:
+            raise GraphError(f"unsupported config field {key!r}={cfg[key]!r}: the ResNet "
+                             f"builder is ResNet-50 v1.5 ({key}={value!r})")
+    g = resnet50(image=image, classes=_labels(cfg))
+    g.name = name
+    return g
+
+
 def from_hf_config(config, seq_len: int | None = None, name: str | None = None,
                    strict: bool = True) -> Graph:
     """A graph of the architecture a Hugging Face ``config.json`` describes.
@@ -289,7 +418,13 @@ def from_hf_config(config, seq_len: int | None = None, name: str | None = None,
         g = llama(arch, seq_len=seq_len, name=name)
     elif family == "gpt2":
         g = _gpt2(cfg, seq_len, name)
+    elif family == "bert" and _head(cfg, family) == "mlm":
+        g = _bert(cfg, seq_len, name)  # the zoo's BERT
+    elif family in ("bert", "roberta", "distilbert"):
+        g = _encoder_family(cfg, family, seq_len, name)
+    elif family == "vit":
+        g = _vit(cfg, name)
     else:
-        g = _bert(cfg, seq_len, name)
+        g = _resnet(cfg, name, 224 if seq_len is None else seq_len)
     g.meta.update({"hf_family": family, "hf_config": cfg, "hf_ignored": ignored})
     return g

@@ -34,14 +34,9 @@ from dataclasses import asdict, dataclass
 
 from wse_sim.errors import GraphError, unknown_name
 from wse_sim.graph import Graph
+from wse_sim.graph.op import RMSNORM_VECTOR_OPS  # one home: the graph IR's rmsnorm too
 
 from .bert import check_sizes
-
-RMSNORM_VECTOR_OPS = 4
-"""Vector ops per element of an RMSNorm: square-accumulate, scale by the reciprocal root mean
-square, multiply by the gain (3), plus the per-row reduction spread over its elements (~1);
-derived from the definition (Zhang & Sennrich, "Root Mean Square Layer Normalization", 2019,
-https://arxiv.org/abs/1910.07467)."""
 
 DEFAULT_SEQ_LEN = 4096
 """Sequence length a zoo entry is built at when none is given (capped at the model's

@@ -805,7 +805,8 @@ def test_from_onnx_refuses_files_that_are_not_onnx(tmp_path, name):
     refused(f"from_onnx file {name}", ws.from_onnx, p)
 
 
-@pytest.mark.parametrize("kw", [{"batch": v} for v in COUNT_BAD]
+# batch=None is valid: the graph then carries no batch and place() applies its defaults
+@pytest.mark.parametrize("kw", [{"batch": v} for v in COUNT_BAD if v is not None]
                          + [{"loss": v} for v in [5, "hinge", [], b"x"]]
                          + [{"name": v} for v in ["", 5, []]]
                          + [{"dtype": v} for v in ["int7", 5, None]]

@@ -245,3 +245,16 @@ def test_an_imported_graph_trains_at_256_and_infers_at_64_and_says_so():
     assert ws.place(g, ws.wafer("tiny"), mode="pipelined", batch=8).batch == 8
     g.meta["batch_given"] = True  # an importer told a batch keeps it
     assert ws.place(g, ws.wafer("tiny"), mode="pipelined").batch == 1
+
+
+def test_an_importer_keeps_a_batch_only_when_told_one():
+    """from_torch / from_onnx without ``batch=`` leave place() its product defaults (256 to
+    train, 64 to infer); with ``batch=`` the import keeps it."""
+    torch = pytest.importorskip("torch")
+    m = torch.nn.Sequential(torch.nn.Linear(16, 16), torch.nn.ReLU(), torch.nn.Linear(16, 4))
+    x = torch.randn(2, 16)
+    plain = ws.from_torch(m, (x,))
+    told = ws.from_torch(m, (x,), batch=12)
+    assert ws.place(plain, ws.wafer("tiny"), mode="pipelined").batch == 256
+    assert ws.place(plain, ws.wafer("tiny"), mode="pipelined", training=False).batch == 64
+    assert ws.place(told, ws.wafer("tiny"), mode="pipelined").batch == 12

@@ -154,9 +154,10 @@ def _gemm_shapes(op: Op, phase: str) -> tuple[tuple, ...]:
     kk = op.attrs["kernel"] ** 2
     macs = op.macs_fwd
     if kind == "conv2d":  # implicit GEMM over output pixels; dgrad over input pixels
-        return {"fwd": ((1, ("b", ho * wo), c_out, c_in * kk),),
-                "bwd_input": ((1, ("b", h * w), c_in, macs / (h * w * c_in)),),
-                "bwd_weight": ((1, c_out, c_in * kk, ("b", ho * wo)),)}[phase]
+        g = op.attrs.get("groups", 1)  # a grouped conv is g independent GEMMs of 1/g the size
+        return {"fwd": ((g, ("b", ho * wo), c_out // g, c_in // g * kk),),
+                "bwd_input": ((g, ("b", h * w), c_in // g, macs / (h * w * c_in)),),
+                "bwd_weight": ((g, c_out // g, c_in // g * kk, ("b", ho * wo)),)}[phase]
     return {"fwd": ((1, ("b", ho * wo), c_out, macs / (ho * wo * c_out)),),  # transposed conv
             "bwd_input": ((1, ("b", h * w), c_in, c_out * kk),),
             "bwd_weight": ((1, c_in, c_out * kk, ("b", h * w)),)}[phase]

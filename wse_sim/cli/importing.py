@@ -10,10 +10,6 @@ import sys
 
 from ..errors import GraphError
 
-DEFAULT_ONNX_BATCH = 32
-"""Samples per optimizer step of ``wse-sim run --onnx`` without ``--batch`` (assumed: an ONNX
-file's own batch axis is an export detail, usually 1, not a training batch)."""
-
 
 def parse_input_shapes(pairs: list[str]) -> dict[str, tuple[int, ...]]:
     """``["ids=1x128", ...]`` -> ``{"ids": (1, 128)}``; a GraphError names a malformed pair."""
@@ -74,8 +70,8 @@ def add_run_options(p) -> None:
         "--onnx",
         metavar="MODEL.onnx",
         default=None,
-        help="simulate this ONNX model instead of --model (batch: --batch, default "
-        f"{DEFAULT_ONNX_BATCH})",
+        help="simulate this ONNX model instead of --model (batch: --batch; default 256 for "
+        "training, 64 for inference, as for any graph without a batch of its own)",
     )
     add_input_shape_option(p)
     p.add_argument(
@@ -93,8 +89,9 @@ def graph_from_args(args):
         return None
     from ..importers import from_onnx
 
-    batch = args.batch if getattr(args, "batch", None) else DEFAULT_ONNX_BATCH
-    return from_onnx(path, batch=batch, input_shapes=parse_input_shapes(args.input_shape))
+    # without --batch the graph carries none, so place() applies (and names) its defaults
+    return from_onnx(path, batch=getattr(args, "batch", None),
+                     input_shapes=parse_input_shapes(args.input_shape))
 
 
 def write_trace(args, result) -> None:

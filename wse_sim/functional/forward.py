@@ -36,6 +36,30 @@ def _batch_inputs(graph: Graph, inputs: dict) -> tuple[dict[str, np.ndarray], in
     return out, batch or 0
 
 
+def _move(op: Op, args: list[np.ndarray]) -> np.ndarray:
+    """A data-movement op: a reshape, or an importer's concat / split / pad."""
+    src = op.attrs.get("source_op")
+    ax = op.attrs.get("axis", 0) + 1  # + the batch axis
+    if src == "concat":
+        pieces, it = [], iter(args)
+        for part in op.attrs.get("parts", ("act",) * len(args)):
+            if part == "act":
+                pieces.append(next(it))
+            else:  # stored rows (a learned class token): zeros stand in for their values
+                shape = list(args[0].shape)
+                shape[ax] = part
+                pieces.append(np.zeros(shape, dtype=args[0].dtype))
+        return np.concatenate(pieces, axis=ax)
+    if src == "split":
+        start, step = op.attrs["start"], op.attrs.get("step", 1)
+        index = np.arange(start, start + step * op.out_shape[ax - 1], step)
+        return np.take(args[0], index, axis=ax)
+    if src == "pad":
+        t, b, l, r = op.attrs["pads"]
+        return np.pad(args[0], ((0, 0), (0, 0), (t, b), (l, r)))
+    return args[0].reshape(args[0].shape[0], *op.out_shape)
+
+
 def _run_op(graph: Graph, op: Op, args: list[np.ndarray], w: np.ndarray | None,
             rng_noise, use_kernels: bool) -> np.ndarray:
     """Output ``(B, *op.out_shape)`` of one non-input op given its input arrays."""
@@ -57,7 +81,7 @@ def _run_op(graph: Graph, op: Op, args: list[np.ndarray], w: np.ndarray | None,
     if kind == "pool":
         return _pool(op, args[0])
     if kind == "reshape":
-        return args[0].reshape(args[0].shape[0], *op.out_shape)
+        return _move(op, args)
     if kind == "transpose":
         return args[0].transpose(0, *(p + 1 for p in op.attrs["perm"]))
     if kind == "loss":  # not the real loss: a per-sample scalar that depends on every input

@@ -27,18 +27,24 @@ def _dense(x: np.ndarray, w: np.ndarray, use_kernels: bool) -> np.ndarray:
     return y.reshape(*x.shape[:-1], w.shape[1])
 
 
-def _conv2d_ref(x: np.ndarray, w: np.ndarray, s: int, p: int) -> np.ndarray:
-    """im2col conv ``x (B, C_in, H, W)``, ``w (C_out, C_in, kh, kw)`` -> (B, C_out, Ho, Wo)."""
+def _conv2d_ref(x: np.ndarray, w: np.ndarray, s: int, p: int, groups: int = 1,
+                dilation: int = 1) -> np.ndarray:
+    """im2col conv ``x (B, C_in, H, W)``, ``w (C_out, C_in // groups, kh, kw)`` ->
+    (B, C_out, Ho, Wo); taps ``dilation`` apart."""
     b, c_in, h, wd = x.shape
-    c_out, _, kh, kw = w.shape
-    ho, wo = (h + 2 * p - kh) // s + 1, (wd + 2 * p - kw) // s + 1
+    c_out, c_g, kh, kw = w.shape
+    d = dilation
+    ho, wo = (h + 2 * p - d * (kh - 1) - 1) // s + 1, (wd + 2 * p - d * (kw - 1) - 1) // s + 1
     xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
     cols = np.empty((b, c_in, kh, kw, ho, wo), dtype=np.float32)
     for dh in range(kh):
         for dw in range(kw):
-            cols[:, :, dh, dw] = xp[:, :, dh:dh + s * (ho - 1) + 1:s, dw:dw + s * (wo - 1) + 1:s]
-    y = np.matmul(w.reshape(c_out, -1), cols.reshape(b, c_in * kh * kw, ho * wo))
-    return y.reshape(b, c_out, ho, wo)
+            r, c = dh * d, dw * d
+            cols[:, :, dh, dw] = xp[:, :, r:r + s * (ho - 1) + 1:s, c:c + s * (wo - 1) + 1:s]
+    cols = cols.reshape(b, groups, c_g * kh * kw, ho * wo)
+    wg = w.reshape(groups, c_out // groups, c_g * kh * kw)
+    y = np.einsum("gok,bgkp->bgop", wg, cols)
+    return y.reshape(b, c_out, ho, wo).astype(np.float32)
 
 
 def _conv_transpose2d_ref(x: np.ndarray, w: np.ndarray, s: int, p: int,
@@ -67,9 +73,10 @@ def _conv(op: Op, x: np.ndarray, w: np.ndarray, use_kernels: bool) -> np.ndarray
     a = op.attrs
     s, p = a["stride"], a["padding"]
     if op.kind == "conv2d":
-        if use_kernels:
+        groups, dilation = a.get("groups", 1), a.get("dilation", 1)
+        if use_kernels and groups == 1 and dilation == 1:
             return conv2d(x, w, stride=s, padding=p)[0]
-        return _conv2d_ref(x, w, s, p)
+        return _conv2d_ref(x, w, s, p, groups, dilation)
     out_pad = a.get("output_padding", 0)
     if use_kernels:
         return conv_transpose2d(x, w, stride=s, padding=p, output_padding=out_pad)[0]
@@ -184,6 +191,11 @@ def _elementwise(op: Op, args: list[np.ndarray], rng: np.random.Generator) -> np
         return np.maximum(x, np.float32(0.0))
     if fn == "gelu":
         return _gelu(x)
+    if fn == "relu6":
+        return np.clip(x, np.float32(0.0), np.float32(6.0))
+    if fn in ("hardsigmoid", "hardswish"):
+        hs = np.clip(x / np.float32(6.0) + np.float32(0.5), np.float32(0.0), np.float32(1.0))
+        return hs if fn == "hardsigmoid" else x * hs
     if fn == "sigmoid":
         return np.float32(0.5) * (1 + np.tanh(np.float32(0.5) * x))  # no overflow
     if fn == "silu":

@@ -61,3 +61,20 @@ def _check_op(op, graph: str, shape_of=None, fields: bool = True) -> None:
                          f"{MAX_TENSOR_ELEMS:,} elements, {MAX_MACS:,} MACs); use smaller sizes")
     if producers is not None:
         check_op_inputs(op, producers)
+
+
+def _conv_args(op: str, c_in: int, out_channels, kernel, stride, groups, dilation,
+               padding) -> tuple[int, int, int, int, int, int]:
+    """``(c_out, k, stride, groups, dilation, padding)`` of a conv2d, checked; 'same' pads half
+    the dilated kernel."""
+    c_out = _positive_int(op, "out_channels", out_channels)
+    k, s = _positive_int(op, "kernel", kernel), _positive_int(op, "stride", stride)
+    grp, d = _positive_int(op, "groups", groups), _positive_int(op, "dilation", dilation)
+    if c_in % grp or c_out % grp:
+        raise GraphError(f"op {op!r}: groups={grp} must divide the input channels "
+                         f"({c_in}) and out_channels ({c_out})")
+    if not (padding == "same" or (isinstance(padding, int)
+                                  and not isinstance(padding, bool) and padding >= 0)):
+        raise GraphError(f"op {op!r}: padding must be 'same' or an int >= 0, got {padding!r}")
+    p = (d * (k - 1) + 1) // 2 if padding == "same" else padding
+    return c_out, k, s, grp, d, p

@@ -22,7 +22,7 @@ import networkx as nx
 from ..errors import GraphError
 from ..validate import show
 from ..validate.ops import check_loss_args, check_padding
-from .checks import LOSS_FNS, _check_op, _density, _dims, _positive_int
+from .checks import LOSS_FNS, _check_op, _conv_args, _density, _dims, _positive_int
 from .op import (
     BINARY_FNS,
     DTYPE_BYTES,
@@ -137,32 +137,31 @@ class Graph:
                                "transpose_b": transpose_b})
 
     def conv2d(self, name: str, x: str, out_channels: int, kernel: int, stride: int = 1,
-               padding: int | str = "same", bias: bool = True) -> str:
-        """2-D convolution ``(c_in, h, w) -> (c_out, h_out, w_out)``; 'same' pads k // 2."""
+               padding: int | str = "same", bias: bool = True, groups: int = 1,
+               dilation: int = 1) -> str:
+        """2-D convolution ``(c_in, h, w) -> (c_out, h_out, w_out)``; 'same' pads half the
+        dilated kernel. ``groups`` independent convolutions (``c_in``: depthwise) each sum
+        ``c_in // groups`` channels (weight ``(c_out, c_in // groups, k, k)``); ``dilation``
+        spaces the taps."""
         shape = self._shape(x)
         if len(shape) != 3:
             raise GraphError(f"op {name!r}: conv2d needs a (channels, height, width) input, "
                              f"got shape {shape}")
         c_in, h, w = shape
-        c_out = _positive_int(name, "out_channels", out_channels)
-        k = _positive_int(name, "kernel", kernel)
-        s = _positive_int(name, "stride", stride)
-        if isinstance(padding, str) and padding == "same":
-            p = k // 2
-        elif isinstance(padding, int) and not isinstance(padding, bool) and padding >= 0:
-            p = padding
-        else:
-            raise GraphError(f"op {name!r}: padding must be 'same' or an int >= 0, "
-                             f"got {padding!r}")
-        ho, wo = _conv_out(h, k, s, p), _conv_out(w, k, s, p)
+        c_out, k, s, grp, d, p = _conv_args(name, c_in, out_channels, kernel, stride, groups,
+                                            dilation, padding)
+        span = d * (k - 1) + 1  # the dilated kernel's extent
+        ho, wo = _conv_out(h, span, s, p), _conv_out(w, span, s, p)
         if ho < 1 or wo < 1:
-            raise GraphError(f"op {name!r}: kernel {k} with stride {s} does not fit input "
-                             f"shape {shape}")
-        macs = c_out * ho * wo * c_in * k * k
-        return self._op(name, "conv2d", [x], (c_out, ho, wo), weight_shape=(c_out, c_in, k, k),
-                        params=c_out * c_in * k * k + (c_out if bias else 0), macs_fwd=macs,
-                        macs_bwd_input=macs, macs_bwd_weight=macs,
-                        attrs={"kernel": k, "stride": s, "padding": p, "bias": bias})
+            raise GraphError(f"op {name!r}: kernel {k} (dilation {d}) with stride {s} does not "
+                             f"fit input shape {shape}")
+        c_g = c_in // grp
+        attrs = {"kernel": k, "stride": s, "padding": p, "bias": bias,
+                 **({"groups": grp} if grp != 1 else {}), **({"dilation": d} if d != 1 else {})}
+        macs = c_out * ho * wo * c_g * k * k
+        return self._op(name, "conv2d", [x], (c_out, ho, wo), weight_shape=(c_out, c_g, k, k),
+                        params=c_out * c_g * k * k + (c_out if bias else 0), macs_fwd=macs,
+                        macs_bwd_input=macs, macs_bwd_weight=macs, attrs=attrs)
 
     def conv_transpose2d(self, name: str, x: str, out_channels: int, kernel: int,
                          stride: int = 1, padding: int | str = "same",
@@ -270,7 +269,7 @@ class Graph:
             raise GraphError(f"op {name!r}: {fn} needs equal shapes, got "
                              f"{' and '.join(map(str, shapes))}")
         d_in = self._density_of(inputs[0])
-        if fn == "relu":
+        if fn in ("relu", "relu6"):
             density = min(d_in, RELU_OUTPUT_DENSITY)
         elif fn == "dropout":
             density = d_in * (1 - _density(name, "dropout p", p))

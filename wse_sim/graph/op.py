@@ -23,6 +23,10 @@ ELEMENTWISE_FNS = {
     "relu": 1, "gelu": 8, "sigmoid": 4, "tanh": 4, "exp": 2, "dropout": 2, "scale": 1,
     "add": 1, "mul": 1, "sub": 1, "reparam": 3,
     "silu": 5, "rope": 3,  # silu = x * sigmoid(x); rope = x cos + rotate_half(x) sin
+    # relu6 = min(max(x, 0), 6): two compares; hardsigmoid = clamp(x / 6 + 1 / 2, 0, 1): a
+    # multiply-add and two compares; hardswish = x * hardsigmoid(x): one multiply more
+    # (Howard et al., "Searching for MobileNetV3", 2019, eq. 2-3; https://arxiv.org/abs/1905.02244)
+    "relu6": 2, "hardsigmoid": 3, "hardswish": 4,
 }
 NORM_VECTOR_OPS = 5
 """Vector ops per element of a layer or batch norm: subtract the mean, square, scale by the
@@ -45,6 +49,12 @@ MASK_PATTERN = "mask"
 OP_PATTERNS = (*PATTERNS, MASK_PATTERN)
 """Every value ``Op.sparsity_pattern`` may take."""
 
+RMSNORM_VECTOR_OPS = 4
+"""Vector ops per element of an RMS norm (square-accumulate, scale, gain, and the per-row
+reduction spread over the row), used by the graph's rmsnorm and by ``models.llama``'s; derived
+from the definition (Zhang & Sennrich, 2019,
+https://arxiv.org/abs/1910.07467)."""
+
 RELU_OUTPUT_DENSITY = 0.5
 """Expected fraction of non-zero outputs of a ReLU before real data says otherwise: a symmetric
 pre-activation distribution is positive half the time. Functional simulation replaces it."""
@@ -55,7 +65,8 @@ class Op:
     """One operation; shapes per sample, counts per sample.
 
     ``weight_shape`` is the weight tensor without bias: ``(n_in, n_out)`` for dense,
-    ``(c_out, c_in, kh, kw)`` for conv2d, ``(c_in, c_out, kh, kw)`` for conv_transpose2d,
+    ``(c_out, c_in // groups, kh, kw)`` for conv2d (``attrs['groups']``: 1 unless grouped or
+    depthwise), ``(c_in, c_out, kh, kw)`` for conv_transpose2d,
     ``(vocab, dim)`` for embedding, ``(dim,)`` for norms.
     """
 

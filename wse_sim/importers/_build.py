@@ -14,6 +14,7 @@ import numpy as np
 
 from wse_sim.errors import GraphError
 from wse_sim.graph import Graph, Op, sparsify
+from wse_sim.graph.extra import rmsnorm
 
 from ._acts import Act, Const, prod
 from ._layout import LayoutBuilder
@@ -56,7 +57,18 @@ class Builder(LayoutBuilder):
             first = self.g.op(self.owner[w.key])
             if first.kind == "embedding" and first.weight_shape == (n_out, n_in):
                 tied = first.name
+        elif w_in_out is not None:  # a copy of a table's values (an exporter's transposed copy)
+            tied = next((op for op, t in self.tables.items() if t.shape == (n_out, n_in)
+                         and np.array_equal(t, np.asarray(w_in_out).T)), None)
         op = self.g.dense(name, src, n_out, bias=bias is not None, tied_to=tied)
+        same = None
+        if tied is None and w_in_out is not None and w.key not in self.owner:
+            # an exporter's copy of a weight another dense uses (a layer shared across depth)
+            digest = (np.shape(w_in_out), hash(np.ascontiguousarray(w_in_out).tobytes()))
+            same = self.weight_digests.setdefault(digest, w.key)
+            same = None if same == w.key else same
+        if same is not None:
+            self.owner[w.key] = self.owner[same]
         if tied is None and not self._claim(w, op):  # shared with a non-embedding op
             self.g.replace_op(op, params=n_out if bias is not None else 0)
         if bias is not None and not self._claim(bias, op):
@@ -84,8 +96,11 @@ class Builder(LayoutBuilder):
         stride: int,
         padding: int,
         full: Sequence[int],
+        groups: int = 1,
+        dilation: int = 1,
     ) -> Act:
-        c_out, c_in, k, _ = w.shape
+        c_out, c_in, k, _ = w.shape  # c_in: input channels per group
+        bias = None if _computed_zeros(bias) else bias
         op = self.g.conv2d(
             self.unique(name),
             self.use(x),
@@ -94,6 +109,8 @@ class Builder(LayoutBuilder):
             stride=stride,
             padding=padding,
             bias=bias is not None,
+            groups=groups,
+            dilation=dilation,
         )
         self._own(op, (w, bias), (c_out * c_in * k * k, c_out))
         self._mask(op, w.value)
@@ -129,6 +146,8 @@ class Builder(LayoutBuilder):
         vocab, dim = table.shape
         op = self.g.embedding(self.unique(name), self.use(ids), vocab, dim)
         self._own(op, (table,), (vocab * dim,))
+        if table.value is not None and self.g.op(op).params:
+            self.tables[op] = np.asarray(table.value)
         self._mask(op, table.value)
         return self.out(op, full, ids)
 
@@ -138,6 +157,25 @@ class Builder(LayoutBuilder):
         dim = self.g.op(op).weight_shape[0]
         self._own(op, tuple(consts) + (None,) * (2 - len(consts)), (dim, dim))
         return self.out(op, x.full, x)
+
+    def rmsnorm(self, name: str, x: Act, weight: Const | None) -> Act:
+        op = rmsnorm(self.g, self.unique(name), self.use(x))
+        dim = self.g.op(op).weight_shape[0]
+        self._own(op, (weight,), (dim,))
+        if weight is None:
+            self.g.replace_op(op, params=0)
+        return self.out(op, x.full, x)
+
+    def expand(self, name: str, x: Act, full: Sequence[int]) -> Act:
+        """A broadcast copy of an activation to a larger shape (``repeat_kv`` of grouped-query
+        attention): a data-movement op, no arithmetic."""
+        src = self.use(x)
+        shape = self.per_sample(self.out(x.op, full, x))
+        op = Op(name=self.unique(name), kind="reshape", inputs=(src,),
+                in_shapes=(self.g.op(src).out_shape,), out_shape=shape, dtype=self.g.dtype,
+                out_density=self.g.op(src).out_density, attrs={"source_op": "expand"})
+        self.g.add(op)
+        return self.out(op.name, full, x)
 
     # ---- cheap ops ----------------------------------------------------------------------
     def unary(self, name: str, fn: str, x: Act, p: float = 0.0) -> Act:
@@ -208,9 +246,10 @@ class Builder(LayoutBuilder):
         self.g.add(op)
         return self.out(op.name, full, big)
 
-    def matmul(self, name: str, a: Act, b: Act, full: Sequence[int]) -> Act:
+    def matmul(self, name: str, a: Act, b: Act, full: Sequence[int],
+               transpose_b: bool = False) -> Act:
         ia, ib = self.use(a), self.use(b)
-        op = self.g.matmul(self.unique(name), ia, ib)
+        op = self.g.matmul(self.unique(name), ia, ib, transpose_b=transpose_b)
         return self.out(op, full, a)
 
     def pool(
@@ -235,6 +274,11 @@ class Builder(LayoutBuilder):
         self.g.meta.update({"model": self.g.name, "batch_default": int(batch), "imported": True})
         masks = kept_masks(self.masks)
         return sparsify(self.g, masks=masks) if masks else self.g
+
+
+def _computed_zeros(c: Const | None) -> bool:
+    """A bias the exporter computed as zeros (no stored tensor behind it): no bias at all."""
+    return c is not None and not c.sources and c.value is not None and not np.any(c.value)
 
 
 def kept_masks(masks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

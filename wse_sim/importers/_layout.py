@@ -14,6 +14,7 @@ import numpy as np
 
 from wse_sim.errors import GraphError
 from wse_sim.graph import Graph, Op
+from wse_sim.graph.extra import pad
 
 from ._acts import Act, batch_axis, prod
 
@@ -26,6 +27,8 @@ class LayoutBuilder:
         self.batch = batch
         self.masks: dict[str, np.ndarray] = {}
         self.owner: dict[str, str] = {}  # const key -> op that counted it
+        self.tables: dict[str, np.ndarray] = {}  # embedding op -> its table's values
+        self.weight_digests: dict = {}  # (shape, hash of a dense weight's values) -> its key
         self._names: set[str] = set()
         self._materialised: dict[tuple[str, tuple[int, ...]], str] = {}
 
@@ -133,8 +136,60 @@ class LayoutBuilder:
         self.g.add(op)
         return self.out(op.name, full, acts[0])
 
-    def part(self, name: str, a: Act, axis: int, start: int, full: Sequence[int]) -> Act:
-        """One piece of a split along source ``axis`` (fewer elements than its input)."""
+    def pad(self, name: str, a: Act, pads: Sequence[int], full: Sequence[int]) -> Act:
+        """Zero padding of the last two axes of an image ``pads = (top, bottom, left, right)``."""
+        op = pad(self.g, self.unique(name), self.use(a), [int(p) for p in pads])
+        return self.out(op, full, a)
+
+    def concat(self, name: str, parts: Sequence, axis: int, full: Sequence[int],
+               lengths: Sequence[int]) -> Act:
+        """Concatenation along source ``axis`` of activations and constants (a learned class
+        token beside the patch embeddings). ``lengths`` are the parts' extents along ``axis``.
+        A constant part adds no input: its rows are stored with the op; its stored float
+        tensors count as the op's parameters (each once). ``attrs['parts']`` lists each part
+        as ``'act'`` or its extent along the axis."""
+        acts = [p for p in parts if isinstance(p, Act)]
+        if len(acts) == len(parts):
+            return self.merge(name, acts, axis, full)
+        ax = self.ps_axis(acts[0], axis, "concat")
+        ins = [self.use(a) for a in acts]
+        name = self.unique(name)
+        shape = list(self.per_sample(acts[0]))
+        shape[ax] = 0
+        layout, params = [], 0
+        for p, n in zip(parts, lengths, strict=True):
+            if isinstance(p, Act):
+                layout.append("act")
+                shape[ax] += self.g.op(self.use(p)).out_shape[ax]
+            else:
+                layout.append(int(n))
+                shape[ax] += int(n)
+                v = None if p.value is None else np.asarray(p.value)
+                # a table expanded over the batch (equal rows along axis 0) is stored once
+                rows = v.shape[0] if v is not None and v.ndim > 1 and v.shape[0] > 1 and (
+                    v == v[:1]).all() else 1
+                for key, size in p.sources:
+                    if key not in self.owner:
+                        self.owner[key] = name
+                        # (only a stored tensor that is itself the expanded one)
+                        params += size // rows if v is not None and size == v.size else size
+        op = Op(
+            name=name,
+            kind="reshape",
+            inputs=tuple(ins),
+            in_shapes=tuple(self.g.op(i).out_shape for i in ins),
+            out_shape=tuple(shape),
+            dtype=self.g.dtype,
+            params=params,
+            attrs={"source_op": "concat", "axis": ax, "parts": tuple(layout)},
+        )
+        self.g.add(op)
+        return self.out(op.name, full, acts[0])
+
+    def part(self, name: str, a: Act, axis: int, start: int, full: Sequence[int],
+             step: int = 1) -> Act:
+        """One piece of a split along source ``axis`` (fewer elements than its input); every
+        ``step``-th position from ``start`` (``attrs['step']`` when not 1)."""
         src = self.use(a)
         ax = self.ps_axis(a, axis, "split")
         shape = list(self.g.op(src).out_shape)
@@ -147,7 +202,8 @@ class LayoutBuilder:
             out_shape=tuple(shape),
             dtype=self.g.dtype,
             out_density=self.g.op(src).out_density,
-            attrs={"source_op": "split", "axis": ax, "start": int(start)},
+            attrs={"source_op": "split", "axis": ax, "start": int(start),
+                   **({"step": int(step)} if step != 1 else {})},
         )
         self.g.add(op)
         return self.out(op.name, full, a)

@@ -9,22 +9,38 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from wse_sim.errors import GraphError
 
 from ._acts import Act, Const
 from ._torch_check import (
     ALIASES,
     BINARY,
+    CLAMPS,
     CONVS,
     LINEAR,
     NORMS,
+    PADS,
     PERMUTES,
     POOLS,
     SPLITS,
     UNARY,
     VIEWS,
+    _global_window,
     packet,
     shape_of,
+)
+from ._torch_small import (
+    _clamp,
+    _dense_pieces,
+    _index_select,
+    _neg,
+    _pad,
+    _Pieces,
+    _pool1d,
+    _split_reader,
+    _stack,
 )
 
 
@@ -59,10 +75,16 @@ def _getitem(imp, n, c: Ctx) -> None:
 
 
 def _alias(imp, n, c: Ctx) -> None:
-    imp.env[n.name] = c.x
+    imp.env[n.name] = c.x  # (pieces of a fused projection stay pieces)
 
 
 def _view(imp, n, c: Ctx) -> None:
+    if isinstance(c.x, _Pieces):  # a reshape of a fused projection, before its split
+        imp.env[n.name] = _Pieces(c.x)
+        return
+    if c.p in ("expand", "expand_as") and math.prod(c.full) != math.prod(c.x.full):
+        imp.env[n.name] = imp.b.expand(c.name, c.x, c.full)
+        return
     imp.env[n.name] = imp.b.view(c.x, c.full, c.name)
 
 
@@ -87,7 +109,7 @@ def _dropout(imp, n, c: Ctx) -> None:
     prob = float(c.arg(1, "p", 0.5))
     train = c.arg(2, "train", True)
     out = imp.b.unary(c.name, "dropout", c.x, p=prob) if train and prob > 0 else c.x
-    imp.env[n.name] = out if c.p == "dropout" else [out, None]
+    imp.env[n.name] = out if c.p in ("dropout", "dropout_") else [out, None]
 
 
 def _softmax(imp, n, c: Ctx) -> None:
@@ -108,9 +130,37 @@ def _norm(imp, n, c: Ctx) -> None:
     imp.env[n.name] = out if c.p == "batch_norm" else [out, None, None, None, None]
 
 
+def _indexed_table(imp, n, c: Ctx):
+    """``act + table[constant ids]`` (a position embedding): the lookup as an embedding op on
+    the model's sequence input (as the zoo builds it), or None."""
+    if c.p not in ("add", "add_"):
+        return None
+    for i, arg in enumerate(n.args[:2]):
+        looked = imp.lookups.get(getattr(arg, "name", None))
+        other = c.args[1 - i]
+        if looked is None or not isinstance(other, Act):
+            continue
+        table, ids = looked
+        seq = imp.sequence_input(ids.shape[-1:] if ids.ndim else ())
+        if seq is None:
+            return None
+        emb = imp.b.embedding(table.key.removesuffix(".weight"), seq, table,
+                              (*seq.full, table.shape[1]))
+        index = "position" if (ids.reshape(-1, ids.shape[-1]) == np.arange(ids.shape[-1])).all() \
+            else "constant"
+        g = imp.b.g
+        g.replace_op(emb.op, attrs={**g.op(emb.op).attrs, "index": index})
+        return imp.b.binary(c.name, "add", other, emb, c.full)
+    return None
+
+
 def _binary(imp, n, c: Ctx) -> None:
     a, other = c.args[0], c.args[1] if len(c.args) > 1 else None
     fn = BINARY[c.p]
+    looked = _indexed_table(imp, n, c)
+    if looked is not None:
+        imp.env[n.name] = looked
+        return
     if isinstance(a, Act) and isinstance(other, Act):
         imp.env[n.name] = imp.b.binary(c.name, fn, a, other, c.full)
         return
@@ -150,6 +200,10 @@ def _linear(imp, n, c: Ctx) -> None:
         raise GraphError(f"node {n.name!r} ({c.p}): weight of shape {w.shape} is not a matrix")
     if bias is not None:
         bias = imp.const_of(bias, "the bias", n)
+    widths = _split_reader(n)
+    if widths is not None and len(widths) > 1 and w.key not in imp.b.owner:
+        _dense_pieces(imp, n, c, x, w, wv, bias, widths)
+        return
     imp.env[n.name] = imp.b.dense(c.name, x, w, wv, bias, c.full)
 
 
@@ -162,9 +216,13 @@ def _conv(imp, n, c: Ctx) -> None:
     stride = _first_int(args[3] if len(args) > 3 else None, 1)
     pad_arg = args[4] if len(args) > 4 else 0
     k = w.shape[2]
-    pad = k // 2 if pad_arg == "same" else _first_int(pad_arg, 0)
+    dilation = _first_int(args[5] if len(args) > 5 and not transposed else None, 1)
+    groups = int(args[8] if c.p == "convolution" else (args[6] if len(args) > 6 else 1))
+    pad = (dilation * (k - 1) + 1) // 2 if pad_arg == "same" else (
+        0 if pad_arg == "valid" else _first_int(pad_arg, 0))
     if not transposed:
-        imp.env[n.name] = imp.b.conv2d(c.name, x, w, bias, stride, pad, c.full)
+        imp.env[n.name] = imp.b.conv2d(c.name, x, w, bias, stride, pad, c.full, groups=groups,
+                                       dilation=dilation)
         return
     out_pad = c.full[2] - ((x.full[2] - 1) * stride - 2 * pad + k)
     imp.env[n.name] = imp.b.conv_transpose2d(c.name, x, w, bias, stride, pad, out_pad, c.full)
@@ -172,6 +230,9 @@ def _conv(imp, n, c: Ctx) -> None:
 
 def _pool(imp, n, c: Ctx) -> None:
     args = c.args
+    if c.p == "avg_pool2d" and _global_window(n):
+        imp.env[n.name] = imp.b.pool(c.name, c.x, "global_avg", full=c.full)
+        return
     k = _first_int(args[1], 1)
     s = _first_int(args[2] if len(args) > 2 and args[2] else args[1], 1)
     pad = _first_int(args[3] if len(args) > 3 else 0, 0)
@@ -197,10 +258,14 @@ def _embedding(imp, n, c: Ctx) -> None:
 
 
 def _cat(imp, n, c: Ctx) -> None:
+    """Concatenation; constant parts (a class token expanded over the batch) are rows the op
+    stores, counted as parameters when they come from one."""
     tensors = list(c.args[0])
-    if not all(isinstance(a, Act) for a in tensors):
-        raise GraphError(f"node {n.name!r}: cat of constants with activations is not supported")
-    imp.env[n.name] = imp.b.merge(c.name, tensors, c.arg(1, "dim", 0), c.full)
+    dim = c.arg(1, "dim", 0) % len(c.full)
+    lengths = [shape_of(a.meta["val"])[dim] for a in n.args[0]]
+    parts = [a if isinstance(a, Act) else imp.const_of(a, "a concatenated tensor", n)
+             for a in tensors]
+    imp.env[n.name] = imp.b.concat(c.name, parts, dim, c.full, lengths)
 
 
 def _one(imp, name: str, x: Act, dim: int, index: int, full) -> Act:
@@ -211,6 +276,10 @@ def _one(imp, name: str, x: Act, dim: int, index: int, full) -> Act:
 
 
 def _split(imp, n, c: Ctx) -> None:
+    if isinstance(c.x, _Pieces):  # already one dense per piece
+        imp.env[n.name] = [imp.b.view(p, shape_of(v), p.hint) for p, v in zip(c.x, c.val,
+                                                                              strict=True)]
+        return
     x = c.x
     dim = (c.arg(1, "dim", 0) if c.p == "unbind" else c.arg(2, "dim", 0)) % len(x.full)
     pieces, start = [], 0
@@ -236,7 +305,23 @@ def _slice(imp, n, c: Ctx) -> None:
         imp.env[n.name] = x
         return
     start = c.args[2] if len(c.args) > 2 and c.args[2] is not None else 0
-    imp.env[n.name] = imp.b.part(c.name, x, dim, start, c.full)
+    start = start + x.full[dim] if start < 0 else start
+    step = c.args[4] if len(c.args) > 4 else 1
+    imp.env[n.name] = imp.b.part(c.name, x, dim, start, c.full, step=step)
+
+
+def _lower_triangular(m) -> bool:
+    """True for a boolean (or 0 / -inf) mask that keeps exactly j <= i in its last two axes."""
+    if m is None or m.ndim < 2 or m.shape[-1] != m.shape[-2]:
+        return False
+    if m.dtype == bool or set(np.unique(m)) <= {0.0, 1.0}:
+        keep = m != 0
+    elif np.isneginf(m).any():
+        keep = np.isfinite(m)
+    else:
+        return False
+    tri = np.tril(np.ones(m.shape[-2:], dtype=bool))
+    return bool((keep == tri).all())
 
 
 def _attention(imp, n, c: Ctx) -> None:
@@ -246,19 +331,34 @@ def _attention(imp, n, c: Ctx) -> None:
     mask = c.arg(3, "attn_mask", None)
     p = float(c.arg(4, "dropout_p", 0.0))
     causal = bool(c.arg(5, "is_causal", False))
+    groups = {imp.kv_group.get(a.name, 1) for a in n.args[1:3]}
+    group = groups.pop() if len(groups) == 1 else 1
+    full_out = c.full
+    if group > 1:  # grouped-query: each kv head meets its group's queries in one product
+        bq, hq, sq, dq = q.full
+        q = b.view(q, (bq, hq // group, group * sq, dq), f"{name}.q_groups")
     scores_full = (*q.full[:-1], k.full[-2])
     scores = g.matmul(b.unique(f"{name}.scores"), b.use(q), b.use(k), transpose_b=True)
     s_act = b.out(scores, scores_full, q)
     if isinstance(mask, Act):
         s_act = b.binary(f"{name}.mask", "add", s_act, mask, scores_full)
+    elif isinstance(mask, Const) and mask.sources and any(n > 1 for _, n in mask.sources):
+        # a learned bias on the scores (T5's relative position bias, looked up by constant
+        # buckets): one add per score, its table counted as parameters
+        s_act = b.with_constant(f"{name}.bias", "add", s_act, mask)
+    elif isinstance(mask, Const) and _lower_triangular(mask.value):
+        causal = True  # a constant causal mask (built from positions alone)
     probs = b.softmax(f"{name}.probs", s_act, -1)
+    soft = probs.op
     if p > 0:
         probs = b.unary(f"{name}.probs_dropout", "dropout", probs, p=p)
-    ctx = b.matmul(f"{name}.context", probs, v, c.full)
-    if causal:
-        for op in (scores, probs.op, ctx.op):
-            g.replace_op(op, attrs={**g.op(op).attrs, "causal": True})
-    imp.env[n.name] = ctx
+    ctx = b.matmul(f"{name}.context", probs, v, (*q.full[:-1], v.full[-1]))
+    for op in (scores, soft, ctx.op):
+        extra = {"causal": True} if causal else {}
+        if group > 1:
+            extra["group"] = group
+        g.replace_op(op, attrs={**g.op(op).attrs, **extra})
+    imp.env[n.name] = b.view(ctx, full_out, f"{name}.context_ungroup") if group > 1 else ctx
 
 
 HANDLERS = {
@@ -273,15 +373,22 @@ HANDLERS = {
     **dict.fromkeys(POOLS, _pool),
     **dict.fromkeys(SPLITS, _split),
     "getitem": _getitem,
+    "neg": _neg,
+    **dict.fromkeys(CLAMPS, _clamp),
+    **dict.fromkeys(PADS, _pad),
     "dropout": _dropout,
+    "dropout_": _dropout,
     "native_dropout": _dropout,
     "softmax": _softmax,
     "_softmax": _softmax,
     "adaptive_avg_pool2d": _global_pool,
+    "adaptive_avg_pool1d": _pool1d,
     "mean": _global_pool,
     "embedding": _embedding,
     "cat": _cat,
+    "stack": _stack,
     "select": _select,
+    "index_select": _index_select,
     "slice": _slice,
     "scaled_dot_product_attention": _attention,
 }

@@ -300,10 +300,10 @@ def bert_large(seq=128, weights="external", batch="N"):
 
 
 def with_unsupported(batch="N"):
-    """An MLP with a LeakyRelu twice and a HardSwish once: two unsupported op types."""
+    """An MLP with a LeakyRelu twice and an Elu once: two unsupported op types."""
     net = OnnxNet("unsupported")
     x = net.input("x", [batch, 8])
     x = net.node("LeakyRelu", [net.linear("fc1", x, 8, 8, gemm=True)], "leaky1")
-    x = net.node("HardSwish", [net.linear("fc2", x, 8, 8, gemm=True)], "hswish")
+    x = net.node("Elu", [net.linear("fc2", x, 8, 8, gemm=True)], "elu")
     x = net.node("LeakyRelu", [net.linear("fc3", x, 8, 8, gemm=True)], "leaky2")
     return net.build([x])
