@@ -113,9 +113,10 @@ def test_more_replicas_pay_more_traffic_at_the_io_edge():
 
 
 def test_a_slow_host_link_bounds_the_wafer():
-    fast = ws.simulate(ws.place(_mlp(), ws.wafer("tiny")), samples=8)
+    # pipelined: the host feed of a pipeline (weight streaming's inputs are its own case)
+    fast = ws.simulate(ws.place(_mlp(), ws.wafer("tiny"), mode="pipelined"), samples=8)
     slow_spec = ws.wafer("tiny", offwafer_bytes_per_s=1e6)
-    slow = ws.simulate(ws.place(_mlp(), slow_spec), samples=8)
+    slow = ws.simulate(ws.place(_mlp(), slow_spec, mode="pipelined"), samples=8)
     assert slow.samples_per_s < fast.samples_per_s / 10
     assert any(s.bound == "ingress" for s in slow.stages)
 

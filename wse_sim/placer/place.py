@@ -114,6 +114,7 @@ def place(graph: Graph, wafer: WaferSpec | SystemSpec, mode: str = "auto",
     if mode not in MODES:
         raise SimulationError(f"unknown placement mode {mode!r}; use one of {', '.join(MODES)}")
     batch, physics, notes = _batch_and_physics(graph, training, replicas, batch, physics)
+    rates: dict[str, float] = {}  # the engine's prediction of the chosen pipeline, if made
     sset = stage_set(graph, training, physics.granularity)
     S = len(sset)
     if S > wafer.cores:
@@ -131,11 +132,11 @@ def place(graph: Graph, wafer: WaferSpec | SystemSpec, mode: str = "auto",
                 candidates = _what_if_candidates(graph, wafer, mode, training, replicas, batch,
                                                  seed, physics)
             plan = place_pipelined(sset, model, wafer, training, replicas, batch, seed,
-                                   physics, tuple(candidates), choose=_choose)
+                                   physics, tuple(candidates), choose=_chooser(rates))
         if plan is not None:
             if mode == "auto":
                 plan, why = _choose_mode(plan, sset, model, wafer, training, batch, seed,
-                                         physics)
+                                         physics, rates)
                 notes.append(why)
             return dataclasses.replace(plan, notes=(*notes, *plan.notes))
         if mode == "pipelined":
@@ -165,30 +166,37 @@ def _batch_and_physics(graph: Graph, training: bool, replicas, batch, physics
     return batch, physics, notes
 
 
-def _choose(plans: list[Placement]) -> Placement:
-    """The fastest of ``plans`` by the engine's prediction (the first on ties)."""
-    if len(plans) == 1:
-        return plans[0]
-    rates = [predicted_samples_per_s(p) for p in plans]
-    return plans[int(np.argmax(rates))]
+def _chooser(rates: dict[str, float]):
+    """A ``choose`` for :func:`place_pipelined`: the fastest of its plans by the engine's
+    prediction (the first on ties), remembering the winner's prediction in ``rates["chosen"]``
+    so the mode choice does not simulate it again (place_pipelined changes only its
+    ``replicas_auto``, which the engine does not read)."""
+    def choose(plans: list[Placement]) -> Placement:
+        if len(plans) == 1:
+            return plans[0]
+        got = [predicted_samples_per_s(p) for p in plans]
+        rates["chosen"] = max(got)
+        return plans[int(np.argmax(got))]
+    return choose
 
 
 def _choose_mode(plan: Placement, sset: StageSet, model: StageModel, wafer: WaferSpec,
-                 training: bool, batch: int, seed: int, physics: Physics
-                 ) -> tuple[Placement, str]:
+                 training: bool, batch: int, seed: int, physics: Physics,
+                 rates: dict[str, float]) -> tuple[Placement, str]:
     """Pipelined or weight streaming, whichever the engine predicts faster, and why.
 
-    Weight streaming is tried only when it could win: each layer of a step runs for at least
-    its weights' off-wafer traffic (in, and for training in again and its gradients out)
-    and at least its MACs over every core's lanes; when the placer's own estimate of the
-    pipeline beats that bound, streaming is not placed (it costs more than the pipeline).
-    Otherwise both are placed and the engine's prediction decides."""
+    Weight streaming is placed only when it could win: a step of it moves each layer's
+    weights over the off-wafer link (in, and for training in again and the gradients out)
+    and does every MAC on the wafer's lanes, so its rate is at most ``batch`` over the larger
+    of the two totals (:func:`_streaming_bound`). When the engine's prediction for the
+    pipeline beats that, streaming is not placed; otherwise both are and the engine's
+    prediction decides."""
     bound = _streaming_bound(sset, wafer, training, batch)
-    est = predicted_rate(plan, training) * wafer.clock_hz  # the placer's own, no simulation
-    if est >= bound:
-        return plan, (f"pipelined: the placer estimates {est:,.0f} samples/s; weight streaming "
-                      f"could give at most {bound:,.0f} (its weight traffic and MACs)")
-    pipe = predicted_samples_per_s(plan)
+    pipe = rates.get("chosen")
+    pipe = predicted_samples_per_s(plan) if pipe is None else pipe
+    if pipe >= bound:
+        return plan, (f"pipelined: predicted {pipe:,.0f} samples/s; weight streaming could "
+                      f"give at most {bound:,.0f} (its weight traffic and MACs)")
     stream = place_streaming(sset, model, wafer, training, batch, seed, physics)
     rate = predicted_samples_per_s(stream)
     if rate > pipe:
@@ -198,20 +206,21 @@ def _choose_mode(plan: Placement, sset: StageSet, model: StageModel, wafer: Wafe
 
 
 def _streaming_bound(sset: StageSet, wafer: WaferSpec, training: bool, batch: int) -> float:
-    """Samples/s weight streaming cannot exceed: per step, each layer's weight bytes cross
-    the off-wafer link (three times in training: in for forward and backward, gradients out)
-    and its MACs take at least MACs / (cores x lanes) cycles, layer after layer."""
+    """Samples/s weight streaming cannot exceed, however it overlaps layers: per step every
+    layer's weight bytes cross the off-wafer link (three times in training: in for forward
+    and backward, gradients out; an embedding only the rows it reads, taken as none here),
+    and every MAC takes at least MACs / (cores x lanes) cycles; the step is at least the
+    larger of the two totals."""
     per_cycle = wafer.offwafer_bytes_per_s / wafer.clock_hz
-    step = 0.0
+    traffic = compute = 0.0
     for sd, dens in zip(sset.data, sset.in_density, strict=True):
         op, v = sd.op, sd.view
-        vb = DTYPE_BYTES[op.dtype]
-        # an embedding streams only the rows a micro-batch reads: no traffic bound from it
-        traffic = 0.0 if v.one_hot else sd.nnz * vb * (3 if training else 1)
+        if not v.one_hot:
+            traffic += sd.nnz * DTYPE_BYTES[op.dtype] * (3 if training else 1)
         macs = (v.rows * v.n if v.one_hot else v.dense_macs * (
             op.weight_density if v.stored_weights else 1.0) * dens) * (3 if training else 1)
-        compute = batch * macs / (wafer.cores * wafer.fmac_per_cycle(op.dtype))
-        step += max(traffic / per_cycle, compute)
+        compute += batch * macs / (wafer.cores * wafer.fmac_per_cycle(op.dtype))
+    step = max(traffic / per_cycle, compute)
     return batch * wafer.clock_hz / step if step > 0 else float("inf")
 
 
