@@ -9,7 +9,11 @@ systems, one and several.
 Each row: samples/s, the micro-batch (and how many a step runs), the activation
 checkpointing the placer chose, what bounds each kind of layer (the bound most of that kind's
 layers have), scaling efficiency, MAC utilisation (model MACs, recomputation not counted) and
-the warm place + simulate wall time (second call in this process). A case whose model cannot
+the warm place + simulate wall time (second call in this process). Scaling efficiency is
+given three ways: the result's (against one system on the same global batch, with this
+placement's tiles), against the table's own one-system row of the same model and batch (its
+own placement: what a reader comparing rows sees), and per share (against one system alone on
+its share of the batch: the tree's cost only). A case whose model cannot
 be built (a preset not in this checkout's zoo) is listed as skipped with the reason, never
 dropped silently. The published runs these are compared with are kept aside: nothing here is
 fitted to them.
@@ -33,6 +37,8 @@ CASES = (
     ("GPT-2 small, MSL 2,048, batch 112, 1 CS-2", "gpt2-small",
      {"seq_len": 2048, "max_positions": 2048}, "cs2", 1, 112),
     ("GPT-J 6B, MSL 2,048, batch 66, 1 CS-2", "gptj-6b", {"seq_len": 2048}, "cs2", 1, 66),
+    ("GPT-J 6B, MSL 2,048, batch 120, 1 CS-2 (the 2-system row's reference)", "gptj-6b",
+     {"seq_len": 2048}, "cs2", 1, 120),
     ("GPT-J 6B, MSL 2,048, batch 120, 2 CS-2", "gptj-6b", {"seq_len": 2048}, "cs2", 2, 120),
     ("Llama-2 7B, MSL 4,096, batch 1,024, 1 CS-3", "llama2-7b", {"seq_len": 4096}, "cs3", 1,
      1024),
@@ -89,6 +95,7 @@ def run_case(graph, system: str, n: int, batch: int) -> dict:
     return {"samples_per_s": r.samples_per_s, "micro_batch": r.micro_batch,
             "micro_batches": len(r.settings["micro_batches"]), "systems": r.systems,
             "scaling_efficiency": r.scaling_efficiency,
+            "scaling_efficiency_per_share": r.settings.get("scaling_efficiency_per_share", 1.0),
             "checkpoint": plan.streaming.checkpoint,
             "bounds": {k: c.most_common(1)[0][0] for k, c in kinds.items()},
             "bottleneck": r.bottleneck, "mac_utilization": util,
@@ -105,8 +112,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     rows = []
     print("| case | samples/s | micro-batch (x per step) | checkpoint | bound per layer kind "
-          "| scaling eff. | MAC util. | place+simulate warm: wall (CPU) |")
+          "| scaling eff.: result / vs 1-system row / per share | MAC util. "
+          "| place+simulate warm: wall (CPU) |")
     print("|---|---|---|---|---|---|---|---|")
+    one_row: dict = {}  # (model, system, batch) -> samples/s of its one-system row
     for label, model, kwargs, system, n, batch in CASES:
         graph, note = build(model, kwargs, args.stand_ins)
         if graph is None:
@@ -121,11 +130,18 @@ def main(argv=None) -> int:
             rows.append({"case": label, "error": msg})
             continue
         d.update(case=label, note=note)
+        key = (model, system, batch)
+        if n == 1:
+            one_row[key] = d["samples_per_s"]
+        d["vs_one_system_row"] = (d["samples_per_s"] / (n * one_row[key])
+                                  if key in one_row else None)
         rows.append(d)
         bounds = ", ".join(f"{k}: {v}" for k, v in d["bounds"].items())
+        vs_row = "-" if d["vs_one_system_row"] is None else f"{d['vs_one_system_row']:.4f}"
         print(f"| {label}{' (' + note + ')' if note else ''} | {d['samples_per_s']:,.2f} | "
               f"{d['micro_batch']} (x{d['micro_batches']}) | {d['checkpoint']} | {bounds} | "
-              f"{d['scaling_efficiency']:.4f} | {d['mac_utilization']:.1%} | "
+              f"{d['scaling_efficiency']:.4f} / {vs_row} / "
+              f"{d['scaling_efficiency_per_share']:.4f} | {d['mac_utilization']:.1%} | "
               f"{d['place_simulate_s']:.2f} s ({d['place_simulate_cpu_s']:.2f} s) |")
         sys.stdout.flush()
     if args.json:

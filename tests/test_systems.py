@@ -86,7 +86,9 @@ def test_no_spill_unless_forced_beyond_fit_then_named():
     fit = plan.streaming.micro_fit
     assert 1 <= fit < 64  # the test needs a micro-batch smaller than the batch
     assert r.memory_service["spill_bytes_per_step"] == 0 and not r.settings["spilled"]
-    assert len(r.settings["micro_batches"]) == -(-64 // fit)
+    micro = plan.streaming.micro_batch  # the fastest that fits: at most micro_fit
+    assert 1 <= micro <= fit and max(r.settings["micro_batches"]) == micro == r.micro_batch
+    assert len(r.settings["micro_batches"]) == -(-64 // micro)
     plan2, forced = run(g, cs2_tiny(), batch=64, micro_batch=fit + 4)
     assert forced.memory_service["spill_bytes_per_step"] > 0 and forced.settings["spilled"]
     assert any("spill" in n for n in forced.settings["notes"])
@@ -256,3 +258,59 @@ def test_one_index_bytes_rule_for_held_and_streamed_weights(dtype, sparsity):
     vb = 4 if dtype == "fp32" else 2
     per_weight = held.sum() / sum(sd.nnz for sd in ss.data)
     assert per_weight == (vb + 2 if 1 - sparsity < vb / (vb + 2) else vb)
+
+
+def test_n_systems_never_beat_n_times_one_system_at_the_same_global_batch():
+    # 28 samples fit, but 64 in micro-batches of 22 and 21 leave the last wave of tiles
+    # part-empty; 16 (the 4-system share) fill them: the placer must choose by speed, not
+    # take the largest that fits, or 4 systems run 1.24x four times one (superlinear)
+    g = small_gpt(seq=128)
+    s = cs2_tiny().replace(wafer=TINY.replace(sram_bytes_per_core=48 * 1024))
+    p1, one = run(g, s, batch=64)
+    for n in (2, 4):
+        _, r = run(g, s.replace(n_systems=n), batch=64)
+        assert r.samples_per_s <= n * one.samples_per_s
+        assert r.scaling_efficiency <= 1.0 and r.settings["scaling_efficiency_per_share"] <= 1.0
+        assert r.scaling_efficiency == pytest.approx(
+            r.samples_per_s / (n * r.settings["one_system_samples_per_s"]))
+    assert p1.streaming.micro_fit > p1.streaming.micro_batch == one.micro_batch
+
+
+def test_chosen_micro_batch_no_slower_than_any_forced_one_that_fits():
+    g = small_gpt(seq=128)
+    s = cs2_tiny().replace(wafer=TINY.replace(sram_bytes_per_core=48 * 1024))
+    plan, auto = run(g, s, batch=64)
+    for m in (4, 8, 13, plan.streaming.micro_fit):
+        _, forced = run(g, s, batch=64, micro_batch=m)
+        assert forced.samples_per_s <= auto.samples_per_s * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("n,fan_in,levels", [(4, 4, 1), (16, 4, 2), (16, 2, 4), (64, 4, 3)])
+def test_tree_latency_is_charged_per_level_twice_a_step(n, fan_in, levels):
+    # once the tree binds, a step waits for the last gradients to climb it and the updated
+    # weights to come down: 2 x levels x the per-level latency
+    steps = []
+    for lat in (1e-3, 2e-3):
+        plan, r = run(mlp(), cs2_tiny(n=n, interconnect_latency_s=lat,
+                                      interconnect_fan_in=fan_in), batch=128, micro_batch=4)
+        steps.append(r.step_time_s)
+    assert plan.streaming.system.tree_levels == levels
+    assert steps[1] - steps[0] == pytest.approx(2 * levels * 1e-3, rel=1e-9)
+
+
+def test_tree_edge_bandwidth_carries_every_stream_of_n_systems():
+    # a tree edge below the service's rate streams weights and gradients proportionally
+    # slower on N > 1 systems; one system talks to the service directly and does not see it
+    g = mlp(width=512)
+    wafer = TINY.replace(offwafer_bytes_per_s=1e12)
+    cyc = {}
+    for n in (1, 4):
+        for bw in (4e9, 1e9):
+            s = cs2_tiny(n=n, interconnect_bytes_per_s=bw).replace(wafer=wafer)
+            _, r = run(g, s, batch=32, micro_batch=4)
+            cyc[n, bw] = (sum(x.stream_in_cycles for x in r.stages),
+                          sum(x.stream_out_cycles for x in r.stages), r.samples_per_s)
+    assert cyc[1, 1e9] == cyc[1, 4e9]
+    assert cyc[4, 1e9][0] == pytest.approx(4 * cyc[4, 4e9][0])
+    assert cyc[4, 1e9][1] == pytest.approx(4 * cyc[4, 4e9][1])
+    assert cyc[4, 1e9][2] < cyc[4, 4e9][2]  # the reduce binds: fewer samples/s

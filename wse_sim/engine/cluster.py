@@ -28,8 +28,13 @@ def tree_latency_cycles(system: SystemSpec) -> float:
 
 def scaling_efficiency(samples_per_s: float, n_systems: int, alone_samples_per_s: float
                        ) -> float:
-    """Samples/s of N systems over N times what one system does alone on its share of the
-    batch: 1.0 is linear scaling; the tree's rate and latency only lower it."""
+    """Samples/s of N systems over N times a one-system reference: 1.0 is linear scaling.
+
+    The result's ``scaling_efficiency`` takes one system on the same global batch (its
+    fastest micro-batch): below 1 by the tree's rate and latency and by the per-step costs
+    (the exposed update) that N systems amortise over fewer micro-batches each.
+    ``settings["scaling_efficiency_per_share"]`` takes one system alone on its share of the
+    batch: below 1 by the tree only."""
     if n_systems == 1:
         return 1.0
     return float(samples_per_s / (n_systems * alone_samples_per_s))

@@ -71,14 +71,19 @@ class StreamPlan:
     attention_stash_bytes: dict  # per sample, wafer total: {'flash': ..., 'stored': ...}
     checkpoint: str = "none"  # 'none' or 'segments' (activation checkpointing chosen)
     checkpoint_bytes: dict = field(default_factory=dict)  # per sample under each choice
+    # the micro-batch chosen among those that fit: the one the placer predicts fastest
+    # (0: micro_fit). The largest that fits can be slower: its units may leave a last wave
+    # of tiles part-empty (9 samples on 4 tiles take 3 waves; 8 take 2)
+    micro_best: int = 0
 
     @property
     def micro_batch(self) -> int:
-        return self.micro_forced or self.micro_fit
+        return self.micro_forced or self.micro_best or self.micro_fit
 
     def to_dict(self) -> dict:
         return {"system": self.system.to_dict(), "micro_fit": self.micro_fit,
-                "micro_forced": self.micro_forced, "attention": self.attention,
+                "micro_forced": self.micro_forced, "micro_batch": self.micro_batch,
+                "attention": self.attention,
                 "attention_stash_bytes": dict(self.attention_stash_bytes),
                 "checkpoint": self.checkpoint, "checkpoint_bytes": dict(self.checkpoint_bytes),
                 "free_bytes_per_core": self.free_bytes_per_core,
@@ -147,6 +152,46 @@ class _TileSearch:
             m = fit
         return fit, choice, evals, [d for d, _ in out], peak
 
+    def fastest(self, stash_core: float, fit: int, first: tuple, streamed, system,
+                recompute: bool) -> tuple:
+        """The micro-batch the placer predicts fastest among those that fit, with its tiles:
+        ``(size, choice, evals, data, peak, units, tiles, est)`` (``first``: the tiles of
+        the largest that fits).
+
+        The candidates are the micro-batches a step of ``per_system`` samples runs with at
+        most m samples each, m = fit, fit - 1, ..., 1 (each evenly split: the sizes
+        ``run_size`` gives), as a compiler searching micro-batch sizes for speed does
+        (``docs/modeling.md``, "Weight streaming on a system"). Each candidate chooses its
+        own tiles and must fit beside their working set. The walk stops once the weight
+        streams of a candidate's micro-batches alone take as long as the best step: they
+        only grow as the micro-batch shrinks."""
+        wafer, per_system = self.wafer, self.per_system
+        choice, evals, data, peak, units, tiles, est = first
+        best = (run_size(per_system, fit), choice, evals, data, peak, units, tiles, est)
+        tried = {best[0]}
+        # the dense weights in, twice a micro-batch: a floor under any candidate's step
+        dense_streams = 2.0 * float(streamed[0].sum()) / (system.stream_bytes_per_s
+                                                         / wafer.clock_hz)
+        for m in range(fit - 1, 0, -1):
+            size = run_size(per_system, m)
+            if size in tried:
+                continue
+            tried.add(size)
+            if -(-per_system // size) * dense_streams >= best[7]:
+                break
+            ch = _choose(self.units_views, self.grids, self.evaluate, self.cache, size)
+            out = [self.cache[(i, g, c)] for i, (g, c) in enumerate(ch)]
+            evs = [e for _, e in out]
+            pk = max(_peak(e, self.peaks) for e in evs)
+            if _fit(wafer, pk, stash_core, per_system) < size:
+                continue  # its own tiles' working set leaves no room for its stash
+            u, t = self.units_tiles(ch)
+            e = _estimate(evs, u, t, *streamed, system, wafer, per_system, size, recompute,
+                          True)
+            if e < best[7]:
+                best = (size, ch, evs, [d for d, _ in out], pk, u, t, e)
+        return best
+
     def units_tiles(self, choice) -> tuple[np.ndarray, np.ndarray]:
         units = np.array([self.units_views[i][c][1] for i, (_, c) in enumerate(choice)])
         return units, np.array([float(g[0] * g[1]) for g, _ in choice])
@@ -182,17 +227,23 @@ def place_streaming(sset: StageSet, model: StageModel, wafer: WaferSpec, trainin
         if choice is None:
             continue
         units, tiles = search.units_tiles(choice)
+        seg = opt == "segments"
         est = _estimate(evals, units, tiles, *streamed, system, wafer, per_system,
-                        micro_batch or fit, opt == "segments", training)
+                        micro_batch or fit, seg, training)
+        size = 0
+        if training and not micro_batch and fit >= 1:
+            size, choice, evals, data, peak, units, tiles, est = search.fastest(
+                mem / wafer.cores, fit, (choice, evals, data, peak, units, tiles, est),
+                streamed, system, seg)
         if best is None or est < best[0]:
-            best = (est, opt, mem, fit, choice, evals, data, peak, units, tiles)
+            best = (est, opt, mem, fit, choice, evals, data, peak, units, tiles, size)
     if best is None or (training and best[3] < 1 and not micro_batch):
         mem = min(float(stash.sum()), ckpt[0]) if best is None else best[2]
         peak = wafer.code_reserve_bytes + wafer.io_buffer_bytes if best is None else best[7]
         raise _no_fit(sset, wafer, mem, peak)
-    _, ckpt_opt, mem, fit, choice, out_evals, data, peak, units, tiles = best
+    _, ckpt_opt, mem, fit, choice, out_evals, data, peak, units, tiles, size = best
     forced = int(micro_batch or 0)
-    micro = min(forced or fit, per_system) if training else per_system
+    micro = min(forced or size or fit, per_system) if training else per_system
     stash_core = mem / wafer.cores if training else 0.0
     sram_core = np.full((wafer.rows, wafer.cols), int(np.ceil(peak + min(micro, fit)
                                                               * stash_core)), dtype=np.int64)
@@ -205,7 +256,7 @@ def place_streaming(sset: StageSet, model: StageModel, wafer: WaferSpec, trainin
     plan = StreamPlan(system, units, tiles, kept, *streamed, recompute, fit, forced,
                       float(wafer.sram_bytes_per_core - peak), physics.attention, attn,
                       ckpt_opt, {"none": float(stash.sum()), "segments": ckpt[0],
-                                 "segment_bounds": list(ckpt[1])})
+                                 "segment_bounds": list(ckpt[1])}, int(size))
     check_capacity(sset, system, training)
     stages, out_data = [], []
     for i, (names, e) in enumerate(zip(sset.names, out_evals, strict=True)):
@@ -336,19 +387,32 @@ def _stream_floor(streamed, system, wafer, per_system: int, mem: float, micro_ba
 
 def _estimate(evals, units, tiles, w_b, rows, row_b, looks, system, wafer, per_system: int,
               micro: int, recompute: bool, training: bool) -> float:
-    """The placer's estimate of a step's cycles (to choose between checkpointing options):
-    per micro-batch, each stage's compute waves against its weight stream in (twice in
-    training) and gradients out, as the engine runs them."""
+    """The placer's estimate of a step's cycles (to choose the checkpointing and the
+    micro-batch), as the engine runs it: the step's evenly split micro-batches, each stage's
+    forward = max(compute waves, weights in) and backward = max(compute waves, weights in,
+    gradients out). A unit's forward is taken as a third of its evaluated cycles (backward of
+    a product is two products of the forward's size, derived); segment checkpointing reruns
+    the forward in backward."""
     if micro < 1:
         return math.inf
     size = run_size(per_system, micro)
     n_mb = -(-per_system // size)
+    q, r = divmod(per_system, n_mb)  # r micro-batches of q + 1 samples, the rest of q
     bw = system.stream_bytes_per_s / wafer.clock_hz
-    c = np.array([e.cycles for e in evals]) * (4.0 / 3.0 if recompute else 1.0)
-    waves = np.ceil(size * units / tiles)
-    w = w_b + distinct_rows(rows, size * looks) * row_b
-    t = np.maximum(waves * c, (2.0 if training else 1.0) * w / bw)
-    return float(n_mb * t.sum())
+    c = np.array([e.cycles for e in evals])
+    c_f = c / 3.0 if training else c
+    c_b = c - c_f + (c_f if recompute else 0.0)
+
+    def one(m: int) -> float:  # a micro-batch of m samples, all stages
+        if m < 1:
+            return 0.0
+        waves = np.ceil(m * units / tiles)
+        w = (w_b + distinct_rows(rows, m * looks) * row_b) / bw
+        fwd = np.maximum(waves * c_f, w)
+        bwd = np.maximum(waves * c_b, w) if training else 0.0 * w
+        return float((fwd + bwd).sum())
+
+    return r * one(q + 1) + (n_mb - r) * one(q)
 
 
 def _routing(stages, evals, units, tiles, training: bool) -> tuple[float, int]:
