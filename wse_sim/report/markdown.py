@@ -54,7 +54,8 @@ def summary_rows(result, gpu: dict | None = None) -> list[tuple[str, str]]:
         n = gpu.get("equivalent_gpus")
         ceiling = gpu.get("cluster_ceiling_samples_per_s")
         rows.append(("equivalent GPUs",
-                     f"{n:,} x {name} ({gpu.get('gpus_per_node')} per node)" if n
+                     f"{n:,} x {name} on {gpu.get('equivalent_nodes')} node(s) of "
+                     f"{gpu.get('gpus_per_node')}" if n
                      else f"inf (no {name} cluster reaches the wafer" + (
                          f"; clusters saturate near {fmt(ceiling)} samples/s)" if ceiling
                          else ")")))
