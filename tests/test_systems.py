@@ -314,3 +314,31 @@ def test_tree_edge_bandwidth_carries_every_stream_of_n_systems():
     assert cyc[4, 1e9][0] == pytest.approx(4 * cyc[4, 4e9][0])
     assert cyc[4, 1e9][1] == pytest.approx(4 * cyc[4, 4e9][1])
     assert cyc[4, 1e9][2] < cyc[4, 4e9][2]  # the reduce binds: fewer samples/s
+
+
+def _mlp_graph():
+    g = Graph("mlp")
+    g.dense("fc", g.input("x", (256, 4096)), 8)
+    g.meta["batch_default"] = 8
+    return g
+
+
+def test_a_system_without_weight_streaming_never_picks_it():
+    """The CS-1 had no memory service: on a wafer that is a what-if of WSE-1, 'auto' keeps the
+    pipeline even where a CS-2-like service would stream faster, and says why; a streaming run
+    that is forced (or the only one that fits) is named a what-if."""
+    g = _mlp_graph()
+    w2 = ws.wafer("tiny", wavelet_overhead_cycles=0.0)
+    assert ws.place(g, w2, training=False).mode == "weight_streaming"  # the premise
+    w1 = w2.replace(name="wse1")
+    plan = ws.place(g, w1, training=False)
+    assert plan.mode == "pipelined" and any("no weight streaming" in n for n in plan.notes)
+    forced = ws.place(g, w1, training=False, mode="weight_streaming")
+    assert any("what-if" in n for n in forced.notes)
+    assert not ws.system("cs1").weight_streaming and ws.system("cs2").weight_streaming
+
+
+@pytest.mark.parametrize("bad", ["yes", 1, None])
+def test_weight_streaming_flag_is_a_bool(bad):
+    with pytest.raises(ws.SpecError, match="weight_streaming"):
+        ws.system("cs2", weight_streaming=bad)

@@ -12,7 +12,7 @@ from ..graph import DTYPE_BYTES, Graph
 from ..resources import check_place
 from ..spec import WAFER_PRESETS, Physics, WaferSpec
 from ..spec.physics import ALL_ON
-from ..spec.system import SystemSpec
+from ..spec.system import SystemSpec, system_for
 from ..validate import check_place_args
 from .llm import LLM_MODES, place_llm
 from .pipelined import place_pipelined, predicted_rate
@@ -134,14 +134,19 @@ def place(graph: Graph, wafer: WaferSpec | SystemSpec, mode: str = "auto",
             plan = place_pipelined(sset, model, wafer, training, replicas, batch, seed,
                                    physics, tuple(candidates), choose=_chooser(rates))
         if plan is not None:
-            if mode == "auto":
+            if mode == "auto" and _streams(wafer):
                 plan, why = _choose_mode(plan, sset, model, wafer, training, batch, seed,
                                          physics, rates)
                 notes.append(why)
+            elif mode == "auto":
+                notes.append(f"pipelined: {_no_streaming(wafer)}")
             return dataclasses.replace(plan, notes=(*notes, *plan.notes))
         if mode == "pipelined":
             raise _does_not_fit(sset, model, wafer, mins)
         notes.append("weight streaming: " + _need_line(sset, model, wafer, mins))
+    if not _streams(system or wafer):
+        notes.append(f"a what-if: {_no_streaming(system or wafer)}; it is given a memory "
+                     "service like the CS-2's")
     plan = place_streaming(sset, model, wafer, training, batch, seed, physics,
                            system=system, micro_batch=micro_batch)
     return dataclasses.replace(plan, notes=(*notes, *plan.notes))
@@ -164,6 +169,18 @@ def _batch_and_physics(graph: Graph, training: bool, replicas, batch, physics
     if not isinstance(physics, Physics):
         raise SimulationError(f"physics must be a wse_sim.spec.Physics, got {physics!r}")
     return batch, physics, notes
+
+
+def _streams(target: WaferSpec | SystemSpec) -> bool:
+    """Whether the system (or a bare wafer's default system) runs weight streaming at all."""
+    system = target if isinstance(target, SystemSpec) else system_for(target)
+    return bool(system.weight_streaming)
+
+
+def _no_streaming(target: WaferSpec | SystemSpec) -> str:
+    system = target if isinstance(target, SystemSpec) else system_for(target)
+    return (f"the {system.name} system has no weight streaming (the CS-1 shipped before "
+            "MemoryX and SwarmX)")
 
 
 def _chooser(rates: dict[str, float]):

@@ -39,6 +39,7 @@ SYSTEM_RULES: dict[str, Rule] = {
                                 fix="a tree node joins >= 2 children, e.g. 4"),
     "host_input_bytes_per_s": Rule("number", 0, MAX_BANDWIDTH_BYTES_PER_S, low_open=True,
                                    unit="bytes/s"),
+    "weight_streaming": Rule("bool"),
 }
 
 
@@ -63,6 +64,11 @@ class SystemSpec:
     interconnect_latency_s: float = 2e-6  # one tree level (switch + NICs)
     interconnect_fan_in: int = 4  # systems (or nodes) one broadcast/reduce node joins
     host_input_bytes_per_s: float = ETHERNET_12X100G_BYTES_PER_S  # training data in
+    # whether the product runs weight streaming at all: False for the CS-1, which shipped
+    # before MemoryX / SwarmX (stated: weight streaming was introduced with them for the CS-2,
+    # Hot Chips 33, 2021); place(mode='auto') then never picks it, and a forced or
+    # only-possible streaming run says it is a what-if
+    weight_streaming: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.wafer, WaferSpec):
@@ -105,7 +111,8 @@ def _presets() -> dict[str, SystemSpec]:
     # MemoryX/SwarmX descriptions, Hot Chips 34); SwarmX nodes are 1:4 broadcast/reduce.
     return {
         # CS-1 shipped without MemoryX: its service is a host at the system's I/O, assumed
-        "cs1": SystemSpec("cs1", WAFER_PRESETS["wse1"], memory_capacity_bytes=4e12),
+        "cs1": SystemSpec("cs1", WAFER_PRESETS["wse1"], memory_capacity_bytes=4e12,
+                          weight_streaming=False),
         "cs2": SystemSpec("cs2", WAFER_PRESETS["wse2"], memory_capacity_bytes=4e12),
         "cs3": SystemSpec("cs3", WAFER_PRESETS["wse3"], memory_capacity_bytes=1.5e12),
     }
