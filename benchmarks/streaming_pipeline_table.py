@@ -18,9 +18,9 @@ from wse_sim.models import get
 SAMPLES = 16
 
 
-def run(graph, wafer: str, batch: int | None = None, replicas=1):
+def run(graph, wafer: str, batch: int | None = None, replicas=1, mode: str = "auto"):
     t0 = time.perf_counter()
-    plan = ws.place(graph, ws.wafer(wafer), batch=batch, replicas=replicas)
+    plan = ws.place(graph, ws.wafer(wafer), batch=batch, replicas=replicas, mode=mode)
     r = ws.simulate(plan, samples=SAMPLES)
     return plan, r, time.perf_counter() - t0
 
@@ -44,12 +44,12 @@ def main() -> None:
                 for batch in (64, 256):
                     plan, r, _ = run(sparse[s], wafer, batch)
                     print(f"| {wafer} | {s} | {batch} | {row(plan, r)} |", flush=True)
-        print("\n| model | replicas | samples/s | bubble | most in flight | mode | replicas "
-              "placed |\n|---|---|---|---|---|---|---|")
+        print("\n| model | replicas | mode asked | samples/s | bubble | most in flight | mode | "
+              "replicas placed |\n|---|---|---|---|---|---|---|---|")
         cvae = get("cvae-cs2")
-        for rep in (1, "auto"):
-            plan, r, _ = run(cvae, "wse2", replicas=rep)
-            print(f"| cvae-cs2 (WSE-2) | {rep} | {row(plan, r)} |", flush=True)
+        for rep, mode in ((1, "pipelined"), (1, "auto"), ("auto", "auto")):
+            plan, r, _ = run(cvae, "wse2", replicas=rep, mode=mode)
+            print(f"| cvae-cs2 (WSE-2) | {rep} | {mode} | {row(plan, r)} |", flush=True)
     print("\n| wafer | sparsity | samples/s | bubble | most in flight | mode | replicas | "
           "wall s |\n|---|---|---|---|---|---|---|---|")
     for wafer in ("wse1", "wse2"):
