@@ -129,7 +129,7 @@ def place(graph: Graph, wafer: WaferSpec | SystemSpec, mode: str = "auto",
         plan = None
         if fits:
             if candidates is None:
-                candidates = _what_if_candidates(graph, wafer, mode, training, replicas, batch,
+                candidates = _what_if_candidates(graph, wafer, training, replicas, batch,
                                                  seed, physics)
             plan = place_pipelined(sset, model, wafer, training, replicas, batch, seed,
                                    physics, tuple(candidates), choose=_chooser(rates))
@@ -241,7 +241,7 @@ def _streaming_bound(sset: StageSet, wafer: WaferSpec, training: bool, batch: in
     return batch * wafer.clock_hz / step if step > 0 else float("inf")
 
 
-def _what_if_candidates(graph, wafer, mode, training, replicas, batch, seed,
+def _what_if_candidates(graph, wafer, training, replicas, batch, seed,
                         physics) -> tuple[Placement, ...]:
     """Placements to try besides the wafer's own: on a wafer that is not a preset, that of the
     preset it is a what-if of (same name), else of the largest preset whose mesh it holds;
@@ -253,20 +253,22 @@ def _what_if_candidates(graph, wafer, mode, training, replicas, batch, seed,
         named = [b for b in fits if b.name == wafer.name]
         base = named[0] if named else max(fits, key=lambda b: b.cores, default=None)
         if base is not None:
-            out += _candidate(graph, base, mode, training, replicas, batch, seed, physics)
+            out += _candidate(graph, base, training, replicas, batch, seed, physics)
     denser = _denser(graph)
     if denser is not None:
-        out += _candidate(denser, wafer, mode, training, replicas, batch, seed, physics)
+        out += _candidate(denser, wafer, training, replicas, batch, seed, physics)
     return tuple(out)
 
 
-def _candidate(graph, wafer, mode, training, replicas, batch, seed, physics):
+def _candidate(graph, wafer, training, replicas, batch, seed, physics):
+    """The pipelined placement of ``graph`` on ``wafer`` (only a pipeline is re-evaluated as
+    a candidate, so its own mode choice would be wasted work), or none when it cannot fit."""
     try:
-        plan = place(graph, wafer, mode=mode, training=training, replicas=replicas,
+        plan = place(graph, wafer, mode="pipelined", training=training, replicas=replicas,
                      batch=batch, seed=seed, physics=physics, candidates=())
     except PlacementError:
         return []
-    return [plan] if plan.mode == "pipelined" else []
+    return [plan]
 
 
 def _denser(graph: Graph) -> Graph | None:
