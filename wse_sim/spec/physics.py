@@ -13,7 +13,9 @@ SCHEDULES = ("sync", "async")
 ATTENTION = ("flash", "stored")
 CHECKPOINT = ("auto", "none", "segments")
 GRANULARITIES = ("chunk", "sample")
-CHOICES = ("schedule", "attention", "checkpoint", "granularity")  # switches that are not bools
+# the switches that take one of several names rather than True / False
+CHOICES = {"schedule": SCHEDULES, "attention": ATTENTION, "checkpoint": CHECKPOINT,
+           "granularity": GRANULARITIES}
 
 
 @dataclass(frozen=True)
@@ -59,21 +61,11 @@ class Physics:
     granularity: str = "chunk"
 
     def __post_init__(self) -> None:
-        if self.schedule not in SCHEDULES:
-            raise SpecError(f"Physics.schedule must be one of {SCHEDULES}, got "
-                            f"{self.schedule!r}")
-        if self.attention not in ATTENTION:
-            raise SpecError(f"Physics.attention must be one of {ATTENTION}, got "
-                            f"{self.attention!r}")
-        if self.checkpoint not in CHECKPOINT:
-            raise SpecError(f"Physics.checkpoint must be one of {CHECKPOINT}, got "
-                            f"{self.checkpoint!r}")
-        if self.granularity not in GRANULARITIES:
-            raise SpecError(f"Physics.granularity must be one of {GRANULARITIES}, got "
-                            f"{self.granularity!r}")
         for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if f.name not in CHOICES and not isinstance(v, bool):
+            v, names = getattr(self, f.name), CHOICES.get(f.name)
+            if names is not None and (not isinstance(v, str) or v not in names):
+                raise SpecError(f"Physics.{f.name} must be one of {names}, got {v!r}")
+            if names is None and not isinstance(v, bool):
                 raise SpecError(f"Physics.{f.name} must be True or False, got {v!r}")
 
     def replace(self, **changes) -> Physics:
