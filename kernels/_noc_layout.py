@@ -147,7 +147,8 @@ def _recount(nq, depth, qh, bs, ew_n):
 @njit(cache=True, error_model="numpy")
 def _tables(rows, cols, vcs, qid, q_router, q_port, q_vc):
     """Neighbour of each router per direction, first queue of each (router, port), the
-    downstream queue of each queue per direction (same VC), and each router's row and col."""
+    downstream queue of each queue per direction (same VC), each router's row and col, and
+    the mask of each router's ports that have a queue (bit p: port p)."""
     R = rows * cols
     nq = q_router.shape[0]
     nbr = np.full(R * 4, -1, dtype=np.int32)
@@ -171,6 +172,10 @@ def _tables(rows, cols, vcs, qid, q_router, q_port, q_vc):
         port_q0[q_router[q] * N_PORTS + q_port[q] + 1] += 1
     for i in range(R * N_PORTS):
         port_q0[i + 1] += port_q0[i]
+    r_pm = np.zeros(R, dtype=np.uint8)
+    for i in range(R * N_PORTS):
+        if port_q0[i + 1] > port_q0[i]:
+            r_pm[i // N_PORTS] |= np.uint8(1 << (i % N_PORTS))
     q_down = np.full(nq * 4, -1, dtype=np.int32)
     for q in range(nq):
         r = q_router[q]
@@ -178,7 +183,7 @@ def _tables(rows, cols, vcs, qid, q_router, q_port, q_vc):
             nb = nbr[r * 4 + o]
             if nb >= 0:
                 q_down[q * 4 + o] = qid[(nb * N_PORTS + OPP[o]) * vcs + q_vc[q]]
-    return nbr, port_q0, q_down, r_row, r_col
+    return nbr, port_q0, q_down, r_row, r_col, r_pm
 
 
 @njit(cache=True, inline="always", error_model="numpy")

@@ -167,16 +167,18 @@ def _program_state(program, R, node_core, node_count, node_task, n_slots, core_n
     round-robin pointer; the task-completion wheel. Lists the cores with a task in ``cur``,
     the flags of the routers to visit this cycle (``nxt``: next cycle), scanned in index
     order (memory order)."""
-    cur = np.zeros(R, dtype=np.uint8)
-    nxt = np.zeros(R, dtype=np.uint8)
+    # padded to whole 8-byte words: the visit scan reads them a word at a time
+    cur = np.zeros((R + 7) // 8 * 8, dtype=np.uint8)
+    nxt = np.zeros((R + 7) // 8 * 8, dtype=np.uint8)
     n_nodes = node_core.shape[0]
     tmax = 0
     for n in range(n_nodes):
         if node_task[n] > tmax:
             tmax = node_task[n]
     TW = tmax + 1
-    pst = (np.zeros(n_nodes, dtype=np.int64), np.zeros(n_nodes, dtype=np.int64),
-           np.zeros(n_nodes, dtype=np.int64), np.zeros(n_slots, dtype=np.int64),
+    # int32 counts (the caller bounds node_count below 2**31): half the bytes a visit streams
+    pst = (np.zeros(n_nodes, dtype=np.int32), np.zeros(n_nodes, dtype=np.int32),
+           np.zeros(n_nodes, dtype=np.int32), np.zeros(n_slots, dtype=np.int32),
            np.zeros(R if program else 1, dtype=np.int32), np.zeros(TW, dtype=np.int64),
            np.zeros(TW * (R if program else 1), dtype=np.int32))
     for n in range(n_nodes):
@@ -268,7 +270,8 @@ def simulate_network(
             tasks_done(t, R, node_core, pst, ct, cur)
         else:
             create(t, creating, flits, win_lo, win_hi, src, sp, ct, cur)
-        st = (net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cur, nxt)
+        st = (net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cur, nxt,
+              cur.view(np.uint64))
         err = routers_step_program(t, cfg, *st) if program else routers_step(t, cfg, *st)
         if err:
             break

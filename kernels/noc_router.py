@@ -52,13 +52,16 @@ def _sa_input(r, t, cfg, net, rs, scr):
     """Switch allocation, input stage: each input port requests with one ready VC (round-robin)
     the outputs it has credit for; returns (outputs requested as a mask, error code)."""
     depth, program = cfg[3], cfg[10]
-    q_vc, port_q0, q_down = net[3], net[6], net[7]
+    q_vc, port_q0, q_down, r_pm = net[3], net[6], net[7], net[10]
     bs, qh, q_ovc, q_sa, rr_in = rs[0], rs[1], rs[2], rs[3], rs[6]
     req_q, req_m, got_m = scr[0], scr[1], scr[2]
     any_req = 0
+    pm = r_pm[r]  # ports with a queue: the others are skipped without a look-up
     for p in range(N_PORTS):
         req_m[p] = 0
         got_m[p] = 0
+        if (pm >> p) & 1 == 0:
+            continue
         qa = port_q0[r * N_PORTS + p]
         nv = port_q0[r * N_PORTS + p + 1] - qa
         if nv == 0:
@@ -270,41 +273,50 @@ def _switch(r, t, es, cfg, net, rs, ej, p_dst, route_tbl, scr, ct, link_count, n
 
 
 @njit(cache=True, inline="always", error_model="numpy", _nrt=False)
-def _visit_routers(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cur, nxt):
+def _visit_routers(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cur, nxt,
+                   curw):
     """Visit the routers listed in ``cur`` (index order) for cycle t; lists in ``nxt`` those
-    with work next cycle. Returns an error code."""
+    with work next cycle. ``curw`` is ``cur`` seen as 8-byte words (its length is padded to a
+    multiple of 8), so runs of idle routers are passed over 8 at a time. Returns an error
+    code."""
     rows, cols, program, t_eject, M = cfg[0], cfg[1], cfg[10], cfg[7], cfg[15]
     R = rows * cols
     # wheel slots of this cycle, once (a division per flit or task costs more than its visit)
     es = (t + t_eject) % M
     tt = t % pst[5].shape[0]
+    n_cur = ct[C_N_CUR]  # visits list only the next cycle's routers (nxt, C_N_NXT)
     seen = 0
-    r = -1
-    while seen < ct[C_N_CUR]:
-        r += 1
-        if cur[r] == 0:
+    w = 0
+    while seen < n_cur:
+        if curw[w] == 0:
+            w += 1
             continue
-        cur[r] = 0
-        seen += 1
-        ct[C_ROUTER_CYCLES] += 1
-        if program == 0:
-            if src[9][r] < 0 and src[7][r] > 0 and ct[C_FLUSHING] == 0:
-                err = _start_packet(r, t, cfg, net, rs, src, sp, ct)
+        r0 = w * 8
+        w += 1
+        for r in range(r0, r0 + 8):
+            if cur[r] == 0:
+                continue
+            cur[r] = 0
+            seen += 1
+            ct[C_ROUTER_CYCLES] += 1
+            if program == 0:
+                if src[9][r] < 0 and src[7][r] > 0 and ct[C_FLUSHING] == 0:
+                    err = _start_packet(r, t, cfg, net, rs, src, sp, ct)
+                    if err:
+                        return err
+                if src[9][r] >= 0:
+                    _push_flit(r, t, cfg, net, rs, src, ct)
+            elif pin[10][r + 1] > pin[10][r]:
+                _fire_task(r, tt, R, pin, pst, ct)
+                err = _send_wavelet(r, t, cfg, net, rs, pin, pst, ct)
                 if err:
                     return err
-            if src[9][r] >= 0:
-                _push_flit(r, t, cfg, net, rs, src, ct)
-        elif pin[10][r + 1] > pin[10][r]:
-            _fire_task(r, tt, R, pin, pst, ct)
-            err = _send_wavelet(r, t, cfg, net, rs, pin, pst, ct)
+            err = _switch(r, t, es, cfg, net, rs, ej, src[0], pin[0], scr, ct, link_count, nxt)
             if err:
                 return err
-        err = _switch(r, t, es, cfg, net, rs, ej, src[0], pin[0], scr, ct, link_count, nxt)
-        if err:
-            return err
-        if _busy(r, program, rs, src, pin, pst, ct) and nxt[r] == 0:
-            nxt[r] = 1
-            ct[C_N_NXT] += 1
+            if _busy(r, program, rs, src, pin, pst, ct) and nxt[r] == 0:
+                nxt[r] = 1
+                ct[C_N_NXT] += 1
     return OK
 
 
@@ -322,15 +334,36 @@ def _with_mode(cfg, program):
 # numba's cache does not track callees in other files: after editing a stage, delete the
 # kernels/__pycache__/*.nbi / *.nbc files, or simulate_network keeps the old code.
 @njit(cache=True, error_model="numpy", _nrt=False)
-def routers_step(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cur, nxt):
+def routers_step(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cur, nxt,
+                 curw):
     """One cycle of the routers of synthetic traffic (cfg's mode 0); see _visit_routers."""
     return _visit_routers(t, _with_mode(cfg, 0), net, rs, ej, src, sp, pin, pst, scr, ct,
-                          link_count, cur, nxt)
+                          link_count, cur, nxt, curw)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _is_wse_pipeline(cfg):
+    """Whether cfg is the ``wse`` preset's pipeline (see _wse_cfg)."""
+    return (cfg[3] == 4 and cfg[4] == 0 and cfg[5] == 0 and cfg[6] == 1 and cfg[7] == 2
+            and cfg[8] == 2 and cfg[9] == 1 and cfg[16] == 0 and cfg[17] == 0)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _wse_cfg(cfg):
+    """cfg of a program on the ``wse`` preset's pipeline with its timing as literals: FIFO
+    depth 4, no RC / VA stage, 1-cycle hop, 2-cycle ejection and injection channels, 1-cycle
+    credit, routing on arrival. The same code as the general path; the literals let the
+    compiler fold the depth arithmetic and drop dead branches (the whole-wafer run's path)."""
+    return (cfg[0], cfg[1], cfg[2], 4, 0, 0, 1, 2, 2, 1,
+            1, cfg[11], cfg[12], cfg[13], cfg[14], 3, 0, 0)
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
 def routers_step_program(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cur,
-                         nxt):
+                         nxt, curw):
     """One cycle of the routers of a program on static routes (cfg's mode 1)."""
+    if _is_wse_pipeline(cfg):
+        return _visit_routers(t, _wse_cfg(cfg), net, rs, ej, src, sp, pin, pst, scr, ct,
+                              link_count, cur, nxt, curw)
     return _visit_routers(t, _with_mode(cfg, 1), net, rs, ej, src, sp, pin, pst, scr, ct,
-                          link_count, cur, nxt)
+                          link_count, cur, nxt, curw)
