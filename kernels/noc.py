@@ -193,6 +193,26 @@ def _program_state(program, R, node_core, node_count, node_task, n_slots, core_n
 
 
 @njit(cache=True, error_model="numpy")
+def _program_tables(program, vcs, n_colors, qid, q_router, q_port, q_vc, route_tbl, node_core,
+                    node_color):
+    """Programs: the route mask of each queue's flits (``route_tbl`` of its router, port and
+    color; 0 = none) and the ramp queue of each node's output color (-1: none or a sink), so a
+    visit reads one byte / int per queue / node instead of the sparse per-router tables."""
+    nq = q_router.shape[0]
+    n_nodes = node_core.shape[0]
+    q_m = np.zeros(nq if program else 0, dtype=np.uint8)
+    node_q = np.full(n_nodes, -1, dtype=np.int32)
+    if program:
+        for q in range(nq):
+            q_m[q] = route_tbl[(q_router[q] * N_PORTS + q_port[q]) * n_colors + q_vc[q]]
+        for n in range(n_nodes):
+            c = node_color[n]
+            if c >= 0:
+                node_q[n] = qid[(node_core[n] * N_PORTS + RAMP) * vcs + c]
+    return q_m, node_q
+
+
+@njit(cache=True, error_model="numpy")
 def simulate_network(
     rows, cols, vcs, depth, t_rc, t_va, t_net, t_eject, t_ramp_in, t_credit, rc_front, t_vfree,
     qid, q_router, q_port, q_vc, router_q0,
@@ -250,7 +270,9 @@ def simulate_network(
     pool = nq * depth + R * (t_eject + 1) + R + 16 if program == 0 else 1
     src, sp = _sources(program, R, pool, pattern, dest_table, hot_node, hot_frac, rate, sq_cap)
     pin = (route_tbl, slot_base, node_core, node_color, node_tag, node_count, node_lead,
-           node_task, node_in0, node_in1, core_node0)
+           node_task, node_in0, node_in1, core_node0) + \
+        _program_tables(program, vcs, n_colors, qid, q_router, q_port, q_vc, route_tbl,
+                        node_core, node_color)
     ct = np.zeros(N_COUNTERS, dtype=np.int64)
     ct[C_N_FREE] = pool
     pst, cur, nxt = _program_state(program, R, node_core, node_count, node_task, slot_node.shape[0],

@@ -119,7 +119,7 @@ def _push_flit(r, t, cfg, net, rs, src, ct):
 def _fire_task(r, tt, R, pin, pst, ct):
     """Programs: fire one task of core r whose inputs have arrived (round-robin over nodes);
     ``tt`` is this cycle's slot of the task wheel (t mod its length)."""
-    node_count, node_lead, node_task, node_in0, node_in1, core_node0 = pin[5:]
+    node_count, node_lead, node_task, node_in0, node_in1, core_node0 = pin[5:11]
     fired, _, inj_ready, recv, core_rr, tw_n, tw_node = pst
     TW = tw_n.shape[0]
     n0 = core_node0[r]
@@ -156,11 +156,10 @@ def _fire_task(r, tt, R, pin, pst, ct):
 @njit(cache=True, inline="always", error_model="numpy")
 def _send_wavelet(r, t, cfg, net, rs, pin, pst, ct):
     """Programs: core r injects one wavelet (the first node with one ready; sinks finish)."""
-    vcs, depth, t_rc, t_va, t_ramp_in, n_colors = cfg[2], cfg[3], cfg[4], cfg[5], cfg[8], cfg[14]
-    qid = net[0]
+    depth, t_rc, t_va, t_ramp_in = cfg[3], cfg[4], cfg[5], cfg[8]
     bs, qh, occ = rs[0], rs[1], rs[4]
-    route_tbl, node_color, node_tag, node_count, core_node0 = pin[0], pin[3], pin[4], pin[5], \
-        pin[10]
+    node_color, node_tag, node_count, core_node0, q_m, node_q = pin[3], pin[4], pin[5], \
+        pin[10], pin[11], pin[12]
     sent, inj_ready = pst[1], pst[2]
     for n in range(core_node0[r], core_node0[r + 1]):
         if inj_ready[n] == 0:
@@ -173,12 +172,12 @@ def _send_wavelet(r, t, cfg, net, rs, pin, pst, ct):
             if sent[n] == node_count[n]:
                 ct[C_NODES_LEFT] -= 1
             continue
-        dq = qid[(r * N_PORTS + RAMP) * vcs + c]
+        dq = node_q[n]  # the ramp queue of (r, c)
         if dq < 0:
             return ERR_NO_QUEUE
         if not _has_credit(dq, t, qh, bs, depth):
             continue
-        m = route_tbl[(r * N_PORTS + RAMP) * n_colors + c]
+        m = q_m[dq]
         if m == 0:
             return ERR_ROUTE
         s = dq * depth + qh[dq * 4 + QWP]
@@ -211,7 +210,7 @@ def _busy(r, program, rs, src, pin, pst, ct):
     if program == 0:
         busy = busy or src[9][r] >= 0 or (src[7][r] > 0 and ct[C_FLUSHING] == 0)
     elif not busy:
-        node_count, node_lead, _, node_in0, node_in1, core_node0 = pin[5:]
+        node_count, node_lead, _, node_in0, node_in1, core_node0 = pin[5:11]
         fired, _, inj_ready, recv = pst[0], pst[1], pst[2], pst[3]
         for n in range(core_node0[r], core_node0[r + 1]):
             if inj_ready[n] > 0:

@@ -28,7 +28,6 @@ from ._noc_layout import (
     ERR_ROUTE,
     N_PORTS,
     OK,
-    OPP,
     QR,
     QRP,
     QW,
@@ -103,13 +102,14 @@ def _sa_input(r, t, cfg, net, rs, scr):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _forward(r, o, q, pay, t, cfg, net, rs, p_dst, route_tbl, ct, link_count, nxt):
+def _forward(r, o, q, pay, t, cfg, net, rs, p_dst, q_m, ct, link_count, nxt):
     """Switch traversal: the copy of queue q's head for output o enters the next router."""
     depth, t_rc, t_va, t_net, program, flits = cfg[3], cfg[4], cfg[5], cfg[6], cfg[10], cfg[11]
-    win_lo, win_hi, n_colors = cfg[12], cfg[13], cfg[14]
-    q_vc, nbr, q_down, r_row, r_col = net[3], net[5], net[7], net[8], net[9]
+    cols, win_lo, win_hi = cfg[1], cfg[12], cfg[13]
+    q_vc, q_down, r_row, r_col = net[3], net[7], net[8], net[9]
     bs, qh, q_ovc, occ = rs[0], rs[1], rs[2], rs[4]
-    nb = nbr[r * 4 + o]
+    # the neighbour towards o (it exists: _sa_input found a queue there)
+    nb = r + 1 if o == 0 else (r - 1 if o == 1 else (r + cols if o == 2 else r - cols))
     if program == 0:
         ov = q_ovc[q]
         dq = q_down[q * 4 + o] + ov - q_vc[q]
@@ -123,7 +123,7 @@ def _forward(r, o, q, pay, t, cfg, net, rs, p_dst, route_tbl, ct, link_count, nx
         dq = q_down[q * 4 + o]
         ds = dq * depth + qh[dq * 4 + QWP]
         bs[ds * 4 + SR] = t + t_net + t_rc + t_va
-        m2 = route_tbl[(nb * N_PORTS + OPP[o]) * n_colors + ov]
+        m2 = q_m[dq]  # the route of (nb, OPP[o], ov)
         if m2 == 0:
             return ERR_ROUTE
     bs[ds * 4 + SP] = pay
@@ -146,7 +146,7 @@ def _forward(r, o, q, pay, t, cfg, net, rs, p_dst, route_tbl, ct, link_count, nx
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _sa_output(r, t, es, any_req, cfg, net, rs, ej, p_dst, route_tbl, scr, ct, link_count,
+def _sa_output(r, t, es, any_req, cfg, net, rs, ej, p_dst, q_m, scr, ct, link_count,
                nxt):
     """Switch allocation, output stage: each requested output grants one input port
     (round-robin) and the granted copy leaves, to the next router or the ejection channel
@@ -182,7 +182,7 @@ def _sa_output(r, t, es, any_req, cfg, net, rs, ej, p_dst, route_tbl, scr, ct, l
                 ew_n[es] += 1
                 ct[C_EJCHAN] += 1
             else:
-                err = _forward(r, o, q, pay, t, cfg, net, rs, p_dst, route_tbl, ct, link_count,
+                err = _forward(r, o, q, pay, t, cfg, net, rs, p_dst, q_m, ct, link_count,
                                nxt)
                 if err:
                     return err
@@ -241,7 +241,7 @@ def _retire(r, t, cfg, net, rs, scr, ct):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _switch(r, t, es, cfg, net, rs, ej, p_dst, route_tbl, scr, ct, link_count, nxt):
+def _switch(r, t, es, cfg, net, rs, ej, p_dst, q_m, scr, ct, link_count, nxt):
     """VC allocation and switch allocation / traversal of router r for cycle t.
 
     With a VA stage (t_va >= 1) VA runs after switch allocation, so an output VC freed by a
@@ -261,7 +261,7 @@ def _switch(r, t, es, cfg, net, rs, ej, p_dst, route_tbl, scr, ct, link_count, n
         if err:
             return err
         if any_req:
-            err = _sa_output(r, t, es, any_req, cfg, net, rs, ej, p_dst, route_tbl, scr, ct,
+            err = _sa_output(r, t, es, any_req, cfg, net, rs, ej, p_dst, q_m, scr, ct,
                              link_count, nxt)
             if err:
                 return err
@@ -311,7 +311,8 @@ def _visit_routers(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, 
                 err = _send_wavelet(r, t, cfg, net, rs, pin, pst, ct)
                 if err:
                     return err
-            err = _switch(r, t, es, cfg, net, rs, ej, src[0], pin[0], scr, ct, link_count, nxt)
+            err = _switch(r, t, es, cfg, net, rs, ej, src[0], pin[11], scr, ct, link_count,
+                          nxt)
             if err:
                 return err
             if _busy(r, program, rs, src, pin, pst, ct) and nxt[r] == 0:
