@@ -28,6 +28,7 @@ from ._noc_layout import (
     ERR_ROUTE,
     N_PORTS,
     OK,
+    PREFETCH_AHEAD,
     QR,
     QRP,
     QW,
@@ -40,6 +41,7 @@ from ._noc_layout import (
     _bump,
     _has_credit,
     _popcount,
+    _prefetch_router,
     _va_stage,
     _xy_mask,
 )
@@ -299,6 +301,11 @@ def _visit_routers(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, 
             cur[r] = 0
             seen += 1
             ct[C_ROUTER_CYCLES] += 1
+            if program:
+                # the buffers of a router a few ahead and of its south neighbour (whose
+                # queues this one's south output writes): see PREFETCH_AHEAD
+                _prefetch_router(r + PREFETCH_AHEAD, R, cfg[3], net[4], rs[1], rs[0])
+                _prefetch_router(r + PREFETCH_AHEAD + cols, R, cfg[3], net[4], rs[1], rs[0])
             if program == 0:
                 if src[9][r] < 0 and src[7][r] > 0 and ct[C_FLUSHING] == 0:
                     err = _start_packet(r, t, cfg, net, rs, src, sp, ct)
