@@ -125,6 +125,14 @@ def _prefetch_router(r, R, depth, router_q0, qh, bs):
 
 
 @njit(cache=True, inline="always")
+def _u(i):
+    """An index as unsigned: numba then skips the negative-index wrap-around it emits for a
+    signed one (a sign test, an add and a spilled array length per access in the hot visit).
+    Only for indices known to be >= 0."""
+    return np.uint64(i)
+
+
+@njit(cache=True, inline="always")
 def _bump(pos, n):
     """pos + 1 modulo n, without a division."""
     return pos + 1 if pos + 1 < n else 0
@@ -159,9 +167,9 @@ def _xy_mask(r, d, r_row, r_col):
 
 @njit(cache=True, inline="always")
 def _has_credit(dq, t, qh, bs, depth):
-    if qh[dq * 4 + QW] - qh[dq * 4 + QR] >= depth:
+    if qh[_u(dq * 4 + QW)] - qh[_u(dq * 4 + QR)] >= depth:
         return False
-    return bs[(dq * depth + qh[dq * 4 + QWP]) * 4 + SF] <= t
+    return bs[_u((dq * depth + qh[_u(dq * 4 + QWP)]) * 4 + SF)] <= t
 
 
 @njit(cache=True, error_model="numpy")

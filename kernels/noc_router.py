@@ -42,6 +42,7 @@ from ._noc_layout import (
     _has_credit,
     _popcount,
     _prefetch_router,
+    _u,
     _va_stage,
     _xy_mask,
 )
@@ -57,47 +58,47 @@ def _sa_input(r, t, cfg, net, rs, scr):
     bs, qh, q_ovc, q_sa, rr_in = rs[0], rs[1], rs[2], rs[3], rs[6]
     req_q, req_m, got_m = scr[0], scr[1], scr[2]
     any_req = 0
-    pm = r_pm[r]  # ports with a queue: the others are skipped without a look-up
+    pm = r_pm[_u(r)]  # ports with a queue: the others are skipped without a look-up
     for p in range(N_PORTS):
-        req_m[p] = 0
-        got_m[p] = 0
+        req_m[_u(p)] = 0
+        got_m[_u(p)] = 0
         if (pm >> p) & 1 == 0:
             continue
-        qa = port_q0[r * N_PORTS + p]
-        nv = port_q0[r * N_PORTS + p + 1] - qa
+        qa = port_q0[_u(r * N_PORTS + p)]
+        nv = port_q0[_u(r * N_PORTS + p + 1)] - qa
         if nv == 0:
             continue
-        start = rr_in[r * N_PORTS + p]
+        start = rr_in[_u(r * N_PORTS + p)]
         for j in range(nv):
             jj = start + j
             if jj >= nv:
                 jj -= nv
             q = qa + jj
-            if qh[q * 4 + QW] == qh[q * 4 + QR]:
+            if qh[_u(q * 4 + QW)] == qh[_u(q * 4 + QR)]:
                 continue
-            s = q * depth + qh[q * 4 + QRP]
-            if bs[s * 4 + SR] > t:
+            s = q * depth + qh[_u(q * 4 + QRP)]
+            if bs[_u(s * 4 + SR)] > t:
                 continue
             if program == 0:
                 if q_ovc[q] < 0 or q_sa[q] > t:
                     continue
-                dv = q_ovc[q] - q_vc[q]  # dense queues: VCs of a port adjacent
+                dv = q_ovc[q] - q_vc[_u(q)]  # dense queues: VCs of a port adjacent
             else:
                 dv = 0
-            m = bs[s * 4 + SM]
+            m = bs[_u(s * 4 + SM)]
             ok_m = 0
             for o in range(4):
                 if (m >> o) & 1 == 0:
                     continue
-                dq = q_down[q * 4 + o]
+                dq = q_down[_u(q * 4 + o)]
                 if dq < 0:
                     return any_req, ERR_NO_QUEUE
                 if _has_credit(dq + dv, t, qh, bs, depth):
                     ok_m |= 1 << o
             ok_m |= m & 16
             if ok_m:
-                req_q[p] = q
-                req_m[p] = ok_m
+                req_q[_u(p)] = q
+                req_m[_u(p)] = ok_m
                 any_req |= ok_m
                 break
     return any_req, OK
@@ -114,35 +115,35 @@ def _forward(r, o, q, pay, t, cfg, net, rs, p_dst, q_m, ct, link_count, nxt):
     nb = r + 1 if o == 0 else (r - 1 if o == 1 else (r + cols if o == 2 else r - cols))
     if program == 0:
         ov = q_ovc[q]
-        dq = q_down[q * 4 + o] + ov - q_vc[q]
+        dq = q_down[_u(q * 4 + o)] + ov - q_vc[_u(q)]
         pid = pay // flits
         head = pay - pid * flits == 0
-        ds = dq * depth + qh[dq * 4 + QWP]
-        bs[ds * 4 + SR] = t + t_net + (t_rc if head else 0)
+        ds = dq * depth + qh[_u(dq * 4 + QWP)]
+        bs[_u(ds * 4 + SR)] = t + t_net + (t_rc if head else 0)
         m2 = _xy_mask(nb, p_dst[pid], r_row, r_col)
     else:
-        ov = q_vc[q]
-        dq = q_down[q * 4 + o]
-        ds = dq * depth + qh[dq * 4 + QWP]
-        bs[ds * 4 + SR] = t + t_net + t_rc + t_va
-        m2 = q_m[dq]  # the route of (nb, OPP[o], ov)
+        ov = q_vc[_u(q)]
+        dq = q_down[_u(q * 4 + o)]
+        ds = dq * depth + qh[_u(dq * 4 + QWP)]
+        bs[_u(ds * 4 + SR)] = t + t_net + t_rc + t_va
+        m2 = q_m[_u(dq)]  # the route of (nb, OPP[o], ov)
         if m2 == 0:
             return ERR_ROUTE
-    bs[ds * 4 + SP] = pay
-    bs[ds * 4 + SM] = m2
-    qh[dq * 4 + QW] += 1
-    qh[dq * 4 + QWP] = _bump(qh[dq * 4 + QWP], depth)
-    occ[nb] += 1
+    bs[_u(ds * 4 + SP)] = pay
+    bs[_u(ds * 4 + SM)] = m2
+    qh[_u(dq * 4 + QW)] += 1
+    qh[_u(dq * 4 + QWP)] = _bump(qh[_u(dq * 4 + QWP)], depth)
+    occ[_u(nb)] += 1
     ct[C_BUFFERED] += 1
     pc = _popcount(m2)
     ct[C_OWED] += pc
     ct[C_FORKS] += pc - 1
-    if qh[dq * 4 + QW] - qh[dq * 4 + QR] > ct[C_PEAK]:
-        ct[C_PEAK] = qh[dq * 4 + QW] - qh[dq * 4 + QR]
+    if qh[_u(dq * 4 + QW)] - qh[_u(dq * 4 + QR)] > ct[C_PEAK]:
+        ct[C_PEAK] = qh[_u(dq * 4 + QW)] - qh[_u(dq * 4 + QR)]
     if program or (win_lo <= t < win_hi):
-        link_count[r * 4 + o] += 1
-    if nxt[nb] == 0:
-        nxt[nb] = 1
+        link_count[_u(r * 4 + o)] += 1
+    if nxt[_u(nb)] == 0:
+        nxt[_u(nb)] = 1
         ct[C_N_NXT] += 1
     return OK
 
@@ -163,25 +164,25 @@ def _sa_output(r, t, es, any_req, cfg, net, rs, ej, p_dst, q_m, scr, ct, link_co
         if (any_req >> o) & 1 == 0:
             continue
         po = r * N_PORTS + o
-        start = rr_out[po]
+        start = rr_out[_u(po)]
         for j in range(N_PORTS):
             p = start + j
             if p >= N_PORTS:
                 p -= N_PORTS
-            if (req_m[p] >> o) & 1 == 0:
+            if (req_m[_u(p)] >> o) & 1 == 0:
                 continue
-            got_m[p] |= 1 << o
-            rr_out[po] = p + 1 if p + 1 < N_PORTS else 0
-            q = req_q[p]
-            s = q * depth + qh[q * 4 + QRP]
-            pay = bs[s * 4 + SP]
+            got_m[_u(p)] |= 1 << o
+            rr_out[_u(po)] = p + 1 if p + 1 < N_PORTS else 0
+            q = req_q[_u(p)]
+            s = q * depth + qh[_u(q * 4 + QRP)]
+            pay = bs[_u(s * 4 + SP)]
             ct[C_OWED] -= 1
             if o == RAMP:
-                ei = es * R + ew_n[es]
-                ew_pay[ei] = pay
-                ew_r[ei] = r
-                ew_vc[ei] = q_vc[q]
-                ew_n[es] += 1
+                ei = es * R + ew_n[_u(es)]
+                ew_pay[_u(ei)] = pay
+                ew_r[_u(ei)] = r
+                ew_vc[_u(ei)] = q_vc[_u(q)]
+                ew_n[_u(es)] += 1
                 ct[C_EJCHAN] += 1
             else:
                 err = _forward(r, o, q, pay, t, cfg, net, rs, p_dst, q_m, ct, link_count,
@@ -204,42 +205,42 @@ def _retire(r, t, cfg, net, rs, scr, ct):
         rs[10]
     req_q, got_m = scr[0], scr[2]
     for p in range(N_PORTS):
-        if got_m[p] == 0:
+        if got_m[_u(p)] == 0:
             continue
-        q = req_q[p]
-        s = q * depth + qh[q * 4 + QRP]
-        left = bs[s * 4 + SM] & ~got_m[p]
-        bs[s * 4 + SM] = left
+        q = req_q[_u(p)]
+        s = q * depth + qh[_u(q * 4 + QRP)]
+        left = bs[_u(s * 4 + SM)] & ~got_m[_u(p)]
+        bs[_u(s * 4 + SM)] = left
         # the input pointer moves past the VC just served
-        qa = port_q0[r * N_PORTS + p]
-        nv = port_q0[r * N_PORTS + p + 1] - qa
-        rr_in[r * N_PORTS + p] = q - qa + 1 if q - qa + 1 < nv else 0
+        qa = port_q0[_u(r * N_PORTS + p)]
+        nv = port_q0[_u(r * N_PORTS + p + 1)] - qa
+        rr_in[_u(r * N_PORTS + p)] = q - qa + 1 if q - qa + 1 < nv else 0
         if left == 0:
-            qh[q * 4 + QR] += 1
-            qh[q * 4 + QRP] = _bump(qh[q * 4 + QRP], depth)
-            bs[s * 4 + SF] = t + t_credit
-            occ[r] -= 1
+            qh[_u(q * 4 + QR)] += 1
+            qh[_u(q * 4 + QRP)] = _bump(qh[_u(q * 4 + QRP)], depth)
+            bs[_u(s * 4 + SF)] = t + t_credit
+            occ[_u(r)] -= 1
             ct[C_BUFFERED] -= 1
             tail = True
             if program == 0:
-                pay = bs[s * 4 + SP]
+                pay = bs[_u(s * 4 + SP)]
                 pid = pay // flits
                 tail = pay - pid * flits == flits - 1
                 if tail:
                     o = 0
-                    while (got_m[p] >> o) & 1 == 0:
+                    while (got_m[_u(p)] >> o) & 1 == 0:
                         o += 1
                     key = (r * N_PORTS + o) * vcs + q_ovc[q]
                     out_owner[key] = -1
                     out_free[key] = t + t_vfree
                     q_ovc[q] = -1
-            if rc_front and tail and qh[q * 4 + QW] > qh[q * 4 + QR]:
+            if rc_front and tail and qh[_u(q * 4 + QW)] > qh[_u(q * 4 + QR)]:
                 # the next packet's head reaches the front now: its route computation (and,
                 # on static routes, its VC stage) starts next cycle, not on arrival
-                s2 = q * depth + qh[q * 4 + QRP]
+                s2 = q * depth + qh[_u(q * 4 + QRP)]
                 ready = t + 1 + t_rc + (t_va if program else 0)
-                if bs[s2 * 4 + SR] < ready:
-                    bs[s2 * 4 + SR] = ready
+                if bs[_u(s2 * 4 + SR)] < ready:
+                    bs[_u(s2 * 4 + SR)] = ready
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -255,10 +256,10 @@ def _switch(r, t, es, cfg, net, rs, ej, p_dst, q_m, scr, ct, link_count, nxt):
     va_q, va_key = scr[3], scr[4]
     q0 = router_q0[r]
     q1 = router_q0[r + 1]
-    if t_va == 0 and occ[r] > 0 and program == 0:
+    if t_va == 0 and occ[_u(r)] > 0 and program == 0:
         _va_stage(r, t, q0, q1, depth, vcs, t_va, qh, bs, q_ovc, q_sa, out_owner, out_free,
                   rr_va, va_start, va_q, va_key)
-    if occ[r] > 0:
+    if occ[_u(r)] > 0:
         any_req, err = _sa_input(r, t, cfg, net, rs, scr)
         if err:
             return err
@@ -268,7 +269,7 @@ def _switch(r, t, es, cfg, net, rs, ej, p_dst, q_m, scr, ct, link_count, nxt):
             if err:
                 return err
             _retire(r, t, cfg, net, rs, scr, ct)
-    if t_va > 0 and occ[r] > 0 and program == 0:
+    if t_va > 0 and occ[_u(r)] > 0 and program == 0:
         _va_stage(r, t, q0, q1, depth, vcs, t_va, qh, bs, q_ovc, q_sa, out_owner, out_free,
                   rr_va, va_start, va_q, va_key)
     return OK
@@ -296,9 +297,9 @@ def _visit_routers(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, 
         r0 = w * 8
         w += 1
         for r in range(r0, r0 + 8):
-            if cur[r] == 0:
+            if cur[_u(r)] == 0:
                 continue
-            cur[r] = 0
+            cur[_u(r)] = 0
             seen += 1
             ct[C_ROUTER_CYCLES] += 1
             if program:
@@ -322,8 +323,8 @@ def _visit_routers(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, 
                           nxt)
             if err:
                 return err
-            if _busy(r, program, rs, src, pin, pst, ct) and nxt[r] == 0:
-                nxt[r] = 1
+            if _busy(r, program, rs, src, pin, pst, ct) and nxt[_u(r)] == 0:
+                nxt[_u(r)] = 1
                 ct[C_N_NXT] += 1
     return OK
 
