@@ -116,7 +116,7 @@ def _prefetch(typingctx, arr, idx):
 def _prefetch_router(r, R, depth, router_q0, qh, bs):
     """Prefetch router r's queue headers and first three queues' slots (r < R)."""
     if r < R:
-        q = router_q0[r]
+        q = router_q0[_u(r)]
         _prefetch(qh, q * 4)
         b = q * depth * 4
         _prefetch(bs, b)

@@ -291,7 +291,7 @@ def _visit_routers(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, 
     seen = 0
     w = 0
     while seen < n_cur:
-        if curw[w] == 0:
+        if curw[_u(w)] == 0:
             w += 1
             continue
         r0 = w * 8
@@ -314,7 +314,7 @@ def _visit_routers(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, 
                         return err
                 if src[9][r] >= 0:
                     _push_flit(r, t, cfg, net, rs, src, ct)
-            elif pin[10][r + 1] > pin[10][r]:
+            elif pin[10][_u(r + 1)] > pin[10][_u(r)]:
                 _fire_task(r, tt, R, pin, pst, ct)
                 err = _send_wavelet(r, t, cfg, net, rs, pin, pst, ct)
                 if err:
