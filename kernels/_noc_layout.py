@@ -113,11 +113,16 @@ def _prefetch(typingctx, arr, idx):
 
 
 @njit(cache=True, inline="always")
-def _prefetch_router(r, R, depth, router_q0, qh, bs):
-    """Prefetch router r's queue headers and first three queues' slots (r < R)."""
+def _prefetch_router(r, R, depth, router_q0, qh, bs, q_down, own):
+    """Prefetch router r's queue headers, its first three queues' slots and, for the router's
+    own visit (``own``), their downstream queues (r < R)."""
     if r < R:
         q = router_q0[_u(r)]
         _prefetch(qh, q * 4)
+        _prefetch(qh, q * 4 + 8)
+        if own:
+            _prefetch(q_down, q * 4)
+            _prefetch(q_down, q * 4 + 8)
         b = q * depth * 4
         _prefetch(bs, b)
         _prefetch(bs, b + 16)

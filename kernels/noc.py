@@ -134,8 +134,10 @@ def _router_state(rows, cols, vcs, depth, t_eject, qid, q_router, q_port, q_vc):
 
 
 @njit(cache=True, error_model="numpy")
-def _sources(program, R, pool, pattern, dest_table, hot_node, hot_frac, rate, sq_cap):
-    """Synthetic sources: packet pool, source queues, injection state, first creation times."""
+def _sources(program, R, pool_synth, pattern, dest_table, hot_node, hot_frac, rate, sq_cap):
+    """Synthetic sources: packet pool (``pool_synth`` packets; 1 for programs), source queues,
+    injection state, first creation times; and the pool size."""
+    pool = pool_synth if program == 0 else 1
     p_dst = np.zeros(pool, dtype=np.int32)
     p_gen = np.zeros(pool, dtype=np.int32)
     p_inj = np.zeros(pool, dtype=np.int32)
@@ -158,7 +160,7 @@ def _sources(program, R, pool, pattern, dest_table, hot_node, hot_frac, rate, sq
            np.zeros(src_n, dtype=np.int32), np.zeros(src_n, dtype=np.int32), next_gen,
            np.full(src_n, -1, dtype=np.int32), np.zeros(src_n, dtype=np.int32),
            np.zeros(src_n, dtype=np.int32), np.zeros(src_n, dtype=np.int32))
-    return src, (pattern, dest_table, hot_node, hot_frac, rate, log1m, cap)
+    return src, (pattern, dest_table, hot_node, hot_frac, rate, log1m, cap), pool
 
 
 @njit(cache=True, error_model="numpy")
@@ -193,11 +195,11 @@ def _program_state(program, R, node_core, node_count, node_task, n_slots, core_n
 
 
 @njit(cache=True, error_model="numpy")
-def _program_tables(program, vcs, n_colors, qid, q_router, q_port, q_vc, route_tbl, node_core,
-                    node_color):
+def _program_tables(program, vcs, n_colors, net, route_tbl, node_core, node_color):
     """Programs: the route mask of each queue's flits (``route_tbl`` of its router, port and
     color; 0 = none) and the ramp queue of each node's output color (-1: none or a sink), so a
     visit reads one byte / int per queue / node instead of the sparse per-router tables."""
+    qid, q_router, q_port, q_vc = net[0], net[1], net[2], net[3]
     nq = q_router.shape[0]
     n_nodes = node_core.shape[0]
     q_m = np.zeros(nq if program else 0, dtype=np.uint8)
@@ -267,24 +269,21 @@ def simulate_network(
     net = (qid, q_router, q_port, q_vc, router_q0) + tables
     cfg = (rows, cols, vcs, depth, t_rc, t_va, t_net, t_eject, t_ramp_in, t_credit, program,
            flits, win_lo, win_hi, n_colors, t_eject + 1, rc_front, t_vfree)
-    pool = nq * depth + R * (t_eject + 1) + R + 16 if program == 0 else 1
-    src, sp = _sources(program, R, pool, pattern, dest_table, hot_node, hot_frac, rate, sq_cap)
+    src, sp, pool = _sources(program, R, nq * depth + R * (t_eject + 1) + R + 16, pattern,
+                             dest_table, hot_node, hot_frac, rate, sq_cap)
     pin = (route_tbl, slot_base, node_core, node_color, node_tag, node_count, node_lead,
-           node_task, node_in0, node_in1, core_node0) + \
-        _program_tables(program, vcs, n_colors, qid, q_router, q_port, q_vc, route_tbl,
-                        node_core, node_color)
+           node_task, node_in0, node_in1, core_node0) + _program_tables(
+        program, vcs, n_colors, net, route_tbl, node_core, node_color)
     ct = np.zeros(N_COUNTERS, dtype=np.int64)
     ct[C_N_FREE] = pool
     pst, cur, nxt = _program_state(program, R, node_core, node_count, node_task, slot_node.shape[0],
                          core_node0, ct)
     t = 0
-    err = OK
     while True:
         err = stop_test(t, program, max_cycles, inject_end, drain_limit, src[9], ct, stats)
         if err != GO_ON:
             break
-        creating = window(t, inject_end, drain_limit, win_lo, win_hi, src[7], ct) if \
-            program == 0 else False
+        creating = program == 0 and window(t, inject_end, drain_limit, win_lo, win_hi, src[7], ct)
         err = deliver(t, cfg, ej, src, slot_base, pst[3], ct, cur, lat_hist, nlat_hist)
         if err:
             break

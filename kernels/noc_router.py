@@ -305,8 +305,10 @@ def _visit_routers(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, 
             if program:
                 # the buffers of a router a few ahead and of its south neighbour (whose
                 # queues this one's south output writes): see PREFETCH_AHEAD
-                _prefetch_router(r + PREFETCH_AHEAD, R, cfg[3], net[4], rs[1], rs[0])
-                _prefetch_router(r + PREFETCH_AHEAD + cols, R, cfg[3], net[4], rs[1], rs[0])
+                _prefetch_router(r + PREFETCH_AHEAD, R, cfg[3], net[4], rs[1], rs[0], net[7],
+                                 True)
+                _prefetch_router(r + PREFETCH_AHEAD + cols, R, cfg[3], net[4], rs[1], rs[0],
+                                 net[7], False)
             if program == 0:
                 if src[9][r] < 0 and src[7][r] > 0 and ct[C_FLUSHING] == 0:
                     err = _start_packet(r, t, cfg, net, rs, src, sp, ct)
