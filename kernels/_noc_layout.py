@@ -7,7 +7,10 @@ Nothing here imports the rest of ``wse_sim``.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 N_PORTS = 5
 RAMP = 4
@@ -28,6 +31,12 @@ QW, QR, QWP, QRP = 0, 1, 2, 3  # flits written, read, write position, read posit
 SR, SP, SF, SM = 0, 1, 2, 3  # ready cycle, payload, free-from cycle (credit), route mask
 
 RECOUNT = 4096  # cycles between full recounts of the conservation counters
+
+# programs: the visit of router r asks the memory system for the buffers of router
+# r + PREFETCH_AHEAD and of its south neighbour, so their cache lines arrive while r and the
+# routers between are served (a hint only: no result depends on it). Assumed: a visit costs
+# ~60-80 ns and a line from memory ~100 ns, so a few routers ahead; measured on 994 x 128
+PREFETCH_AHEAD = 4
 
 # stats layout (int64) shared by both kernels
 S_CYCLES = 0  # cycles simulated
@@ -85,6 +94,49 @@ C_FLUSHING = 24  # 1 once sources stop (synthetic drain)
 N_COUNTERS = 25
 
 
+@intrinsic
+def _prefetch(typingctx, arr, idx):
+    """Hint the cache line of ``arr[idx]`` into the caches (LLVM's prefetch: read, high
+    locality). No fault and no effect on results, whatever idx is."""
+    sig = types.void(arr, types.intp)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), ir.IntType(8).as_pointer())
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [ptr.type, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+        builder.call(fn, [ptr, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(cache=True, inline="always")
+def _prefetch_router(r, R, depth, router_q0, qh, bs, q_down, own):
+    """Prefetch router r's queue headers, its first three queues' slots and, for the router's
+    own visit (``own``), their downstream queues (r < R)."""
+    if r < R:
+        q = router_q0[_u(r)]
+        _prefetch(qh, q * 4)
+        _prefetch(qh, q * 4 + 8)
+        if own:
+            _prefetch(q_down, q * 4)
+            _prefetch(q_down, q * 4 + 8)
+        b = q * depth * 4
+        _prefetch(bs, b)
+        _prefetch(bs, b + 16)
+        _prefetch(bs, b + 32)
+
+
+@njit(cache=True, inline="always")
+def _u(i):
+    """An index as unsigned: numba then skips the negative-index wrap-around it emits for a
+    signed one (a sign test, an add and a spilled array length per access in the hot visit).
+    Only for indices known to be >= 0."""
+    return np.uint64(i)
+
+
 @njit(cache=True, inline="always")
 def _bump(pos, n):
     """pos + 1 modulo n, without a division."""
@@ -120,9 +172,9 @@ def _xy_mask(r, d, r_row, r_col):
 
 @njit(cache=True, inline="always")
 def _has_credit(dq, t, qh, bs, depth):
-    if qh[dq * 4 + QW] - qh[dq * 4 + QR] >= depth:
+    if qh[_u(dq * 4 + QW)] - qh[_u(dq * 4 + QR)] >= depth:
         return False
-    return bs[(dq * depth + qh[dq * 4 + QWP]) * 4 + SF] <= t
+    return bs[_u((dq * depth + qh[_u(dq * 4 + QWP)]) * 4 + SF)] <= t
 
 
 @njit(cache=True, error_model="numpy")
@@ -147,7 +199,8 @@ def _recount(nq, depth, qh, bs, ew_n):
 @njit(cache=True, error_model="numpy")
 def _tables(rows, cols, vcs, qid, q_router, q_port, q_vc):
     """Neighbour of each router per direction, first queue of each (router, port), the
-    downstream queue of each queue per direction (same VC), and each router's row and col."""
+    downstream queue of each queue per direction (same VC), each router's row and col, and
+    the mask of each router's ports that have a queue (bit p: port p)."""
     R = rows * cols
     nq = q_router.shape[0]
     nbr = np.full(R * 4, -1, dtype=np.int32)
@@ -171,6 +224,10 @@ def _tables(rows, cols, vcs, qid, q_router, q_port, q_vc):
         port_q0[q_router[q] * N_PORTS + q_port[q] + 1] += 1
     for i in range(R * N_PORTS):
         port_q0[i + 1] += port_q0[i]
+    r_pm = np.zeros(R, dtype=np.uint8)
+    for i in range(R * N_PORTS):
+        if port_q0[i + 1] > port_q0[i]:
+            r_pm[i // N_PORTS] |= np.uint8(1 << (i % N_PORTS))
     q_down = np.full(nq * 4, -1, dtype=np.int32)
     for q in range(nq):
         r = q_router[q]
@@ -178,7 +235,7 @@ def _tables(rows, cols, vcs, qid, q_router, q_port, q_vc):
             nb = nbr[r * 4 + o]
             if nb >= 0:
                 q_down[q * 4 + o] = qid[(nb * N_PORTS + OPP[o]) * vcs + q_vc[q]]
-    return nbr, port_q0, q_down, r_row, r_col
+    return nbr, port_q0, q_down, r_row, r_col, r_pm
 
 
 @njit(cache=True, inline="always", error_model="numpy")

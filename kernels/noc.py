@@ -134,8 +134,10 @@ def _router_state(rows, cols, vcs, depth, t_eject, qid, q_router, q_port, q_vc):
 
 
 @njit(cache=True, error_model="numpy")
-def _sources(program, R, pool, pattern, dest_table, hot_node, hot_frac, rate, sq_cap):
-    """Synthetic sources: packet pool, source queues, injection state, first creation times."""
+def _sources(program, R, pool_synth, pattern, dest_table, hot_node, hot_frac, rate, sq_cap):
+    """Synthetic sources: packet pool (``pool_synth`` packets; 1 for programs), source queues,
+    injection state, first creation times; and the pool size."""
+    pool = pool_synth if program == 0 else 1
     p_dst = np.zeros(pool, dtype=np.int32)
     p_gen = np.zeros(pool, dtype=np.int32)
     p_inj = np.zeros(pool, dtype=np.int32)
@@ -158,7 +160,7 @@ def _sources(program, R, pool, pattern, dest_table, hot_node, hot_frac, rate, sq
            np.zeros(src_n, dtype=np.int32), np.zeros(src_n, dtype=np.int32), next_gen,
            np.full(src_n, -1, dtype=np.int32), np.zeros(src_n, dtype=np.int32),
            np.zeros(src_n, dtype=np.int32), np.zeros(src_n, dtype=np.int32))
-    return src, (pattern, dest_table, hot_node, hot_frac, rate, log1m, cap)
+    return src, (pattern, dest_table, hot_node, hot_frac, rate, log1m, cap), pool
 
 
 @njit(cache=True, error_model="numpy")
@@ -167,16 +169,18 @@ def _program_state(program, R, node_core, node_count, node_task, n_slots, core_n
     round-robin pointer; the task-completion wheel. Lists the cores with a task in ``cur``,
     the flags of the routers to visit this cycle (``nxt``: next cycle), scanned in index
     order (memory order)."""
-    cur = np.zeros(R, dtype=np.uint8)
-    nxt = np.zeros(R, dtype=np.uint8)
+    # padded to whole 8-byte words: the visit scan reads them a word at a time
+    cur = np.zeros((R + 7) // 8 * 8, dtype=np.uint8)
+    nxt = np.zeros((R + 7) // 8 * 8, dtype=np.uint8)
     n_nodes = node_core.shape[0]
     tmax = 0
     for n in range(n_nodes):
         if node_task[n] > tmax:
             tmax = node_task[n]
     TW = tmax + 1
-    pst = (np.zeros(n_nodes, dtype=np.int64), np.zeros(n_nodes, dtype=np.int64),
-           np.zeros(n_nodes, dtype=np.int64), np.zeros(n_slots, dtype=np.int64),
+    # int32 counts (the caller bounds node_count below 2**31): half the bytes a visit streams
+    pst = (np.zeros(n_nodes, dtype=np.int32), np.zeros(n_nodes, dtype=np.int32),
+           np.zeros(n_nodes, dtype=np.int32), np.zeros(n_slots, dtype=np.int32),
            np.zeros(R if program else 1, dtype=np.int32), np.zeros(TW, dtype=np.int64),
            np.zeros(TW * (R if program else 1), dtype=np.int32))
     for n in range(n_nodes):
@@ -188,6 +192,26 @@ def _program_state(program, R, node_core, node_count, node_task, n_slots, core_n
                 cur[r] = 1
                 ct[C_N_CUR] += 1
     return pst, cur, nxt
+
+
+@njit(cache=True, error_model="numpy")
+def _program_tables(program, vcs, n_colors, net, route_tbl, node_core, node_color):
+    """Programs: the route mask of each queue's flits (``route_tbl`` of its router, port and
+    color; 0 = none) and the ramp queue of each node's output color (-1: none or a sink), so a
+    visit reads one byte / int per queue / node instead of the sparse per-router tables."""
+    qid, q_router, q_port, q_vc = net[0], net[1], net[2], net[3]
+    nq = q_router.shape[0]
+    n_nodes = node_core.shape[0]
+    q_m = np.zeros(nq if program else 0, dtype=np.uint8)
+    node_q = np.full(n_nodes, -1, dtype=np.int32)
+    if program:
+        for q in range(nq):
+            q_m[q] = route_tbl[(q_router[q] * N_PORTS + q_port[q]) * n_colors + q_vc[q]]
+        for n in range(n_nodes):
+            c = node_color[n]
+            if c >= 0:
+                node_q[n] = qid[(node_core[n] * N_PORTS + RAMP) * vcs + c]
+    return q_m, node_q
 
 
 @njit(cache=True, error_model="numpy")
@@ -245,22 +269,21 @@ def simulate_network(
     net = (qid, q_router, q_port, q_vc, router_q0) + tables
     cfg = (rows, cols, vcs, depth, t_rc, t_va, t_net, t_eject, t_ramp_in, t_credit, program,
            flits, win_lo, win_hi, n_colors, t_eject + 1, rc_front, t_vfree)
-    pool = nq * depth + R * (t_eject + 1) + R + 16 if program == 0 else 1
-    src, sp = _sources(program, R, pool, pattern, dest_table, hot_node, hot_frac, rate, sq_cap)
+    src, sp, pool = _sources(program, R, nq * depth + R * (t_eject + 1) + R + 16, pattern,
+                             dest_table, hot_node, hot_frac, rate, sq_cap)
     pin = (route_tbl, slot_base, node_core, node_color, node_tag, node_count, node_lead,
-           node_task, node_in0, node_in1, core_node0)
+           node_task, node_in0, node_in1, core_node0) + _program_tables(
+        program, vcs, n_colors, net, route_tbl, node_core, node_color)
     ct = np.zeros(N_COUNTERS, dtype=np.int64)
     ct[C_N_FREE] = pool
     pst, cur, nxt = _program_state(program, R, node_core, node_count, node_task, slot_node.shape[0],
                          core_node0, ct)
     t = 0
-    err = OK
     while True:
         err = stop_test(t, program, max_cycles, inject_end, drain_limit, src[9], ct, stats)
         if err != GO_ON:
             break
-        creating = window(t, inject_end, drain_limit, win_lo, win_hi, src[7], ct) if \
-            program == 0 else False
+        creating = program == 0 and window(t, inject_end, drain_limit, win_lo, win_hi, src[7], ct)
         err = deliver(t, cfg, ej, src, slot_base, pst[3], ct, cur, lat_hist, nlat_hist)
         if err:
             break
@@ -268,7 +291,8 @@ def simulate_network(
             tasks_done(t, R, node_core, pst, ct, cur)
         else:
             create(t, creating, flits, win_lo, win_hi, src, sp, ct, cur)
-        st = (net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cur, nxt)
+        st = (net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cur, nxt,
+              cur.view(np.uint64))
         err = routers_step_program(t, cfg, *st) if program else routers_step(t, cfg, *st)
         if err:
             break

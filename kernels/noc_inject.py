@@ -36,6 +36,7 @@ from ._noc_layout import (
     _bump,
     _has_credit,
     _popcount,
+    _u,
     _xy_mask,
 )
 
@@ -97,18 +98,18 @@ def _push_flit(r, t, cfg, net, rs, src, ct):
     dq = qid[(r * N_PORTS + RAMP) * vcs + inj_vc[r]]
     if _has_credit(dq, t, qh, bs, depth):
         k = inj_k[r]
-        s = dq * depth + qh[dq * 4 + QWP]
-        bs[s * 4 + SR] = t + t_ramp_in + (t_rc if k == 0 else 0)
-        bs[s * 4 + SP] = pid * flits + k
-        bs[s * 4 + SM] = _xy_mask(r, p_dst[pid], r_row, r_col)
-        qh[dq * 4 + QW] += 1
-        qh[dq * 4 + QWP] = _bump(qh[dq * 4 + QWP], depth)
-        occ[r] += 1
+        s = dq * depth + qh[_u(dq * 4 + QWP)]
+        bs[_u(s * 4 + SR)] = t + t_ramp_in + (t_rc if k == 0 else 0)
+        bs[_u(s * 4 + SP)] = pid * flits + k
+        bs[_u(s * 4 + SM)] = _xy_mask(r, p_dst[pid], r_row, r_col)
+        qh[_u(dq * 4 + QW)] += 1
+        qh[_u(dq * 4 + QWP)] = _bump(qh[_u(dq * 4 + QWP)], depth)
+        occ[_u(r)] += 1
         ct[C_BUFFERED] += 1
         ct[C_OWED] += 1
         ct[C_INJECTED] += 1
-        if qh[dq * 4 + QW] - qh[dq * 4 + QR] > ct[C_PEAK]:
-            ct[C_PEAK] = qh[dq * 4 + QW] - qh[dq * 4 + QR]
+        if qh[_u(dq * 4 + QW)] - qh[_u(dq * 4 + QR)] > ct[C_PEAK]:
+            ct[C_PEAK] = qh[_u(dq * 4 + QW)] - qh[_u(dq * 4 + QR)]
         if k == flits - 1:
             inj_pid[r] = -1
         else:
@@ -119,36 +120,36 @@ def _push_flit(r, t, cfg, net, rs, src, ct):
 def _fire_task(r, tt, R, pin, pst, ct):
     """Programs: fire one task of core r whose inputs have arrived (round-robin over nodes);
     ``tt`` is this cycle's slot of the task wheel (t mod its length)."""
-    node_count, node_lead, node_task, node_in0, node_in1, core_node0 = pin[5:]
+    node_count, node_lead, node_task, node_in0, node_in1, core_node0 = pin[5:11]
     fired, _, inj_ready, recv, core_rr, tw_n, tw_node = pst
     TW = tw_n.shape[0]
-    n0 = core_node0[r]
-    n1 = core_node0[r + 1]
+    n0 = core_node0[_u(r)]
+    n1 = core_node0[_u(r + 1)]
     nn = n1 - n0
     for j in range(nn):
-        n = n0 + core_rr[r] + j
+        n = n0 + core_rr[_u(r)] + j
         if n >= n1:
             n -= nn
-        k = fired[n]
-        if k >= node_count[n]:
+        k = fired[_u(n)]
+        if k >= node_count[_u(n)]:
             continue
         ok = True
-        need = k - node_lead[n] + 1
-        for sidx in range(node_in0[n], node_in1[n]):
-            if recv[sidx] < need:
+        need = k - node_lead[_u(n)] + 1
+        for sidx in range(node_in0[_u(n)], node_in1[_u(n)]):
+            if recv[_u(sidx)] < need:
                 ok = False
                 break
         if ok:
-            fired[n] = k + 1
-            core_rr[r] = n - n0 + 1 if n + 1 < n1 else 0
-            if node_task[n] == 0:
-                inj_ready[n] += 1
+            fired[_u(n)] = k + 1
+            core_rr[_u(r)] = n - n0 + 1 if n + 1 < n1 else 0
+            if node_task[_u(n)] == 0:
+                inj_ready[_u(n)] += 1
             else:
-                ts = tt + node_task[n]  # node_task < TW
+                ts = tt + node_task[_u(n)]  # node_task < TW
                 if ts >= TW:
                     ts -= TW
-                tw_node[ts * R + tw_n[ts]] = n
-                tw_n[ts] += 1
+                tw_node[_u(ts * R + tw_n[_u(ts)])] = n
+                tw_n[_u(ts)] += 1
                 ct[C_TASKS_PENDING] += 1
             break
 
@@ -156,48 +157,47 @@ def _fire_task(r, tt, R, pin, pst, ct):
 @njit(cache=True, inline="always", error_model="numpy")
 def _send_wavelet(r, t, cfg, net, rs, pin, pst, ct):
     """Programs: core r injects one wavelet (the first node with one ready; sinks finish)."""
-    vcs, depth, t_rc, t_va, t_ramp_in, n_colors = cfg[2], cfg[3], cfg[4], cfg[5], cfg[8], cfg[14]
-    qid = net[0]
+    depth, t_rc, t_va, t_ramp_in = cfg[3], cfg[4], cfg[5], cfg[8]
     bs, qh, occ = rs[0], rs[1], rs[4]
-    route_tbl, node_color, node_tag, node_count, core_node0 = pin[0], pin[3], pin[4], pin[5], \
-        pin[10]
+    node_color, node_tag, node_count, core_node0, q_m, node_q = pin[3], pin[4], pin[5], \
+        pin[10], pin[11], pin[12]
     sent, inj_ready = pst[1], pst[2]
-    for n in range(core_node0[r], core_node0[r + 1]):
-        if inj_ready[n] == 0:
+    for n in range(core_node0[_u(r)], core_node0[_u(r + 1)]):
+        if inj_ready[_u(n)] == 0:
             continue
-        c = node_color[n]
+        c = node_color[_u(n)]
         if c < 0:
             ct[C_DONE_CYCLE] = t
-            sent[n] += inj_ready[n]
-            inj_ready[n] = 0
-            if sent[n] == node_count[n]:
+            sent[_u(n)] += inj_ready[_u(n)]
+            inj_ready[_u(n)] = 0
+            if sent[_u(n)] == node_count[_u(n)]:
                 ct[C_NODES_LEFT] -= 1
             continue
-        dq = qid[(r * N_PORTS + RAMP) * vcs + c]
+        dq = node_q[_u(n)]  # the ramp queue of (r, c)
         if dq < 0:
             return ERR_NO_QUEUE
         if not _has_credit(dq, t, qh, bs, depth):
             continue
-        m = route_tbl[(r * N_PORTS + RAMP) * n_colors + c]
+        m = q_m[_u(dq)]
         if m == 0:
             return ERR_ROUTE
-        s = dq * depth + qh[dq * 4 + QWP]
-        bs[s * 4 + SR] = t + t_ramp_in + t_rc + t_va
-        bs[s * 4 + SP] = node_tag[n]
-        bs[s * 4 + SM] = m
-        qh[dq * 4 + QW] += 1
-        qh[dq * 4 + QWP] = _bump(qh[dq * 4 + QWP], depth)
-        occ[r] += 1
+        s = dq * depth + qh[_u(dq * 4 + QWP)]
+        bs[_u(s * 4 + SR)] = t + t_ramp_in + t_rc + t_va
+        bs[_u(s * 4 + SP)] = node_tag[_u(n)]
+        bs[_u(s * 4 + SM)] = m
+        qh[_u(dq * 4 + QW)] += 1
+        qh[_u(dq * 4 + QWP)] = _bump(qh[_u(dq * 4 + QWP)], depth)
+        occ[_u(r)] += 1
         ct[C_BUFFERED] += 1
         pc = _popcount(m)
         ct[C_OWED] += pc
         ct[C_FORKS] += pc - 1
         ct[C_INJECTED] += 1
-        if qh[dq * 4 + QW] - qh[dq * 4 + QR] > ct[C_PEAK]:
-            ct[C_PEAK] = qh[dq * 4 + QW] - qh[dq * 4 + QR]
-        inj_ready[n] -= 1
-        sent[n] += 1
-        if sent[n] == node_count[n]:
+        if qh[_u(dq * 4 + QW)] - qh[_u(dq * 4 + QR)] > ct[C_PEAK]:
+            ct[C_PEAK] = qh[_u(dq * 4 + QW)] - qh[_u(dq * 4 + QR)]
+        inj_ready[_u(n)] -= 1
+        sent[_u(n)] += 1
+        if sent[_u(n)] == node_count[_u(n)]:
             ct[C_NODES_LEFT] -= 1
             ct[C_DONE_CYCLE] = t
         break
@@ -211,18 +211,18 @@ def _busy(r, program, rs, src, pin, pst, ct):
     if program == 0:
         busy = busy or src[9][r] >= 0 or (src[7][r] > 0 and ct[C_FLUSHING] == 0)
     elif not busy:
-        node_count, node_lead, _, node_in0, node_in1, core_node0 = pin[5:]
+        node_count, node_lead, _, node_in0, node_in1, core_node0 = pin[5:11]
         fired, _, inj_ready, recv = pst[0], pst[1], pst[2], pst[3]
-        for n in range(core_node0[r], core_node0[r + 1]):
-            if inj_ready[n] > 0:
+        for n in range(core_node0[_u(r)], core_node0[_u(r + 1)]):
+            if inj_ready[_u(n)] > 0:
                 busy = True
                 break
-            k = fired[n]
-            if k < node_count[n]:
-                need = k - node_lead[n] + 1
+            k = fired[_u(n)]
+            if k < node_count[_u(n)]:
+                need = k - node_lead[_u(n)] + 1
                 ok = True
-                for sidx in range(node_in0[n], node_in1[n]):
-                    if recv[sidx] < need:
+                for sidx in range(node_in0[_u(n)], node_in1[_u(n)]):
+                    if recv[_u(sidx)] < need:
                         ok = False
                         break
                 if ok:

@@ -28,7 +28,7 @@ from ._noc_layout import (
     ERR_ROUTE,
     N_PORTS,
     OK,
-    OPP,
+    PREFETCH_AHEAD,
     QR,
     QRP,
     QW,
@@ -41,6 +41,8 @@ from ._noc_layout import (
     _bump,
     _has_credit,
     _popcount,
+    _prefetch_router,
+    _u,
     _va_stage,
     _xy_mask,
 )
@@ -52,98 +54,102 @@ def _sa_input(r, t, cfg, net, rs, scr):
     """Switch allocation, input stage: each input port requests with one ready VC (round-robin)
     the outputs it has credit for; returns (outputs requested as a mask, error code)."""
     depth, program = cfg[3], cfg[10]
-    q_vc, port_q0, q_down = net[3], net[6], net[7]
+    q_vc, port_q0, q_down, r_pm = net[3], net[6], net[7], net[10]
     bs, qh, q_ovc, q_sa, rr_in = rs[0], rs[1], rs[2], rs[3], rs[6]
     req_q, req_m, got_m = scr[0], scr[1], scr[2]
     any_req = 0
+    pm = r_pm[_u(r)]  # ports with a queue: the others are skipped without a look-up
     for p in range(N_PORTS):
-        req_m[p] = 0
-        got_m[p] = 0
-        qa = port_q0[r * N_PORTS + p]
-        nv = port_q0[r * N_PORTS + p + 1] - qa
+        req_m[_u(p)] = 0
+        got_m[_u(p)] = 0
+        if (pm >> p) & 1 == 0:
+            continue
+        qa = port_q0[_u(r * N_PORTS + p)]
+        nv = port_q0[_u(r * N_PORTS + p + 1)] - qa
         if nv == 0:
             continue
-        start = rr_in[r * N_PORTS + p]
+        start = rr_in[_u(r * N_PORTS + p)]
         for j in range(nv):
             jj = start + j
             if jj >= nv:
                 jj -= nv
             q = qa + jj
-            if qh[q * 4 + QW] == qh[q * 4 + QR]:
+            if qh[_u(q * 4 + QW)] == qh[_u(q * 4 + QR)]:
                 continue
-            s = q * depth + qh[q * 4 + QRP]
-            if bs[s * 4 + SR] > t:
+            s = q * depth + qh[_u(q * 4 + QRP)]
+            if bs[_u(s * 4 + SR)] > t:
                 continue
             if program == 0:
                 if q_ovc[q] < 0 or q_sa[q] > t:
                     continue
-                dv = q_ovc[q] - q_vc[q]  # dense queues: VCs of a port adjacent
+                dv = q_ovc[q] - q_vc[_u(q)]  # dense queues: VCs of a port adjacent
             else:
                 dv = 0
-            m = bs[s * 4 + SM]
+            m = bs[_u(s * 4 + SM)]
             ok_m = 0
             for o in range(4):
                 if (m >> o) & 1 == 0:
                     continue
-                dq = q_down[q * 4 + o]
+                dq = q_down[_u(q * 4 + o)]
                 if dq < 0:
                     return any_req, ERR_NO_QUEUE
                 if _has_credit(dq + dv, t, qh, bs, depth):
                     ok_m |= 1 << o
             ok_m |= m & 16
             if ok_m:
-                req_q[p] = q
-                req_m[p] = ok_m
+                req_q[_u(p)] = q
+                req_m[_u(p)] = ok_m
                 any_req |= ok_m
                 break
     return any_req, OK
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _forward(r, o, q, pay, t, cfg, net, rs, p_dst, route_tbl, ct, link_count, nxt):
+def _forward(r, o, q, pay, t, cfg, net, rs, p_dst, q_m, ct, link_count, nxt):
     """Switch traversal: the copy of queue q's head for output o enters the next router."""
     depth, t_rc, t_va, t_net, program, flits = cfg[3], cfg[4], cfg[5], cfg[6], cfg[10], cfg[11]
-    win_lo, win_hi, n_colors = cfg[12], cfg[13], cfg[14]
-    q_vc, nbr, q_down, r_row, r_col = net[3], net[5], net[7], net[8], net[9]
+    cols, win_lo, win_hi = cfg[1], cfg[12], cfg[13]
+    q_vc, q_down, r_row, r_col = net[3], net[7], net[8], net[9]
     bs, qh, q_ovc, occ = rs[0], rs[1], rs[2], rs[4]
-    nb = nbr[r * 4 + o]
+    # the neighbour towards o (it exists: _sa_input found a queue there)
+    nb = r + 1 if o == 0 else (r - 1 if o == 1 else (r + cols if o == 2 else r - cols))
     if program == 0:
         ov = q_ovc[q]
-        dq = q_down[q * 4 + o] + ov - q_vc[q]
+        dq = q_down[_u(q * 4 + o)] + ov - q_vc[_u(q)]
         pid = pay // flits
         head = pay - pid * flits == 0
-        ds = dq * depth + qh[dq * 4 + QWP]
-        bs[ds * 4 + SR] = t + t_net + (t_rc if head else 0)
+        ds = dq * depth + qh[_u(dq * 4 + QWP)]
+        bs[_u(ds * 4 + SR)] = t + t_net + (t_rc if head else 0)
         m2 = _xy_mask(nb, p_dst[pid], r_row, r_col)
     else:
-        ov = q_vc[q]
-        dq = q_down[q * 4 + o]
-        ds = dq * depth + qh[dq * 4 + QWP]
-        bs[ds * 4 + SR] = t + t_net + t_rc + t_va
-        m2 = route_tbl[(nb * N_PORTS + OPP[o]) * n_colors + ov]
+        ov = q_vc[_u(q)]
+        dq = q_down[_u(q * 4 + o)]
+        ds = dq * depth + qh[_u(dq * 4 + QWP)]
+        bs[_u(ds * 4 + SR)] = t + t_net + t_rc + t_va
+        m2 = q_m[_u(dq)]  # the route of (nb, OPP[o], ov)
         if m2 == 0:
             return ERR_ROUTE
-    bs[ds * 4 + SP] = pay
-    bs[ds * 4 + SM] = m2
-    qh[dq * 4 + QW] += 1
-    qh[dq * 4 + QWP] = _bump(qh[dq * 4 + QWP], depth)
-    occ[nb] += 1
+    bs[_u(ds * 4 + SP)] = pay
+    bs[_u(ds * 4 + SM)] = m2
+    qh[_u(dq * 4 + QW)] += 1
+    qh[_u(dq * 4 + QWP)] = _bump(qh[_u(dq * 4 + QWP)], depth)
+    occ[_u(nb)] += 1
     ct[C_BUFFERED] += 1
     pc = _popcount(m2)
     ct[C_OWED] += pc
     ct[C_FORKS] += pc - 1
-    if qh[dq * 4 + QW] - qh[dq * 4 + QR] > ct[C_PEAK]:
-        ct[C_PEAK] = qh[dq * 4 + QW] - qh[dq * 4 + QR]
+    if qh[_u(dq * 4 + QW)] - qh[_u(dq * 4 + QR)] > ct[C_PEAK]:
+        ct[C_PEAK] = qh[_u(dq * 4 + QW)] - qh[_u(dq * 4 + QR)]
     if program or (win_lo <= t < win_hi):
-        link_count[r * 4 + o] += 1
-    if nxt[nb] == 0:
-        nxt[nb] = 1
+        link_count[_u(r * 4 + o)] += 1
+    if nxt[_u(nb)] == 0:
+        nxt[_u(nb)] = 1
         ct[C_N_NXT] += 1
     return OK
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _sa_output(r, t, es, any_req, cfg, net, rs, ej, p_dst, route_tbl, scr, ct, link_count,
+def _sa_output(r, t, es, any_req, cfg, net, rs, ej, p_dst, q_m, scr, ct, link_count,
                nxt):
     """Switch allocation, output stage: each requested output grants one input port
     (round-robin) and the granted copy leaves, to the next router or the ejection channel
@@ -158,28 +164,28 @@ def _sa_output(r, t, es, any_req, cfg, net, rs, ej, p_dst, route_tbl, scr, ct, l
         if (any_req >> o) & 1 == 0:
             continue
         po = r * N_PORTS + o
-        start = rr_out[po]
+        start = rr_out[_u(po)]
         for j in range(N_PORTS):
             p = start + j
             if p >= N_PORTS:
                 p -= N_PORTS
-            if (req_m[p] >> o) & 1 == 0:
+            if (req_m[_u(p)] >> o) & 1 == 0:
                 continue
-            got_m[p] |= 1 << o
-            rr_out[po] = p + 1 if p + 1 < N_PORTS else 0
-            q = req_q[p]
-            s = q * depth + qh[q * 4 + QRP]
-            pay = bs[s * 4 + SP]
+            got_m[_u(p)] |= 1 << o
+            rr_out[_u(po)] = p + 1 if p + 1 < N_PORTS else 0
+            q = req_q[_u(p)]
+            s = q * depth + qh[_u(q * 4 + QRP)]
+            pay = bs[_u(s * 4 + SP)]
             ct[C_OWED] -= 1
             if o == RAMP:
-                ei = es * R + ew_n[es]
-                ew_pay[ei] = pay
-                ew_r[ei] = r
-                ew_vc[ei] = q_vc[q]
-                ew_n[es] += 1
+                ei = es * R + ew_n[_u(es)]
+                ew_pay[_u(ei)] = pay
+                ew_r[_u(ei)] = r
+                ew_vc[_u(ei)] = q_vc[_u(q)]
+                ew_n[_u(es)] += 1
                 ct[C_EJCHAN] += 1
             else:
-                err = _forward(r, o, q, pay, t, cfg, net, rs, p_dst, route_tbl, ct, link_count,
+                err = _forward(r, o, q, pay, t, cfg, net, rs, p_dst, q_m, ct, link_count,
                                nxt)
                 if err:
                     return err
@@ -199,46 +205,46 @@ def _retire(r, t, cfg, net, rs, scr, ct):
         rs[10]
     req_q, got_m = scr[0], scr[2]
     for p in range(N_PORTS):
-        if got_m[p] == 0:
+        if got_m[_u(p)] == 0:
             continue
-        q = req_q[p]
-        s = q * depth + qh[q * 4 + QRP]
-        left = bs[s * 4 + SM] & ~got_m[p]
-        bs[s * 4 + SM] = left
+        q = req_q[_u(p)]
+        s = q * depth + qh[_u(q * 4 + QRP)]
+        left = bs[_u(s * 4 + SM)] & ~got_m[_u(p)]
+        bs[_u(s * 4 + SM)] = left
         # the input pointer moves past the VC just served
-        qa = port_q0[r * N_PORTS + p]
-        nv = port_q0[r * N_PORTS + p + 1] - qa
-        rr_in[r * N_PORTS + p] = q - qa + 1 if q - qa + 1 < nv else 0
+        qa = port_q0[_u(r * N_PORTS + p)]
+        nv = port_q0[_u(r * N_PORTS + p + 1)] - qa
+        rr_in[_u(r * N_PORTS + p)] = q - qa + 1 if q - qa + 1 < nv else 0
         if left == 0:
-            qh[q * 4 + QR] += 1
-            qh[q * 4 + QRP] = _bump(qh[q * 4 + QRP], depth)
-            bs[s * 4 + SF] = t + t_credit
-            occ[r] -= 1
+            qh[_u(q * 4 + QR)] += 1
+            qh[_u(q * 4 + QRP)] = _bump(qh[_u(q * 4 + QRP)], depth)
+            bs[_u(s * 4 + SF)] = t + t_credit
+            occ[_u(r)] -= 1
             ct[C_BUFFERED] -= 1
             tail = True
             if program == 0:
-                pay = bs[s * 4 + SP]
+                pay = bs[_u(s * 4 + SP)]
                 pid = pay // flits
                 tail = pay - pid * flits == flits - 1
                 if tail:
                     o = 0
-                    while (got_m[p] >> o) & 1 == 0:
+                    while (got_m[_u(p)] >> o) & 1 == 0:
                         o += 1
                     key = (r * N_PORTS + o) * vcs + q_ovc[q]
                     out_owner[key] = -1
                     out_free[key] = t + t_vfree
                     q_ovc[q] = -1
-            if rc_front and tail and qh[q * 4 + QW] > qh[q * 4 + QR]:
+            if rc_front and tail and qh[_u(q * 4 + QW)] > qh[_u(q * 4 + QR)]:
                 # the next packet's head reaches the front now: its route computation (and,
                 # on static routes, its VC stage) starts next cycle, not on arrival
-                s2 = q * depth + qh[q * 4 + QRP]
+                s2 = q * depth + qh[_u(q * 4 + QRP)]
                 ready = t + 1 + t_rc + (t_va if program else 0)
-                if bs[s2 * 4 + SR] < ready:
-                    bs[s2 * 4 + SR] = ready
+                if bs[_u(s2 * 4 + SR)] < ready:
+                    bs[_u(s2 * 4 + SR)] = ready
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _switch(r, t, es, cfg, net, rs, ej, p_dst, route_tbl, scr, ct, link_count, nxt):
+def _switch(r, t, es, cfg, net, rs, ej, p_dst, q_m, scr, ct, link_count, nxt):
     """VC allocation and switch allocation / traversal of router r for cycle t.
 
     With a VA stage (t_va >= 1) VA runs after switch allocation, so an output VC freed by a
@@ -250,61 +256,78 @@ def _switch(r, t, es, cfg, net, rs, ej, p_dst, route_tbl, scr, ct, link_count, n
     va_q, va_key = scr[3], scr[4]
     q0 = router_q0[r]
     q1 = router_q0[r + 1]
-    if t_va == 0 and occ[r] > 0 and program == 0:
+    if t_va == 0 and occ[_u(r)] > 0 and program == 0:
         _va_stage(r, t, q0, q1, depth, vcs, t_va, qh, bs, q_ovc, q_sa, out_owner, out_free,
                   rr_va, va_start, va_q, va_key)
-    if occ[r] > 0:
+    if occ[_u(r)] > 0:
         any_req, err = _sa_input(r, t, cfg, net, rs, scr)
         if err:
             return err
         if any_req:
-            err = _sa_output(r, t, es, any_req, cfg, net, rs, ej, p_dst, route_tbl, scr, ct,
+            err = _sa_output(r, t, es, any_req, cfg, net, rs, ej, p_dst, q_m, scr, ct,
                              link_count, nxt)
             if err:
                 return err
             _retire(r, t, cfg, net, rs, scr, ct)
-    if t_va > 0 and occ[r] > 0 and program == 0:
+    if t_va > 0 and occ[_u(r)] > 0 and program == 0:
         _va_stage(r, t, q0, q1, depth, vcs, t_va, qh, bs, q_ovc, q_sa, out_owner, out_free,
                   rr_va, va_start, va_q, va_key)
     return OK
 
 
 @njit(cache=True, inline="always", error_model="numpy", _nrt=False)
-def _visit_routers(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cur, nxt):
+def _visit_routers(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cur, nxt,
+                   curw):
     """Visit the routers listed in ``cur`` (index order) for cycle t; lists in ``nxt`` those
-    with work next cycle. Returns an error code."""
+    with work next cycle. ``curw`` is ``cur`` seen as 8-byte words (its length is padded to a
+    multiple of 8), so runs of idle routers are passed over 8 at a time. Returns an error
+    code."""
     rows, cols, program, t_eject, M = cfg[0], cfg[1], cfg[10], cfg[7], cfg[15]
     R = rows * cols
     # wheel slots of this cycle, once (a division per flit or task costs more than its visit)
     es = (t + t_eject) % M
     tt = t % pst[5].shape[0]
+    n_cur = ct[C_N_CUR]  # visits list only the next cycle's routers (nxt, C_N_NXT)
     seen = 0
-    r = -1
-    while seen < ct[C_N_CUR]:
-        r += 1
-        if cur[r] == 0:
+    w = 0
+    while seen < n_cur:
+        if curw[_u(w)] == 0:
+            w += 1
             continue
-        cur[r] = 0
-        seen += 1
-        ct[C_ROUTER_CYCLES] += 1
-        if program == 0:
-            if src[9][r] < 0 and src[7][r] > 0 and ct[C_FLUSHING] == 0:
-                err = _start_packet(r, t, cfg, net, rs, src, sp, ct)
+        r0 = w * 8
+        w += 1
+        for r in range(r0, r0 + 8):
+            if cur[_u(r)] == 0:
+                continue
+            cur[_u(r)] = 0
+            seen += 1
+            ct[C_ROUTER_CYCLES] += 1
+            if program:
+                # the buffers of a router a few ahead and of its south neighbour (whose
+                # queues this one's south output writes): see PREFETCH_AHEAD
+                _prefetch_router(r + PREFETCH_AHEAD, R, cfg[3], net[4], rs[1], rs[0], net[7],
+                                 True)
+                _prefetch_router(r + PREFETCH_AHEAD + cols, R, cfg[3], net[4], rs[1], rs[0],
+                                 net[7], False)
+            if program == 0:
+                if src[9][r] < 0 and src[7][r] > 0 and ct[C_FLUSHING] == 0:
+                    err = _start_packet(r, t, cfg, net, rs, src, sp, ct)
+                    if err:
+                        return err
+                if src[9][r] >= 0:
+                    _push_flit(r, t, cfg, net, rs, src, ct)
+            elif pin[10][_u(r + 1)] > pin[10][_u(r)]:
+                _fire_task(r, tt, R, pin, pst, ct)
+                err = _send_wavelet(r, t, cfg, net, rs, pin, pst, ct)
                 if err:
                     return err
-            if src[9][r] >= 0:
-                _push_flit(r, t, cfg, net, rs, src, ct)
-        elif pin[10][r + 1] > pin[10][r]:
-            _fire_task(r, tt, R, pin, pst, ct)
-            err = _send_wavelet(r, t, cfg, net, rs, pin, pst, ct)
+            err = _switch(r, t, es, cfg, net, rs, ej, src[0], pin[11], scr, ct, link_count,
+                          nxt)
             if err:
                 return err
-        err = _switch(r, t, es, cfg, net, rs, ej, src[0], pin[0], scr, ct, link_count, nxt)
-        if err:
-            return err
-        if _busy(r, program, rs, src, pin, pst, ct) and nxt[r] == 0:
-            nxt[r] = 1
-            ct[C_N_NXT] += 1
+            if _busy(r, program, rs, src, pin, pst, ct) and nxt[_u(r)] == 0:
+                nxt[_u(r)] = 1
+                ct[C_N_NXT] += 1
     return OK
 
 
@@ -322,15 +345,36 @@ def _with_mode(cfg, program):
 # numba's cache does not track callees in other files: after editing a stage, delete the
 # kernels/__pycache__/*.nbi / *.nbc files, or simulate_network keeps the old code.
 @njit(cache=True, error_model="numpy", _nrt=False)
-def routers_step(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cur, nxt):
+def routers_step(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cur, nxt,
+                 curw):
     """One cycle of the routers of synthetic traffic (cfg's mode 0); see _visit_routers."""
     return _visit_routers(t, _with_mode(cfg, 0), net, rs, ej, src, sp, pin, pst, scr, ct,
-                          link_count, cur, nxt)
+                          link_count, cur, nxt, curw)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _is_wse_pipeline(cfg):
+    """Whether cfg is the ``wse`` preset's pipeline (see _wse_cfg)."""
+    return (cfg[3] == 4 and cfg[4] == 0 and cfg[5] == 0 and cfg[6] == 1 and cfg[7] == 2
+            and cfg[8] == 2 and cfg[9] == 1 and cfg[16] == 0 and cfg[17] == 0)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _wse_cfg(cfg):
+    """cfg of a program on the ``wse`` preset's pipeline with its timing as literals: FIFO
+    depth 4, no RC / VA stage, 1-cycle hop, 2-cycle ejection and injection channels, 1-cycle
+    credit, routing on arrival. The same code as the general path; the literals let the
+    compiler fold the depth arithmetic and drop dead branches (the whole-wafer run's path)."""
+    return (cfg[0], cfg[1], cfg[2], 4, 0, 0, 1, 2, 2, 1,
+            1, cfg[11], cfg[12], cfg[13], cfg[14], 3, 0, 0)
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
 def routers_step_program(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cur,
-                         nxt):
+                         nxt, curw):
     """One cycle of the routers of a program on static routes (cfg's mode 1)."""
+    if _is_wse_pipeline(cfg):
+        return _visit_routers(t, _wse_cfg(cfg), net, rs, ej, src, sp, pin, pst, scr, ct,
+                              link_count, cur, nxt, curw)
     return _visit_routers(t, _with_mode(cfg, 1), net, rs, ej, src, sp, pin, pst, scr, ct,
-                          link_count, cur, nxt)
+                          link_count, cur, nxt, curw)

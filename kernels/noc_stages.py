@@ -66,6 +66,7 @@ from ._noc_layout import (
     S_SRC_OVERFLOW,
     S_TAGGED_DONE,
     _recount,
+    _u,
 )
 
 GO_ON = -1  # _stop: keep running
@@ -126,9 +127,9 @@ def deliver(t, cfg, ej, src, slot_base, recv, ct, cur, lat_hist, nlat_hist):
     err = OK
     slot = t % M
     base = slot * R
-    for i in range(ew_n[slot]):
-        r = ew_r[base + i]
-        pay = ew_pay[base + i]
+    for i in range(ew_n[_u(slot)]):
+        r = ew_r[_u(base + i)]
+        pay = ew_pay[_u(base + i)]
         ct[C_EJCHAN] -= 1
         ct[C_DELIVERED] += 1
         if program == 0:
@@ -137,28 +138,28 @@ def deliver(t, cfg, ej, src, slot_base, recv, ct, cur, lat_hist, nlat_hist):
             pid = pay // flits
             k = pay - pid * flits
             if k == flits - 1:
-                if p_tag[pid]:
-                    lat = t - p_gen[pid]
-                    nlat = t - p_inj[pid]
+                if p_tag[_u(pid)]:
+                    lat = t - p_gen[_u(pid)]
+                    nlat = t - p_inj[_u(pid)]
                     ct[C_LAT_SUM] += lat
                     ct[C_NLAT_SUM] += nlat
-                    lat_hist[min(lat, LAT_BINS - 1)] += 1
-                    nlat_hist[min(nlat, LAT_BINS - 1)] += 1
+                    lat_hist[_u(min(lat, LAT_BINS - 1))] += 1
+                    nlat_hist[_u(min(nlat, LAT_BINS - 1))] += 1
                     ct[C_TAGGED_DONE] += 1
-                free_stack[ct[C_N_FREE]] = pid
+                free_stack[_u(ct[C_N_FREE])] = pid
                 ct[C_N_FREE] += 1
         else:
-            c = ew_vc[base + i]
-            sb = slot_base[r * n_colors + c]
+            c = ew_vc[_u(base + i)]
+            sb = slot_base[_u(r * n_colors + c)]
             if sb < 0:
                 err = ERR_NO_SLOT
                 break
-            recv[sb + pay] += 1
+            recv[_u(sb + pay)] += 1
             ct[C_DONE_CYCLE] = t
-            if cur[r] == 0:
-                cur[r] = 1
+            if cur[_u(r)] == 0:
+                cur[_u(r)] = 1
                 ct[C_N_CUR] += 1
-    ew_n[slot] = 0
+    ew_n[_u(slot)] = 0
     return err
 
 
@@ -168,15 +169,15 @@ def tasks_done(t, R, node_core, pst, ct, cur):
     inj_ready, tw_n, tw_node = pst[2], pst[5], pst[6]
     TW = tw_n.shape[0]
     ts = t % TW
-    for i in range(tw_n[ts]):
-        n = tw_node[ts * R + i]
-        inj_ready[n] += 1
+    for i in range(tw_n[_u(ts)]):
+        n = tw_node[_u(ts * R + i)]
+        inj_ready[_u(n)] += 1
         ct[C_TASKS_PENDING] -= 1
-        r = node_core[n]
-        if cur[r] == 0:
-            cur[r] = 1
+        r = node_core[_u(n)]
+        if cur[_u(r)] == 0:
+            cur[_u(r)] = 1
             ct[C_N_CUR] += 1
-    tw_n[ts] = 0
+    tw_n[_u(ts)] = 0
 
 
 @njit(cache=True, error_model="numpy")
@@ -200,8 +201,8 @@ def create(t, creating, flits, win_lo, win_hi, src, sp, ct, cur):
                 next_gen[n] = t + 1
             else:
                 next_gen[n] = t + 1 + int(np.log(1.0 - np.random.random()) / log1m)  # noqa: NPY002
-        if (inj_pid[n] >= 0 or (sq_n[n] > 0 and ct[C_FLUSHING] == 0)) and cur[n] == 0:
-            cur[n] = 1
+        if (inj_pid[n] >= 0 or (sq_n[n] > 0 and ct[C_FLUSHING] == 0)) and cur[_u(n)] == 0:
+            cur[_u(n)] = 1
             ct[C_N_CUR] += 1
 
 

@@ -124,29 +124,25 @@ def place(graph: Graph, wafer: WaferSpec | SystemSpec, mode: str = "auto",
     model = stage_model(list(sset.data), sset.in_density, sset.first, wafer, training,
                         sset.flow_wavelets())
     mins = min_cores_for_sram(model, sset.in_flight, np.ones(S))
-    fits = bool(mins.sum() <= wafer.cores)
     if mode != "weight_streaming" and system is None:
         plan = None
-        if fits:
+        if mins.sum() <= wafer.cores:
             if candidates is None:
                 candidates = _what_if_candidates(graph, wafer, training, replicas, batch,
                                                  seed, physics)
             plan = place_pipelined(sset, model, wafer, training, replicas, batch, seed,
                                    physics, tuple(candidates), choose=_chooser(rates))
         if plan is not None:
-            if mode == "auto" and _streams(wafer):
+            if mode == "auto":
                 plan, why = _choose_mode(plan, sset, model, wafer, training, batch, seed,
                                          physics, rates)
                 notes.append(why)
-            elif mode == "auto":
-                notes.append(f"pipelined: {_no_streaming(wafer)}")
             return dataclasses.replace(plan, notes=(*notes, *plan.notes))
         if mode == "pipelined":
             raise _does_not_fit(sset, model, wafer, mins)
         notes.append("weight streaming: " + _need_line(sset, model, wafer, mins))
     if not _streams(system or wafer):
-        notes.append(f"a what-if: {_no_streaming(system or wafer)}; it is given a memory "
-                     "service like the CS-2's")
+        notes.append(f"a what-if: {_no_streaming(system or wafer)}; it gets a CS-2-like service")
     plan = place_streaming(sset, model, wafer, training, batch, seed, physics,
                            system=system, micro_batch=micro_batch)
     return dataclasses.replace(plan, notes=(*notes, *plan.notes))
@@ -207,7 +203,9 @@ def _choose_mode(plan: Placement, sset: StageSet, model: StageModel, wafer: Wafe
     and does every MAC on the wafer's lanes, so its rate is at most ``batch`` over the larger
     of the two totals (:func:`_streaming_bound`). When the engine's prediction for the
     pipeline beats that, streaming is not placed; otherwise both are and the engine's
-    prediction decides."""
+    prediction decides. A system without weight streaming (the CS-1) keeps the pipeline."""
+    if not _streams(wafer):
+        return plan, f"pipelined: {_no_streaming(wafer)}"
     bound = _streaming_bound(sset, wafer, training, batch)
     pipe = rates.get("chosen")
     pipe = predicted_samples_per_s(plan) if pipe is None else pipe

@@ -128,7 +128,6 @@ def _raise_kernel(err: int, stats: np.ndarray, what: str) -> None:
 
 
 _EMPTY_I32 = np.zeros(0, dtype=np.int32)
-_EMPTY_I64 = np.zeros(0, dtype=np.int64)
 
 
 def _run(rows, cols, vcs, depth, spec: RouterSpec, qid, q_router, q_port, q_vc, router_q0,
@@ -150,5 +149,5 @@ def _run(rows, cols, vcs, depth, spec: RouterSpec, qid, q_router, q_port, q_vc, 
 
 def _no_program():
     z32 = _EMPTY_I32
-    return (np.zeros(0, dtype=np.uint8), 1, z32, z32, z32, z32, _EMPTY_I64, _EMPTY_I64,
-            _EMPTY_I64, z32, z32, z32, np.zeros(1, dtype=np.int32), 0)
+    return (np.zeros(0, dtype=np.uint8), 1, z32, z32, z32, z32, z32, z32, z32, z32, z32, z32,
+            np.zeros(1, dtype=np.int32), 0)

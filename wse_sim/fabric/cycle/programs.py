@@ -18,6 +18,10 @@ from .core import _raise_kernel, _run
 from .presets import OPP, PORT_RAMP, RouterSpec
 from .synthetic import _warm
 
+# largest wavelet count, lead or task length of a node: the kernel's program counters are
+# int32 (derived: 2**31 - 1, less headroom for the sums it forms from them)
+INT32_COUNT_MAX = 1073741824  # 2**30
+
 
 @dataclass
 class Program:
@@ -63,9 +67,15 @@ def _compile_program(prog: Program):
     slot_base[key] = np.arange(len(key), dtype=np.int32)
     core_node0 = np.searchsorted(core, np.arange(R + 1)).astype(np.int32)
     tag = np.zeros(len(core), dtype=np.int32)
+    # the kernel counts wavelets and cycles of tasks in int32 (fewer bytes per router visit)
+    for what, a in (("wavelets per node", cnt), ("lead", lead), ("task cycles", task)):
+        if len(a) and int(np.abs(a).max()) > INT32_COUNT_MAX:
+            raise FabricError(f"{what} of {int(np.abs(a).max()):,} exceeds the cycle-level "
+                              f"fabric's limit of {INT32_COUNT_MAX:,}; use fewer wavelets")
     qs = (qid, q_router, q_port, q_vc, router_q0)
-    pr = (tbl, C, slot_base, core.astype(np.int32), color.astype(np.int32), tag, cnt, lead,
-          task, in0.astype(np.int32), in1.astype(np.int32), slot_node, core_node0)
+    pr = (tbl, C, slot_base, core.astype(np.int32), color.astype(np.int32), tag,
+          cnt.astype(np.int32), lead.astype(np.int32), task.astype(np.int32),
+          in0.astype(np.int32), in1.astype(np.int32), slot_node, core_node0)
     return qs, pr
 
 
