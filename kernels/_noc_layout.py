@@ -129,12 +129,39 @@ def _prefetch_router(r, R, depth, router_q0, qh, bs, q_down, own):
         _prefetch(bs, b + 32)
 
 
-@njit(cache=True, inline="always")
-def _u(i):
+@intrinsic
+def _u(typingctx, i):
     """An index as unsigned: numba then skips the negative-index wrap-around it emits for a
     signed one (a sign test, an add and a spilled array length per access in the hot visit).
-    Only for indices known to be >= 0."""
-    return np.uint64(i)
+    Only for indices known to be >= 0. An intrinsic, not an inlined function: the visit calls
+    it ~150 times, and every numba-level inline grows the IR that type inference walks."""
+    if not isinstance(i, types.Integer):
+        return None
+    sig = types.uint64(i)
+
+    def codegen(context, builder, signature, args):
+        v = args[0]
+        if v.type.width < 64:
+            return builder.zext(v, ir.IntType(64))
+        return v
+
+    return sig, codegen
+
+
+@intrinsic
+def _ctz(typingctx, x):
+    """Trailing zero bits of a nonzero uint64 (LLVM's cttz: one instruction), as an int64."""
+    if x != types.uint64:
+        return None
+    sig = types.int64(x)
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        fnty = ir.FunctionType(i64, [i64, ir.IntType(1)])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.cttz.i64")
+        return builder.call(fn, [args[0], ir.Constant(ir.IntType(1), 1)])
+
+    return sig, codegen
 
 
 @njit(cache=True, inline="always")
@@ -191,8 +218,9 @@ def _recount(nq, depth, qh, bs, ew_n):
             if pos == depth:
                 pos = 0
     ej = 0
-    for i in range(ew_n.shape[0]):
-        ej += ew_n[i]
+    for w in range(ew_n.shape[0]):  # one wheel per worker; the rows' padding stays 0
+        for i in range(ew_n.shape[1]):
+            ej += ew_n[w, i]
     return buffered, owed, ej
 
 

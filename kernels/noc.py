@@ -97,13 +97,14 @@ from ._noc_layout import (  # noqa: F401 (the public layout, re-exported)
     S_TAGGED_DONE,
     _tables,
 )
-from .noc_router import routers_step, routers_step_program
 from .noc_stages import GO_ON, check, create, deliver, finish, stop_test, tasks_done, window
+from .noc_workers import PAD, routers_step
 
 
 @njit(cache=True, error_model="numpy")
-def _router_state(rows, cols, vcs, depth, t_eject, qid, q_router, q_port, q_vc):
-    """Tables, router buffers (struct of arrays), ejection wheel and allocator scratch."""
+def _router_state(rows, cols, vcs, depth, t_eject, qid, q_router, q_port, q_vc, W):
+    """Tables, router buffers (struct of arrays), and each of the W workers' ejection wheel and
+    allocator scratch (rows padded: see :mod:`wse_sim.kernels.noc_workers`)."""
     R = rows * cols
     nq = q_router.shape[0]
     tables = _tables(rows, cols, vcs, qid, q_router, q_port, q_vc)
@@ -122,14 +123,17 @@ def _router_state(rows, cols, vcs, depth, t_eject, qid, q_router, q_port, q_vc):
     va_start = np.zeros(R * N_PORTS, dtype=np.int16)  # per output port, over its VCs
     out_free = np.zeros(R * N_PORTS * vcs, dtype=np.int32)  # packets: VC allocatable from
     rs = (bs, qh, q_ovc, q_sa, occ, out_owner, rr_in, rr_out, rr_va, va_start, out_free)
-    # ejection channels: a wheel of t_eject + 1 slots, each holding up to R flits
+    # ejection channels: a wheel of t_eject + 1 slots, each holding up to R flits (a router
+    # ejects at most one a cycle)
     M = t_eject + 1
-    ej = (np.zeros(M, dtype=np.int64), np.zeros(M * R, dtype=np.int32),
-          np.zeros(M * R, dtype=np.int32), np.zeros(M * R, dtype=np.int16))
+    ej = (np.zeros((W, M + PAD), dtype=np.int64), np.zeros((W, M * R), dtype=np.int32),
+          np.zeros((W, M * R), dtype=np.int32), np.zeros((W, M * R), dtype=np.int16))
     # allocator scratch (one router at a time): request queue / mask, grants, VA requests
-    scr = (np.zeros(N_PORTS, dtype=np.int64), np.zeros(N_PORTS, dtype=np.int64),
-           np.zeros(N_PORTS, dtype=np.int64), np.zeros(N_PORTS * vcs, dtype=np.int64),
-           np.zeros(N_PORTS * vcs, dtype=np.int64))
+    scr = (np.zeros((W, N_PORTS + PAD), dtype=np.int64),
+           np.zeros((W, N_PORTS + PAD), dtype=np.int64),
+           np.zeros((W, N_PORTS + PAD), dtype=np.int64),
+           np.zeros((W, N_PORTS * vcs + PAD), dtype=np.int64),
+           np.zeros((W, N_PORTS * vcs + PAD), dtype=np.int64))
     return tables, rs, ej, scr
 
 
@@ -164,11 +168,11 @@ def _sources(program, R, pool_synth, pattern, dest_table, hot_node, hot_frac, ra
 
 
 @njit(cache=True, error_model="numpy")
-def _program_state(program, R, node_core, node_count, node_task, n_slots, core_node0, ct):
+def _program_state(program, R, node_core, node_count, node_task, n_slots, core_node0, ct, W):
     """Per node: tasks fired, wavelets sent / ready; per slot: wavelets received; per core:
-    round-robin pointer; the task-completion wheel. Lists the cores with a task in ``cur``,
-    the flags of the routers to visit this cycle (``nxt``: next cycle), scanned in index
-    order (memory order)."""
+    round-robin pointer; each of the W workers' task-completion wheel. Lists the cores with a
+    task in ``cur``, the flags of the routers to visit this cycle (``nxt``: next cycle),
+    scanned in index order (memory order)."""
     # padded to whole 8-byte words: the visit scan reads them a word at a time
     cur = np.zeros((R + 7) // 8 * 8, dtype=np.uint8)
     nxt = np.zeros((R + 7) // 8 * 8, dtype=np.uint8)
@@ -181,8 +185,9 @@ def _program_state(program, R, node_core, node_count, node_task, n_slots, core_n
     # int32 counts (the caller bounds node_count below 2**31): half the bytes a visit streams
     pst = (np.zeros(n_nodes, dtype=np.int32), np.zeros(n_nodes, dtype=np.int32),
            np.zeros(n_nodes, dtype=np.int32), np.zeros(n_slots, dtype=np.int32),
-           np.zeros(R if program else 1, dtype=np.int32), np.zeros(TW, dtype=np.int64),
-           np.zeros(TW * (R if program else 1), dtype=np.int32))
+           np.zeros(R if program else 1, dtype=np.int32),
+           np.zeros((W, TW + PAD), dtype=np.int64),
+           np.zeros((W, TW * max(n_nodes, 1)), dtype=np.int32))
     for n in range(n_nodes):
         if node_count[n] > 0:
             ct[C_NODES_LEFT] += 1
@@ -218,7 +223,7 @@ def _program_tables(program, vcs, n_colors, net, route_tbl, node_core, node_colo
 def simulate_network(
     rows, cols, vcs, depth, t_rc, t_va, t_net, t_eject, t_ramp_in, t_credit, rc_front, t_vfree,
     qid, q_router, q_port, q_vc, router_q0,
-    program,
+    program, workers, block_rows,
     # synthetic traffic
     pattern, dest_table, hot_node, hot_frac, rate, flits, inject_end, win_lo, win_hi,
     drain_limit, sq_cap, seed,
@@ -239,6 +244,9 @@ def simulate_network(
         synthetic traffic needs every (router, port, vc) (a dense map)
     router_q0 : int32 (R + 1,) queues of router r are router_q0[r] .. router_q0[r + 1] - 1
     program : 0 = synthetic packets with XY routing; 1 = a program on static color routes
+    workers, block_rows : a program's visits run on ``workers`` threads, in blocks of
+        ``block_rows >= 2`` rows (:mod:`wse_sim.kernels.noc_workers`); the result does not
+        depend on either. Synthetic traffic runs on one worker
     pattern : 0 uniform, 1 fixed destination (``dest_table``), 2 hotspot (``hot_frac`` of
         packets to ``hot_node``, the rest uniform)
     dest_table : int32 (R,) destination of each source for pattern 1
@@ -264,8 +272,9 @@ def simulate_network(
     R = rows * cols
     nq = q_router.shape[0]
     np.random.seed(seed)  # noqa: NPY002 (numba's per-thread generator, seeded in-kernel)
+    W = workers if program else 1
     tables, rs, ej, scr = _router_state(rows, cols, vcs, depth, t_eject, qid, q_router, q_port,
-                                        q_vc)
+                                        q_vc, W)
     net = (qid, q_router, q_port, q_vc, router_q0) + tables
     cfg = (rows, cols, vcs, depth, t_rc, t_va, t_net, t_eject, t_ramp_in, t_credit, program,
            flits, win_lo, win_hi, n_colors, t_eject + 1, rc_front, t_vfree)
@@ -276,9 +285,11 @@ def simulate_network(
         program, vcs, n_colors, net, route_tbl, node_core, node_color)
     ct = np.zeros(N_COUNTERS, dtype=np.int64)
     ct[C_N_FREE] = pool
-    pst, cur, nxt = _program_state(program, R, node_core, node_count, node_task, slot_node.shape[0],
-                         core_node0, ct)
-    t = 0
+    pst, cur, nxt = _program_state(program, R, node_core, node_count, node_task,
+                                   slot_node.shape[0], core_node0, ct, W)
+    ctw = np.zeros((W, N_COUNTERS + PAD), dtype=np.int64)  # the workers' counters
+    errs = np.zeros(W, dtype=np.int64)
+    t = np.int64(0)  # not a literal: typing the loop from a literal 0 compiles the step twice
     while True:
         err = stop_test(t, program, max_cycles, inject_end, drain_limit, src[9], ct, stats)
         if err != GO_ON:
@@ -291,9 +302,8 @@ def simulate_network(
             tasks_done(t, R, node_core, pst, ct, cur)
         else:
             create(t, creating, flits, win_lo, win_hi, src, sp, ct, cur)
-        st = (net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cur, nxt,
-              cur.view(np.uint64))
-        err = routers_step_program(t, cfg, *st) if program else routers_step(t, cfg, *st)
+        err = routers_step(t, cfg, W, block_rows, net, rs, ej, src, sp, pin, pst, scr, ct, ctw,
+                           errs, link_count, cur, nxt, cur.view(np.uint64))
         if err:
             break
         err = check(t, nq, depth, rs[1], rs[0], ej[0], ct)

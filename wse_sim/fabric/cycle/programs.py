@@ -14,7 +14,7 @@ import numpy as np
 
 from ...errors import FabricError
 from ...kernels import noc
-from .core import _raise_kernel, _run
+from .core import _raise_kernel, _run, threads_for
 from .presets import OPP, PORT_RAMP, RouterSpec
 from .synthetic import _warm
 
@@ -79,13 +79,16 @@ def _compile_program(prog: Program):
     return qs, pr
 
 
-def run_program(prog: Program, spec: RouterSpec, depth: int, max_cycles: int, what: str):
-    """Run a program to completion: kernel stats, link loads (rows, cols, 4), wall seconds."""
+def run_program(prog: Program, spec: RouterSpec, depth: int, max_cycles: int, what: str,
+                threads: int | None = None):
+    """Run a program to completion: kernel stats, link loads (rows, cols, 4), wall seconds.
+    ``threads``: see :func:`~wse_sim.fabric.cycle.core.threads_for`."""
     qs, pr = _compile_program(prog)
     _warm()
     synth = (0, np.zeros(1, dtype=np.int32), 0, 0.0, 0.0, 1, 0, 0, 0, 0, 1, 0)
     err, st, link, _, _, wall = _run(prog.rows, prog.cols, prog.colors, depth, spec, *qs, 1,
-                                     synth, (*pr, int(max_cycles)))
+                                     synth, (*pr, int(max_cycles)),
+                                     threads_for(threads, prog.rows, prog.cols))
     _raise_kernel(err, st, what)
     return st, link, wall
 

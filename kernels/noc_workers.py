@@ -1,0 +1,150 @@
+"""The router visits of one cycle of :func:`wse_sim.kernels.noc.simulate_network`, on one
+thread or spread over several (numba).
+
+**Why several threads give the same result.** Inside a cycle a router's visit reads and writes
+its own queues and the input queues it feeds in its four neighbours, and nothing it writes is
+visible to another router before the next cycle (a flit written is ready at ``t + t_net`` or
+later, a freed slot gives credit from ``t + t_credit >= t + 1``). So the routers of a cycle
+may be visited in any order, and two routers may be visited at the same time when neither
+touches the other's queues. Programs split the mesh into blocks of ``h >= 2`` whole rows; a
+block touches its own rows and one row on either side. The even blocks are visited first, all
+at once (two even blocks are a whole odd block apart, so they touch disjoint rows), then the
+odd blocks. Worker ``w`` of ``W`` takes every W-th block of a phase, so a band of active rows
+(a reduction's wavefront moving down the mesh) is shared out evenly.
+
+Each worker keeps its own counters (merged after the cycle: sums, and maxima for the peak
+queue and the last event), ejection wheel, task wheel and allocator scratch; the rows of
+these per-worker arrays are ``PAD`` int64s longer than they need, so two workers never write
+one cache line. Synthetic traffic draws random numbers as routers are visited, so its
+visit order is part of its result: it always runs on one worker.
+
+Nothing here imports the rest of ``wse_sim``.
+"""
+
+from __future__ import annotations
+
+import numba
+from numba import njit, prange
+
+from ._noc_layout import C_DONE_CYCLE, C_N_CUR, C_PEAK, N_COUNTERS, N_PORTS, OK
+from .noc_router import visit_range
+
+# per-worker rows are this many int64s longer than their contents: 128 bytes, two cache
+# lines, so neighbouring workers' rows never share one (derived: 64-byte lines on x86-64 and
+# arm64; the adjacent-line prefetcher pairs lines)
+PAD = 16
+
+
+def available_threads() -> int:
+    """Threads numba may use (``numba.set_num_threads``; NUMBA_NUM_THREADS, else the cores)."""
+    return int(numba.get_num_threads())
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _visit_worker(w, W, phase, h, n_stop, t, cfg, net, rs, ej2, src, sp, pin, pst2, scr2, ct,
+                  link_count, cur, nxt, curw):
+    """Worker w's blocks of ``phase`` (0: even blocks, 1: odd), with its own wheels and
+    scratch; ``ct`` is its counter row (or the run's counters on one worker)."""
+    rows, cols, vcs, M = cfg[0], cfg[1], cfg[2], cfg[15]
+    tw = pst2[5].shape[1] - PAD
+    ej = (ej2[0][w, :M], ej2[1][w], ej2[2][w], ej2[3][w])
+    pst = (pst2[0], pst2[1], pst2[2], pst2[3], pst2[4], pst2[5][w, :tw], pst2[6][w])
+    scr = (scr2[0][w, :N_PORTS], scr2[1][w, :N_PORTS], scr2[2][w, :N_PORTS],
+           scr2[3][w, :N_PORTS * vcs], scr2[4][w, :N_PORTS * vcs])
+    i = 0
+    b = phase
+    while b * h < rows:
+        if i % W == w:
+            lo = b * h * cols
+            hi = min(b * h + h, rows) * cols
+            err = visit_range(lo, hi, n_stop, t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct,
+                              link_count, cur, nxt, curw)
+            if err:
+                return err
+        i += 1
+        b += 2
+    return OK
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _phase(phase, W, h, t, cfg, net, rs, ej2, src, sp, pin, pst2, scr2, ctw, link_count, cur,
+           nxt, curw, errs):
+    """All W workers' blocks of one phase at once."""
+    R = cfg[0] * cfg[1]
+    for w in prange(W):
+        errs[w] = _visit_worker(w, W, phase, h, R, t, cfg, net, rs, ej2, src, sp, pin, pst2,
+                                scr2, ctw[w, :N_COUNTERS], link_count, cur, nxt, curw)
+
+
+@njit(cache=True, error_model="numpy")
+def _merge(ct, ctw):
+    """Add the workers' counters into the run's: sums, but maxima for the peak queue and the
+    cycle of the last event; the rows are zeroed for the next cycle."""
+    for w in range(ctw.shape[0]):
+        for i in range(N_COUNTERS):
+            v = ctw[w, i]
+            if i == C_PEAK or i == C_DONE_CYCLE:
+                if v > ct[i]:
+                    ct[i] = v
+            else:
+                ct[i] += v
+            ctw[w, i] = 0
+
+
+@njit(cache=True, error_model="numpy")
+def _cycle(t, cfg, W, h, net, rs, ej2, src, sp, pin, pst2, scr2, ct, ctw, errs, link_count,
+           cur, nxt, curw):
+    """The visits of cycle t: on one worker, in index order with the run's counters; else in
+    two phases of W workers. Returns an error code (the first worker's that failed)."""
+    if W == 1:
+        return _visit_worker(0, 1, 0, cfg[0], ct[C_N_CUR], t, cfg, net, rs, ej2, src, sp, pin,
+                             pst2, scr2, ct, link_count, cur, nxt, curw)
+    for phase in range(2):
+        _phase(phase, W, h, t, cfg, net, rs, ej2, src, sp, pin, pst2, scr2, ctw, link_count,
+               cur, nxt, curw, errs)
+        for w in range(W):
+            if errs[w]:
+                _merge(ct, ctw)
+                return errs[w]
+    _merge(ct, ctw)
+    return OK
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _with_mode(cfg, program):
+    """cfg with its mode (index 10) replaced: a literal here lets the compiler drop the other
+    mode's branches from the visit (fewer live values, fewer register spills)."""
+    return (cfg[0], cfg[1], cfg[2], cfg[3], cfg[4], cfg[5], cfg[6], cfg[7], cfg[8], cfg[9],
+            program, cfg[11], cfg[12], cfg[13], cfg[14], cfg[15], cfg[16], cfg[17])
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _is_wse_pipeline(cfg):
+    """Whether cfg is the ``wse`` preset's pipeline (see _wse_cfg)."""
+    return (cfg[3] == 4 and cfg[4] == 0 and cfg[5] == 0 and cfg[6] == 1 and cfg[7] == 2
+            and cfg[8] == 2 and cfg[9] == 1 and cfg[16] == 0 and cfg[17] == 0)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _wse_cfg(cfg):
+    """cfg of a program on the ``wse`` preset's pipeline with its timing as literals: FIFO
+    depth 4, no RC / VA stage, 1-cycle hop, 2-cycle ejection and injection channels, 1-cycle
+    credit, routing on arrival. The same code as the general path; the literals let the
+    compiler fold the depth arithmetic and drop dead branches (the whole-wafer run's path)."""
+    return (cfg[0], cfg[1], cfg[2], 4, 0, 0, 1, 2, 2, 1,
+            1, cfg[11], cfg[12], cfg[13], cfg[14], 3, 0, 0)
+
+
+@njit(cache=True, error_model="numpy")
+def routers_step(t, cfg, W, h, net, rs, ej2, src, sp, pin, pst2, scr2, ct, ctw, errs,
+                 link_count, cur, nxt, curw):
+    """One cycle of the routers: synthetic traffic (cfg's mode 0) on one worker; a program on
+    static routes (mode 1) on W workers, the ``wse`` pipeline with its timing compiled in."""
+    if cfg[10] == 0:
+        return _visit_worker(0, 1, 0, cfg[0], ct[C_N_CUR], t, _with_mode(cfg, 0), net, rs, ej2,
+                             src, sp, pin, pst2, scr2, ct, link_count, cur, nxt, curw)
+    if _is_wse_pipeline(cfg):
+        return _cycle(t, _wse_cfg(cfg), W, h, net, rs, ej2, src, sp, pin, pst2, scr2, ct, ctw,
+                      errs, link_count, cur, nxt, curw)
+    return _cycle(t, _with_mode(cfg, 1), W, h, net, rs, ej2, src, sp, pin, pst2, scr2, ct, ctw,
+                  errs, link_count, cur, nxt, curw)
