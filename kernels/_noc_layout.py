@@ -164,6 +164,22 @@ def _ctz(typingctx, x):
     return sig, codegen
 
 
+@intrinsic
+def _popcount64(typingctx, x):
+    """Set bits of a uint64 (LLVM's ctpop: one instruction), as an int64."""
+    if x != types.uint64:
+        return None
+    sig = types.int64(x)
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i64, [i64]),
+                                            "llvm.ctpop.i64")
+        return builder.call(fn, [args[0]])
+
+    return sig, codegen
+
+
 @njit(cache=True, inline="always")
 def _bump(pos, n):
     """pos + 1 modulo n, without a division."""

@@ -223,7 +223,7 @@ def _program_tables(program, vcs, n_colors, net, route_tbl, node_core, node_colo
 def simulate_network(
     rows, cols, vcs, depth, t_rc, t_va, t_net, t_eject, t_ramp_in, t_credit, rc_front, t_vfree,
     qid, q_router, q_port, q_vc, router_q0,
-    program, workers, block_rows,
+    program, workers,
     # synthetic traffic
     pattern, dest_table, hot_node, hot_frac, rate, flits, inject_end, win_lo, win_hi,
     drain_limit, sq_cap, seed,
@@ -244,9 +244,9 @@ def simulate_network(
         synthetic traffic needs every (router, port, vc) (a dense map)
     router_q0 : int32 (R + 1,) queues of router r are router_q0[r] .. router_q0[r + 1] - 1
     program : 0 = synthetic packets with XY routing; 1 = a program on static color routes
-    workers, block_rows : a program's visits run on ``workers`` threads, in blocks of
-        ``block_rows >= 2`` rows (:mod:`wse_sim.kernels.noc_workers`); the result does not
-        depend on either. Synthetic traffic runs on one worker
+    workers : a program's visits run on ``workers`` threads, each a span of rows
+        (:mod:`wse_sim.kernels.noc_workers`; needs rows >= 2 workers); the result does not
+        depend on it. Synthetic traffic runs on one worker
     pattern : 0 uniform, 1 fixed destination (``dest_table``), 2 hotspot (``hot_frac`` of
         packets to ``hot_node``, the rest uniform)
     dest_table : int32 (R,) destination of each source for pattern 1
@@ -289,6 +289,7 @@ def simulate_network(
                                    slot_node.shape[0], core_node0, ct, W)
     ctw = np.zeros((W, N_COUNTERS + PAD), dtype=np.int64)  # the workers' counters
     errs = np.zeros(W, dtype=np.int64)
+    span = np.zeros((2 * W - 1, 2), dtype=np.int64)  # the workers' router spans, separators
     t = np.int64(0)  # not a literal: typing the loop from a literal 0 compiles the step twice
     while True:
         err = stop_test(t, program, max_cycles, inject_end, drain_limit, src[9], ct, stats)
@@ -302,8 +303,8 @@ def simulate_network(
             tasks_done(t, R, node_core, pst, ct, cur)
         else:
             create(t, creating, flits, win_lo, win_hi, src, sp, ct, cur)
-        err = routers_step(t, cfg, W, block_rows, net, rs, ej, src, sp, pin, pst, scr, ct, ctw,
-                           errs, link_count, cur, nxt, cur.view(np.uint64))
+        err = routers_step(t, cfg, W, net, rs, ej, src, sp, pin, pst, scr, ct, ctw, span, errs,
+                           link_count, cur, nxt, cur.view(np.uint64))
         if err:
             break
         err = check(t, nq, depth, rs[1], rs[0], ej[0], ct)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numba
 from numba import njit, prange
 
-from ._noc_layout import C_DONE_CYCLE, C_N_CUR, C_PEAK, N_COUNTERS, N_PORTS, OK
+from ._noc_layout import C_DONE_CYCLE, C_N_CUR, C_PEAK, N_COUNTERS, N_PORTS, OK, _popcount64
 from .noc_router import visit_range
 
 # per-worker rows are this many int64s longer than their contents: 128 bytes, two cache
@@ -41,39 +41,52 @@ def available_threads() -> int:
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _visit_worker(w, W, phase, h, n_stop, t, cfg, net, rs, ej2, src, sp, pin, pst2, scr2, ct,
+def _visit_worker(w, lo, hi, n_stop, t, cfg, net, rs, ej2, src, sp, pin, pst2, scr2, ct,
                   link_count, cur, nxt, curw):
-    """Worker w's blocks of ``phase`` (0: even blocks, 1: odd), with its own wheels and
+    """The listed routers lo <= r < hi (at most n_stop of them) with worker w's wheels and
     scratch; ``ct`` is its counter row (or the run's counters on one worker)."""
-    rows, cols, vcs, M = cfg[0], cfg[1], cfg[2], cfg[15]
+    vcs, M = cfg[2], cfg[15]
     tw = pst2[5].shape[1] - PAD
     ej = (ej2[0][w, :M], ej2[1][w], ej2[2][w], ej2[3][w])
     pst = (pst2[0], pst2[1], pst2[2], pst2[3], pst2[4], pst2[5][w, :tw], pst2[6][w])
     scr = (scr2[0][w, :N_PORTS], scr2[1][w, :N_PORTS], scr2[2][w, :N_PORTS],
            scr2[3][w, :N_PORTS * vcs], scr2[4][w, :N_PORTS * vcs])
-    i = 0
-    b = phase
-    while b * h < rows:
-        if i % W == w:
-            lo = b * h * cols
-            hi = min(b * h + h, rows) * cols
-            err = visit_range(lo, hi, n_stop, t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct,
-                              link_count, cur, nxt, curw)
-            if err:
-                return err
-        i += 1
-        b += 2
-    return OK
+    return visit_range(lo, hi, n_stop, t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct,
+                       link_count, cur, nxt, curw)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _phase(phase, W, h, t, cfg, net, rs, ej2, src, sp, pin, pst2, scr2, ctw, link_count, cur,
-           nxt, curw, errs):
-    """All W workers' blocks of one phase at once."""
-    R = cfg[0] * cfg[1]
+def _phase(W, span, t, cfg, net, rs, ej2, src, sp, pin, pst2, scr2, ctw, link_count, cur, nxt,
+           curw, errs):
+    """The W workers' row spans at once."""
     for w in prange(W):
-        errs[w] = _visit_worker(w, W, phase, h, R, t, cfg, net, rs, ej2, src, sp, pin, pst2,
+        lo, hi = span[w, 0], span[w, 1]
+        errs[w] = _visit_worker(w, lo, hi, hi - lo, t, cfg, net, rs, ej2, src, sp, pin, pst2,
                                 scr2, ctw[w, :N_COUNTERS], link_count, cur, nxt, curw)
+
+
+@njit(cache=True, error_model="numpy")
+def _split(W, rows, cols, n_cur, curw, span):
+    """Cut the mesh into W spans of whole rows holding about n_cur / W listed routers each,
+    consecutive spans two rows apart (``span[W + k]``: the two rows after span k, visited
+    after the spans). Router spans, from / to, in ``span`` (rows: 2W - 1)."""
+    prev = -2  # the cut row before span 0's first row, less the two separator rows
+    seen = 0
+    w = 0
+    nw = curw.shape[0]
+    for k in range(1, W):
+        target = n_cur * k // W
+        while w < nw and seen < target:
+            seen += _popcount64(curw[w])
+            w += 1
+        c = min(max(w * 8 // cols, prev + 2), rows - 2 * (W - k))
+        span[k - 1, 1] = c * cols
+        span[k, 0] = (c + 2) * cols
+        span[W + k - 1, 0] = c * cols
+        span[W + k - 1, 1] = (c + 2) * cols
+        prev = c
+    span[0, 0] = 0
+    span[W - 1, 1] = rows * cols
 
 
 @njit(cache=True, error_model="numpy")
@@ -92,22 +105,29 @@ def _merge(ct, ctw):
 
 
 @njit(cache=True, error_model="numpy")
-def _cycle(t, cfg, W, h, net, rs, ej2, src, sp, pin, pst2, scr2, ct, ctw, errs, link_count,
+def _cycle(t, cfg, W, net, rs, ej2, src, sp, pin, pst2, scr2, ct, ctw, span, errs, link_count,
            cur, nxt, curw):
-    """The visits of cycle t: on one worker, in index order with the run's counters; else in
-    two phases of W workers. Returns an error code (the first worker's that failed)."""
+    """The visits of cycle t: on one worker, in index order with the run's counters; else W
+    row spans at once, then the rows between them. Returns an error code (the first
+    worker's that failed)."""
+    rows, cols = cfg[0], cfg[1]
     if W == 1:
-        return _visit_worker(0, 1, 0, cfg[0], ct[C_N_CUR], t, cfg, net, rs, ej2, src, sp, pin,
-                             pst2, scr2, ct, link_count, cur, nxt, curw)
-    for phase in range(2):
-        _phase(phase, W, h, t, cfg, net, rs, ej2, src, sp, pin, pst2, scr2, ctw, link_count,
-               cur, nxt, curw, errs)
-        for w in range(W):
-            if errs[w]:
-                _merge(ct, ctw)
-                return errs[w]
+        return _visit_worker(0, 0, rows * cols, ct[C_N_CUR], t, cfg, net, rs, ej2, src, sp,
+                             pin, pst2, scr2, ct, link_count, cur, nxt, curw)
+    _split(W, rows, cols, ct[C_N_CUR], curw, span)
+    _phase(W, span, t, cfg, net, rs, ej2, src, sp, pin, pst2, scr2, ctw, link_count, cur, nxt,
+           curw, errs)
+    err = OK
+    for w in range(W):
+        if errs[w] and err == OK:
+            err = errs[w]
+    for k in range(W - 1):
+        if err == OK:
+            lo, hi = span[W + k, 0], span[W + k, 1]
+            err = _visit_worker(0, lo, hi, hi - lo, t, cfg, net, rs, ej2, src, sp, pin, pst2,
+                                scr2, ctw[0, :N_COUNTERS], link_count, cur, nxt, curw)
     _merge(ct, ctw)
-    return OK
+    return err
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -136,15 +156,15 @@ def _wse_cfg(cfg):
 
 
 @njit(cache=True, error_model="numpy")
-def routers_step(t, cfg, W, h, net, rs, ej2, src, sp, pin, pst2, scr2, ct, ctw, errs,
+def routers_step(t, cfg, W, net, rs, ej2, src, sp, pin, pst2, scr2, ct, ctw, span, errs,
                  link_count, cur, nxt, curw):
     """One cycle of the routers: synthetic traffic (cfg's mode 0) on one worker; a program on
     static routes (mode 1) on W workers, the ``wse`` pipeline with its timing compiled in."""
     if cfg[10] == 0:
-        return _visit_worker(0, 1, 0, cfg[0], ct[C_N_CUR], t, _with_mode(cfg, 0), net, rs, ej2,
-                             src, sp, pin, pst2, scr2, ct, link_count, cur, nxt, curw)
+        return _visit_worker(0, 0, cfg[0] * cfg[1], ct[C_N_CUR], t, _with_mode(cfg, 0), net, rs,
+                             ej2, src, sp, pin, pst2, scr2, ct, link_count, cur, nxt, curw)
     if _is_wse_pipeline(cfg):
-        return _cycle(t, _wse_cfg(cfg), W, h, net, rs, ej2, src, sp, pin, pst2, scr2, ct, ctw,
-                      errs, link_count, cur, nxt, curw)
-    return _cycle(t, _with_mode(cfg, 1), W, h, net, rs, ej2, src, sp, pin, pst2, scr2, ct, ctw,
-                  errs, link_count, cur, nxt, curw)
+        return _cycle(t, _wse_cfg(cfg), W, net, rs, ej2, src, sp, pin, pst2, scr2, ct, ctw,
+                      span, errs, link_count, cur, nxt, curw)
+    return _cycle(t, _with_mode(cfg, 1), W, net, rs, ej2, src, sp, pin, pst2, scr2, ct, ctw,
+                  span, errs, link_count, cur, nxt, curw)

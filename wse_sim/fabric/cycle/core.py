@@ -13,11 +13,6 @@ from ...kernels import noc
 from ...kernels.noc_workers import available_threads
 from .presets import RouterSpec
 
-# a program's routers are visited on several threads in blocks of this many rows, even blocks
-# then odd ones (kernels/noc_workers.py). Derived: >= 2 keeps two blocks of one phase from
-# touching one router; small blocks share a band of active rows (a reduction's wavefront) out
-# evenly; 8 rows of a 750-core-wide wafer are 6,000 routers, far more work than a block costs
-BLOCK_ROWS = 8
 # programs on fewer routers run on one thread (threads=None): each cycle starts two parallel
 # phases, a few microseconds each, more than a small mesh's visits. Assumed, from the measured
 # ~2 us per start and ~50 ns per router visit on this project's 2-core machine
@@ -140,8 +135,9 @@ def _raise_kernel(err: int, stats: np.ndarray, what: str) -> None:
 
 def threads_for(threads, rows: int, cols: int) -> int:
     """Workers of a program's run: ``threads`` (an int >= 1, or None: all of numba's threads
-    on a mesh of at least PARALLEL_MIN_ROUTERS routers, else 1); never more than the blocks of
-    a phase. The result does not depend on it."""
+    on a mesh of at least PARALLEL_MIN_ROUTERS routers, else 1); never more than
+    half the rows (each span of rows is two rows from the next). The result does not depend
+    on it."""
     if threads is not None:
         _pos_int("threads", threads)
         if threads > 1024:
@@ -150,8 +146,7 @@ def threads_for(threads, rows: int, cols: int) -> int:
         want = int(threads)
     else:
         want = available_threads() if rows * cols >= PARALLEL_MIN_ROUTERS else 1
-    even_blocks = -(-rows // (2 * BLOCK_ROWS))
-    return max(1, min(want, even_blocks))
+    return max(1, min(want, rows // 2))
 
 
 _EMPTY_I32 = np.zeros(0, dtype=np.int32)
@@ -168,7 +163,7 @@ def _run(rows, cols, vcs, depth, spec: RouterSpec, qid, q_router, q_port, q_vc, 
         rows, cols, vcs, depth, spec.route_cycles, spec.vc_alloc_cycles, spec.hop_cycles,
         spec.eject_cycles, spec.ramp_in_cycles, spec.credit_cycles,
         int(spec.rc_at_front), spec.vc_release_cycles,
-        qid, q_router, q_port, q_vc, router_q0, program, workers, BLOCK_ROWS, *synth, *prog,
+        qid, q_router, q_port, q_vc, router_q0, program, workers, *synth, *prog,
         stats, link, lat, nlat)
     wall = time.perf_counter() - t0
     return err, stats, link.reshape(rows, cols, 4), lat, nlat, wall
