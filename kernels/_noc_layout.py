@@ -30,6 +30,11 @@ ERR_ROUTE = 7  # a route mask is empty or leaves the mesh
 QW, QR, QWP, QRP = 0, 1, 2, 3  # flits written, read, write position, read position
 SR, SP, SF, SM = 0, 1, 2, 3  # ready cycle, payload, free-from cycle (credit), route mask
 
+# per-worker rows (kernels/noc_workers.py) are this many int64s longer than their contents:
+# 128 bytes, so neighbouring workers' rows never share a cache line (derived: 64-byte lines on
+# x86-64 and arm64, and the adjacent-line prefetcher pairs them)
+PAD = 16
+
 RECOUNT = 4096  # cycles between full recounts of the conservation counters
 
 # programs: the visit of router r asks the memory system for the buffers of router

@@ -73,6 +73,7 @@ from ._noc_layout import (  # noqa: F401 (the public layout, re-exported)
     N_STATS,
     OK,
     OPP,
+    PAD,
     RAMP,
     RECOUNT,
     S_BACKLOG_END,
@@ -97,8 +98,8 @@ from ._noc_layout import (  # noqa: F401 (the public layout, re-exported)
     S_TAGGED_DONE,
     _tables,
 )
-from .noc_stages import GO_ON, check, create, deliver, finish, stop_test, tasks_done, window
-from .noc_workers import PAD, routers_step
+from .noc_stages import GO_ON, check, create, deliver, finish, stop_test, window
+from .noc_workers import arrivals, routers_step
 
 
 @njit(cache=True, error_model="numpy")
@@ -296,13 +297,14 @@ def simulate_network(
         if err != GO_ON:
             break
         creating = program == 0 and window(t, inject_end, drain_limit, win_lo, win_hi, src[7], ct)
-        err = deliver(t, cfg, ej, src, slot_base, pst[3], ct, cur, lat_hist, nlat_hist)
+        if program:
+            err = arrivals(t, cfg, W, ej, src, slot_base, pst[3], node_core, pst, ct, ctw, cur,
+                           lat_hist, nlat_hist, errs)
+        else:
+            err = deliver(t, cfg, ej, src, slot_base, pst[3], ct, cur, lat_hist, nlat_hist, 0, 1)
+            create(t, creating, flits, win_lo, win_hi, src, sp, ct, cur)
         if err:
             break
-        if program:
-            tasks_done(t, R, node_core, pst, ct, cur)
-        else:
-            create(t, creating, flits, win_lo, win_hi, src, sp, ct, cur)
         err = routers_step(t, cfg, W, net, rs, ej, src, sp, pin, pst, scr, ct, ctw, span, errs,
                            link_count, cur, nxt, cur.view(np.uint64))
         if err:

@@ -44,6 +44,7 @@ from ._noc_layout import (
     ERR_TIMEOUT,
     LAT_BINS,
     OK,
+    PAD,
     RECOUNT,
     S_BACKLOG_END,
     S_BACKLOG_START,
@@ -68,7 +69,6 @@ from ._noc_layout import (
     _recount,
     _u,
 )
-from .noc_workers import PAD
 
 GO_ON = -1  # _stop: keep running
 
@@ -118,8 +118,10 @@ def window(t, inject_end, drain_limit, win_lo, win_hi, sq_n, ct):
 
 
 @njit(cache=True, error_model="numpy")
-def deliver(t, cfg, ej, src, slot_base, recv, ct, cur, lat_hist, nlat_hist):
-    """The ejection channels hand this cycle's flits to their cores."""
+def deliver(t, cfg, ej, src, slot_base, recv, ct, cur, lat_hist, nlat_hist, w0, w1):
+    """The ejection channels of workers w0 <= w < w1 hand this cycle's flits to their cores.
+    Two workers' wheels never hold one router in the same slot (a router ejects one flit a
+    cycle, into the wheel of the worker that visited it), so workers may do this at once."""
     rows, cols, program, flits, win_lo, win_hi, n_colors, M = cfg[0], cfg[1], cfg[10], \
         cfg[11], cfg[12], cfg[13], cfg[14], cfg[15]
     R = rows * cols
@@ -127,7 +129,7 @@ def deliver(t, cfg, ej, src, slot_base, recv, ct, cur, lat_hist, nlat_hist):
     p_gen, p_inj, p_tag, free_stack = src[1], src[2], src[3], src[4]
     slot = t % M
     base = slot * R
-    for w in range(ew_n.shape[0]):
+    for w in range(w0, w1):
         err = _deliver_wheel(t, program, flits, win_lo, win_hi, n_colors, base,
                              ew_n[w, slot], ew_pay[w], ew_r[w], ew_vc[w], p_gen, p_inj, p_tag,
                              free_stack, slot_base, recv, ct, cur, lat_hist, nlat_hist)
@@ -179,13 +181,15 @@ def _deliver_wheel(t, program, flits, win_lo, win_hi, n_colors, base, n, ew_pay,
 
 
 @njit(cache=True, error_model="numpy")
-def tasks_done(t, R, node_core, pst, ct, cur):
-    """Programs: tasks finishing this cycle make their wavelet ready; their cores listed."""
+def tasks_done(t, node_core, pst, ct, cur, w0, w1):
+    """Programs: tasks finishing this cycle in the wheels of workers w0 <= w < w1 make their
+    wavelet ready; their cores listed. A node is in at most one wheel of a slot; two
+    workers may list one core at once (the listed count is then recounted by the caller)."""
     inj_ready, tw_n, tw_node = pst[2], pst[5], pst[6]  # a wheel per worker (rows, padded)
     TW = tw_n.shape[1] - PAD
     cap = tw_node.shape[1] // TW
     ts = t % TW
-    for w in range(tw_n.shape[0]):
+    for w in range(w0, w1):
         for i in range(tw_n[w, ts]):
             n = tw_node[w, ts * cap + i]
             inj_ready[_u(n)] += 1

@@ -26,13 +26,9 @@ from __future__ import annotations
 import numba
 from numba import njit, prange
 
-from ._noc_layout import C_DONE_CYCLE, C_N_CUR, C_PEAK, N_COUNTERS, N_PORTS, OK, _popcount64
+from ._noc_layout import C_DONE_CYCLE, C_N_CUR, C_PEAK, N_COUNTERS, N_PORTS, OK, PAD, _popcount64
 from .noc_router import visit_range
-
-# per-worker rows are this many int64s longer than their contents: 128 bytes, two cache
-# lines, so neighbouring workers' rows never share one (derived: 64-byte lines on x86-64 and
-# arm64; the adjacent-line prefetcher pairs lines)
-PAD = 16
+from .noc_stages import deliver, tasks_done
 
 
 def available_threads() -> int:
@@ -66,14 +62,19 @@ def _phase(W, span, t, cfg, net, rs, ej2, src, sp, pin, pst2, scr2, ctw, link_co
 
 
 @njit(cache=True, error_model="numpy")
-def _split(W, rows, cols, n_cur, curw, span):
+def _split(W, rows, cols, ct, curw, span):
     """Cut the mesh into W spans of whole rows holding about n_cur / W listed routers each,
     consecutive spans two rows apart (``span[W + k]``: the two rows after span k, visited
-    after the spans). Router spans, from / to, in ``span`` (rows: 2W - 1)."""
+    after the spans). Router spans, from / to, in ``span`` (rows: 2W - 1). Sets the listed
+    count ``ct[C_N_CUR]`` from the flags."""
+    nw = curw.shape[0]
+    n_cur = 0  # recounted: two workers may have listed one core at once (tasks_done)
+    for w in range(nw):
+        n_cur += _popcount64(curw[w])
+    ct[C_N_CUR] = n_cur
     prev = -2  # the cut row before span 0's first row, less the two separator rows
     seen = 0
     w = 0
-    nw = curw.shape[0]
     for k in range(1, W):
         target = n_cur * k // W
         while w < nw and seen < target:
@@ -87,6 +88,34 @@ def _split(W, rows, cols, n_cur, curw, span):
         prev = c
     span[0, 0] = 0
     span[W - 1, 1] = rows * cols
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _arrivals_phase(W, t, cfg, ej2, src, slot_base, recv, node_core, pst2, ctw, cur, lat, nlat,
+                    errs):
+    for w in prange(W):
+        c = ctw[w, :N_COUNTERS]
+        errs[w] = deliver(t, cfg, ej2, src, slot_base, recv, c, cur, lat, nlat, w, w + 1)
+        tasks_done(t, node_core, pst2, c, cur, w, w + 1)
+
+
+@njit(cache=True, error_model="numpy")
+def arrivals(t, cfg, W, ej2, src, slot_base, recv, node_core, pst2, ct, ctw, cur, lat, nlat,
+             errs):
+    """A program's flits leaving the ejection channels and tasks finishing in cycle t (each
+    worker's wheels; at once on W > 1 workers). Returns an error code."""
+    if W == 1:
+        err = deliver(t, cfg, ej2, src, slot_base, recv, ct, cur, lat, nlat, 0, 1)
+        if err == OK:
+            tasks_done(t, node_core, pst2, ct, cur, 0, 1)
+        return err
+    _arrivals_phase(W, t, cfg, ej2, src, slot_base, recv, node_core, pst2, ctw, cur, lat, nlat,
+                    errs)
+    _merge(ct, ctw)
+    for w in range(W):
+        if errs[w]:
+            return errs[w]
+    return OK
 
 
 @njit(cache=True, error_model="numpy")
@@ -114,7 +143,7 @@ def _cycle(t, cfg, W, net, rs, ej2, src, sp, pin, pst2, scr2, ct, ctw, span, err
     if W == 1:
         return _visit_worker(0, 0, rows * cols, ct[C_N_CUR], t, cfg, net, rs, ej2, src, sp,
                              pin, pst2, scr2, ct, link_count, cur, nxt, curw)
-    _split(W, rows, cols, ct[C_N_CUR], curw, span)
+    _split(W, rows, cols, ct, curw, span)
     _phase(W, span, t, cfg, net, rs, ej2, src, sp, pin, pst2, scr2, ctw, link_count, cur, nxt,
            curw, errs)
     err = OK
