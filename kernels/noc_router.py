@@ -281,40 +281,26 @@ def _switch(r, t, es, cfg, net, rs, ej, p_dst, q_m, scr, ct, link_count, nxt):
 # its variables, and this function holds every stage (most of the cold compile time). The
 # literal timing still reaches it, as literal types in cfg's tuple type.
 @njit(cache=True, error_model="numpy", _nrt=False)
-def visit_range(lo, hi, n_stop, t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count,
-                cur, nxt, curw):
-    """Visit the routers lo <= r < hi listed in ``cur`` (index order) for cycle t, stopping
-    after ``n_stop`` visits; lists in ``nxt`` those with work next cycle. ``curw`` is ``cur``
-    seen as 8-byte words (its length is padded to a multiple of 8), so runs of idle routers
-    are passed over 8 at a time. Returns an error code."""
+def visit_range(w0, w1, t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cur, nxt,
+                curw):
+    """Visit the routers 8 w0 <= r < 8 w1 listed in ``cur`` (index order) for cycle t; lists in
+    ``nxt`` those with work next cycle. ``curw`` is ``cur`` seen as 8-byte words (its length
+    is padded to a multiple of 8), so runs of idle routers are passed over 8 at a time.
+    Returns an error code."""
     rows, cols, program, t_eject, M = cfg[0], cfg[1], cfg[10], cfg[7], cfg[15]
     R = rows * cols
     # wheel slots of this cycle, once (a division per flit or task costs more than its visit)
     es = (t + t_eject) % M
     tt = t % pst[5].shape[0]
     tcap = pst[6].shape[0] // pst[5].shape[0]
-    seen = 0
-    w = lo // 8
-    w_end = (hi + 7) // 8
-    ones = ~np.uint64(0)
-    while seen < n_stop and w < w_end:
+    for w in range(w0, w1):
         wd = curw[_u(w)]
-        if wd == 0:
-            w += 1
-            continue
         r0 = w * 8
-        w += 1
-        # a range starting or ending inside the word: drop the other routers' bytes
-        if r0 < lo:
-            wd &= ones << np.uint64(8 * (lo - r0))
-        if r0 + 8 > hi:
-            wd &= ~(ones << np.uint64(8 * (hi - r0)))
         while wd:
             # the flags are 0 or 1, so the lowest set bit is a listed router's whole byte
             r = r0 + (_ctz(wd) >> 3)
             wd &= wd - np.uint64(1)
             cur[_u(r)] = 0
-            seen += 1
             ct[C_ROUTER_CYCLES] += 1
             if program:
                 # the buffers of a router a few ahead and of its south neighbour (whose

@@ -37,18 +37,18 @@ def available_threads() -> int:
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _visit_worker(w, lo, hi, n_stop, t, cfg, net, rs, ej2, src, sp, pin, pst2, scr2, ct,
-                  link_count, cur, nxt, curw):
-    """The listed routers lo <= r < hi (at most n_stop of them) with worker w's wheels and
-    scratch; ``ct`` is its counter row (or the run's counters on one worker)."""
+def _visit_worker(w, w0, w1, t, cfg, net, rs, ej2, src, sp, pin, pst2, scr2, ct, link_count,
+                  cur, nxt, curw):
+    """The listed routers of flag words w0 <= i < w1 with worker w's wheels and scratch;
+    ``ct`` is its counter row (or the run's counters on one worker)."""
     vcs, M = cfg[2], cfg[15]
     tw = pst2[5].shape[1] - PAD
     ej = (ej2[0][w, :M], ej2[1][w], ej2[2][w], ej2[3][w])
     pst = (pst2[0], pst2[1], pst2[2], pst2[3], pst2[4], pst2[5][w, :tw], pst2[6][w])
     scr = (scr2[0][w, :N_PORTS], scr2[1][w, :N_PORTS], scr2[2][w, :N_PORTS],
            scr2[3][w, :N_PORTS * vcs], scr2[4][w, :N_PORTS * vcs])
-    return visit_range(lo, hi, n_stop, t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct,
-                       link_count, cur, nxt, curw)
+    return visit_range(w0, w1, t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count,
+                       cur, nxt, curw)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -56,38 +56,38 @@ def _phase(W, span, t, cfg, net, rs, ej2, src, sp, pin, pst2, scr2, ctw, link_co
            curw, errs):
     """The W workers' row spans at once."""
     for w in prange(W):
-        lo, hi = span[w, 0], span[w, 1]
-        errs[w] = _visit_worker(w, lo, hi, hi - lo, t, cfg, net, rs, ej2, src, sp, pin, pst2,
-                                scr2, ctw[w, :N_COUNTERS], link_count, cur, nxt, curw)
+        errs[w] = _visit_worker(w, span[w, 0], span[w, 1], t, cfg, net, rs, ej2, src, sp, pin,
+                                pst2, scr2, ctw[w, :N_COUNTERS], link_count, cur, nxt, curw)
 
 
 @njit(cache=True, error_model="numpy")
-def _split(W, rows, cols, ct, curw, span):
-    """Cut the mesh into W spans of whole rows holding about n_cur / W listed routers each,
-    consecutive spans two rows apart (``span[W + k]``: the two rows after span k, visited
-    after the spans). Router spans, from / to, in ``span`` (rows: 2W - 1). Sets the listed
-    count ``ct[C_N_CUR]`` from the flags."""
+def _split(W, cols, ct, curw, span):
+    """Cut the flag words into W spans holding about the same number of listed routers,
+    consecutive spans ``L`` words apart, L 8-router words >= two rows (``span[W + k]``: the
+    words after span k, visited after the spans). Spans of words, from / to, in ``span``
+    (rows: 2W - 1). Sets the listed count ``ct[C_N_CUR]`` from the flags."""
     nw = curw.shape[0]
     n_cur = 0  # recounted: two workers may have listed one core at once (tasks_done)
-    for w in range(nw):
-        n_cur += _popcount64(curw[w])
+    for i in range(nw):
+        n_cur += _popcount64(curw[i])
     ct[C_N_CUR] = n_cur
-    prev = -2  # the cut row before span 0's first row, less the two separator rows
+    L = (2 * cols + 7) // 8
+    prev = -L  # the cut before span 0, less one separator
     seen = 0
-    w = 0
+    i = 0
     for k in range(1, W):
         target = n_cur * k // W
-        while w < nw and seen < target:
-            seen += _popcount64(curw[w])
-            w += 1
-        c = min(max(w * 8 // cols, prev + 2), rows - 2 * (W - k))
-        span[k - 1, 1] = c * cols
-        span[k, 0] = (c + 2) * cols
-        span[W + k - 1, 0] = c * cols
-        span[W + k - 1, 1] = (c + 2) * cols
+        while i < nw and seen < target:
+            seen += _popcount64(curw[i])
+            i += 1
+        c = max(min(max(i, prev + L), nw - L * (W - k)), prev + L)
+        span[k - 1, 1] = c
+        span[k, 0] = c + L
+        span[W + k - 1, 0] = c
+        span[W + k - 1, 1] = c + L
         prev = c
     span[0, 0] = 0
-    span[W - 1, 1] = rows * cols
+    span[W - 1, 1] = nw
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -139,11 +139,10 @@ def _cycle(t, cfg, W, net, rs, ej2, src, sp, pin, pst2, scr2, ct, ctw, span, err
     """The visits of cycle t: on one worker, in index order with the run's counters; else W
     row spans at once, then the rows between them. Returns an error code (the first
     worker's that failed)."""
-    rows, cols = cfg[0], cfg[1]
     if W == 1:
-        return _visit_worker(0, 0, rows * cols, ct[C_N_CUR], t, cfg, net, rs, ej2, src, sp,
-                             pin, pst2, scr2, ct, link_count, cur, nxt, curw)
-    _split(W, rows, cols, ct, curw, span)
+        return _visit_worker(0, 0, curw.shape[0], t, cfg, net, rs, ej2, src, sp, pin, pst2,
+                             scr2, ct, link_count, cur, nxt, curw)
+    _split(W, cfg[1], ct, curw, span)
     _phase(W, span, t, cfg, net, rs, ej2, src, sp, pin, pst2, scr2, ctw, link_count, cur, nxt,
            curw, errs)
     err = OK
@@ -152,9 +151,9 @@ def _cycle(t, cfg, W, net, rs, ej2, src, sp, pin, pst2, scr2, ct, ctw, span, err
             err = errs[w]
     for k in range(W - 1):
         if err == OK:
-            lo, hi = span[W + k, 0], span[W + k, 1]
-            err = _visit_worker(0, lo, hi, hi - lo, t, cfg, net, rs, ej2, src, sp, pin, pst2,
-                                scr2, ctw[0, :N_COUNTERS], link_count, cur, nxt, curw)
+            err = _visit_worker(0, span[W + k, 0], span[W + k, 1], t, cfg, net, rs, ej2, src,
+                                sp, pin, pst2, scr2, ctw[0, :N_COUNTERS], link_count, cur,
+                                nxt, curw)
     _merge(ct, ctw)
     return err
 
@@ -190,8 +189,8 @@ def routers_step(t, cfg, W, net, rs, ej2, src, sp, pin, pst2, scr2, ct, ctw, spa
     """One cycle of the routers: synthetic traffic (cfg's mode 0) on one worker; a program on
     static routes (mode 1) on W workers, the ``wse`` pipeline with its timing compiled in."""
     if cfg[10] == 0:
-        return _visit_worker(0, 0, cfg[0] * cfg[1], ct[C_N_CUR], t, _with_mode(cfg, 0), net, rs,
-                             ej2, src, sp, pin, pst2, scr2, ct, link_count, cur, nxt, curw)
+        return _visit_worker(0, 0, curw.shape[0], t, _with_mode(cfg, 0), net, rs, ej2, src, sp,
+                             pin, pst2, scr2, ct, link_count, cur, nxt, curw)
     if _is_wse_pipeline(cfg):
         return _cycle(t, _wse_cfg(cfg), W, net, rs, ej2, src, sp, pin, pst2, scr2, ct, ctw,
                       span, errs, link_count, cur, nxt, curw)
