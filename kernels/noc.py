@@ -135,7 +135,10 @@ def _router_state(rows, cols, vcs, depth, t_eject, qid, q_router, q_port, q_vc, 
            np.zeros((W, N_PORTS + PAD), dtype=np.int64),
            np.zeros((W, N_PORTS * vcs + PAD), dtype=np.int64),
            np.zeros((W, N_PORTS * vcs + PAD), dtype=np.int64))
-    return tables, rs, ej, scr
+    # the workers' counters, error codes, and their spans of flag words (then the separators)
+    wk = (np.zeros((W, N_COUNTERS + PAD), dtype=np.int64), np.zeros(W, dtype=np.int64),
+          np.zeros((2 * W - 1, 2), dtype=np.int64))
+    return tables, rs, ej, scr, wk
 
 
 @njit(cache=True, error_model="numpy")
@@ -245,9 +248,8 @@ def simulate_network(
         synthetic traffic needs every (router, port, vc) (a dense map)
     router_q0 : int32 (R + 1,) queues of router r are router_q0[r] .. router_q0[r + 1] - 1
     program : 0 = synthetic packets with XY routing; 1 = a program on static color routes
-    workers : a program's visits run on ``workers`` threads, each a span of rows
-        (:mod:`wse_sim.kernels.noc_workers`; needs rows >= 2 workers); the result does not
-        depend on it. Synthetic traffic runs on one worker
+    workers : threads of a program's visits (noc_workers; rows >= 2 workers); no result
+        depends on it. Synthetic traffic runs on one
     pattern : 0 uniform, 1 fixed destination (``dest_table``), 2 hotspot (``hot_frac`` of
         packets to ``hot_node``, the rest uniform)
     dest_table : int32 (R,) destination of each source for pattern 1
@@ -274,8 +276,8 @@ def simulate_network(
     nq = q_router.shape[0]
     np.random.seed(seed)  # noqa: NPY002 (numba's per-thread generator, seeded in-kernel)
     W = workers if program else 1
-    tables, rs, ej, scr = _router_state(rows, cols, vcs, depth, t_eject, qid, q_router, q_port,
-                                        q_vc, W)
+    tables, rs, ej, scr, (ctw, errs, span) = _router_state(rows, cols, vcs, depth, t_eject, qid,
+                                                           q_router, q_port, q_vc, W)
     net = (qid, q_router, q_port, q_vc, router_q0) + tables
     cfg = (rows, cols, vcs, depth, t_rc, t_va, t_net, t_eject, t_ramp_in, t_credit, program,
            flits, win_lo, win_hi, n_colors, t_eject + 1, rc_front, t_vfree)
@@ -288,10 +290,7 @@ def simulate_network(
     ct[C_N_FREE] = pool
     pst, cur, nxt = _program_state(program, R, node_core, node_count, node_task,
                                    slot_node.shape[0], core_node0, ct, W)
-    ctw = np.zeros((W, N_COUNTERS + PAD), dtype=np.int64)  # the workers' counters
-    errs = np.zeros(W, dtype=np.int64)
-    span = np.zeros((2 * W - 1, 2), dtype=np.int64)  # the workers' router spans, separators
-    t = np.int64(0)  # not a literal: typing the loop from a literal 0 compiles the step twice
+    t = np.int64(0)  # not a literal 0: typing the loop from one compiles the step twice
     while True:
         err = stop_test(t, program, max_cycles, inject_end, drain_limit, src[9], ct, stats)
         if err != GO_ON:
@@ -300,20 +299,17 @@ def simulate_network(
         if program:
             err = arrivals(t, cfg, W, ej, src, slot_base, pst[3], node_core, pst, ct, ctw, cur,
                            lat_hist, nlat_hist, errs)
-        else:
-            err = deliver(t, cfg, ej, src, slot_base, pst[3], ct, cur, lat_hist, nlat_hist, 0, 1)
+        else:  # (synthetic deliveries cannot fail)
+            deliver(t, cfg, ej, src, slot_base, pst[3], ct, cur, lat_hist, nlat_hist, 0, 1)
             create(t, creating, flits, win_lo, win_hi, src, sp, ct, cur)
+        if err == OK:
+            err = routers_step(t, cfg, W, net, rs, ej, src, sp, pin, pst, scr, ct, ctw, span,
+                               errs, link_count, cur, nxt, cur.view(np.uint64))
+        if err == OK:
+            err = check(t, nq, depth, rs[1], rs[0], ej[0], ct)
         if err:
             break
-        err = routers_step(t, cfg, W, net, rs, ej, src, sp, pin, pst, scr, ct, ctw, span, errs,
-                           link_count, cur, nxt, cur.view(np.uint64))
-        if err:
-            break
-        err = check(t, nq, depth, rs[1], rs[0], ej[0], ct)
-        if err:
-            break
-        # the next cycle's flags become the current ones (cur is all zero after the scan)
-        cur, nxt = nxt, cur
+        cur, nxt = nxt, cur  # next cycle's flags become current (cur is all 0 after the scan)
         ct[C_N_CUR] = ct[C_N_NXT]
         ct[C_N_NXT] = 0
         t += 1

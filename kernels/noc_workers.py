@@ -6,17 +6,24 @@ its own queues and the input queues it feeds in its four neighbours, and nothing
 visible to another router before the next cycle (a flit written is ready at ``t + t_net`` or
 later, a freed slot gives credit from ``t + t_credit >= t + 1``). So the routers of a cycle
 may be visited in any order, and two routers may be visited at the same time when neither
-touches the other's queues. Programs split the mesh into blocks of ``h >= 2`` whole rows; a
-block touches its own rows and one row on either side. The even blocks are visited first, all
-at once (two even blocks are a whole odd block apart, so they touch disjoint rows), then the
-odd blocks. Worker ``w`` of ``W`` takes every W-th block of a phase, so a band of active rows
-(a reduction's wavefront moving down the mesh) is shared out evenly.
+touches the other's queues: router r touches r +- 1 and r +- cols, so two spans of routers
+with at least two rows between them never meet.
 
-Each worker keeps its own counters (merged after the cycle: sums, and maxima for the peak
+**How the work is shared.** Every cycle, the listed routers (the flag words of ``cur``) are
+cut into W contiguous spans holding about the same number of listed routers (a reduction's
+wavefront is a band of rows that moves down the mesh, so fixed spans would leave a thread
+idle), each followed by a separator of at least two rows' words. The W spans are visited at
+once, then the separators one after another (well under 1% of the routers on a wafer). Each
+worker sweeps its span in index order, as one thread would, so it keeps the cache reuse of
+the south neighbour's queues. The deliveries and task completions of a cycle run on the
+workers too, each from its own wheels (a router ejects one flit a cycle, so a wheel slot's
+routers are distinct across workers).
+
+Each worker keeps its own counters (merged after each stage: sums, and maxima for the peak
 queue and the last event), ejection wheel, task wheel and allocator scratch; the rows of
 these per-worker arrays are ``PAD`` int64s longer than they need, so two workers never write
-one cache line. Synthetic traffic draws random numbers as routers are visited, so its
-visit order is part of its result: it always runs on one worker.
+one cache line. Synthetic traffic draws random numbers as routers are visited, so its visit
+order is part of its result: it always runs on one worker.
 
 Nothing here imports the rest of ``wse_sim``.
 """

@@ -22,3 +22,9 @@ from wse_sim.fabric import cycle
 def test_bad_router_field_raises(field, value):
     with pytest.raises(FabricError, match=field):
         dataclasses.replace(cycle.PRESETS["generic-4stage"], **{field: value})
+
+
+@pytest.mark.parametrize("threads", [0, -2, 1.5, True, "2", 2048])
+def test_bad_threads_raise(threads):
+    with pytest.raises(FabricError, match="threads"):
+        cycle.collectives([("broadcast", "row")], cores=(4, 4), wavelets=8, threads=threads)

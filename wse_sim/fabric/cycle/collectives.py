@@ -10,7 +10,7 @@ import numpy as np
 
 from ...errors import FabricError, unknown_name
 from ...kernels import noc
-from .core import CollectiveResult, _mesh, _pos_int
+from .core import CollectiveResult, _mesh, _pos_int, threads_for
 from .presets import (
     COLLECTIVES,
     DEFAULT_TASK_CYCLES,
@@ -204,6 +204,7 @@ def collectives(parts, cores=512, wavelets: int = 4096, router: str | RouterSpec
     least 65,536 cores, one below). Every count gives the same result to the bit.
     """
     rows, cols = _cores(cores)
+    threads_for(threads, rows, cols)  # checked before the routes are laid
     spec = router_spec(router)
     B = _pos_int("wavelets", wavelets)
     task = _pos_int("task_cycles", task_cycles, 0)

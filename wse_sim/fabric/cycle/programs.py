@@ -61,10 +61,12 @@ def _compile_program(prog: Program):
     in0 = in1 - n_in
     slot_node = np.repeat(np.arange(len(core)), n_in).astype(np.int32)
     key = core[slot_node] * C + in_col
-    if len(np.unique(key)) != len(key):
-        raise FabricError("two tasks of one core listen on the same color; give each its own")
     slot_base = np.full(R * C, -1, dtype=np.int32)
-    slot_base[key] = np.arange(len(key), dtype=np.int32)
+    slots = np.arange(len(key), dtype=np.int32)
+    slot_base[key] = slots
+    # a key written twice keeps one of its slots: the other reads back a different one
+    if (slot_base[key] != slots).any():
+        raise FabricError("two tasks of one core listen on the same color; give each its own")
     core_node0 = np.searchsorted(core, np.arange(R + 1)).astype(np.int32)
     tag = np.zeros(len(core), dtype=np.int32)
     # the kernel counts wavelets and cycles of tasks in int32 (fewer bytes per router visit)
