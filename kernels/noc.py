@@ -299,8 +299,8 @@ def simulate_network(
         if program:
             err = arrivals(t, cfg, W, ej, src, slot_base, pst[3], node_core, pst, ct, ctw, cur,
                            lat_hist, nlat_hist, errs)
-        else:  # (synthetic deliveries cannot fail)
-            deliver(t, cfg, ej, src, slot_base, pst[3], ct, cur, lat_hist, nlat_hist, 0, 1)
+        else:
+            err = deliver(t, cfg, ej, src, slot_base, pst[3], ct, cur, lat_hist, nlat_hist, 0, 1)
             create(t, creating, flits, win_lo, win_hi, src, sp, ct, cur)
         if err == OK:
             err = routers_step(t, cfg, W, net, rs, ej, src, sp, pin, pst, scr, ct, ctw, span,
