@@ -2,7 +2,8 @@
 
 Run: ``python benchmarks/noc_tables.py [booksim|latency|speed|reduce|wse2 ...]`` (default: all);
 prints markdown. Router-cycles/s are given per wall second and per CPU second of the process
-(the kernel is single-threaded; on a shared machine the CPU figure is the one to compare).
+(synthetic traffic runs on one thread; a whole-wafer program on all of numba's threads, so
+its wall time is the figure to compare, its CPU time the sum over threads).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 import time
 
 from wse_sim.fabric import cycle
+from wse_sim.fabric.cycle.core import threads_for
 
 RATES = {"uniform": (0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4),
          "transpose": (0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3),
@@ -117,7 +119,8 @@ def wse2_run(rows=994, cols=750, B=1024):
                           wavelets=B, router="wse")
     print(f"### Whole fabric {rows}x{cols}: row broadcast + column chain reduce, {B} "
           "wavelets per core, wse\n")
-    print(f"cycles {c.cycles}, wall {time.perf_counter() - t0:.1f} s (kernel {c.wall_s:.1f} s),"
+    print(f"threads {threads_for(None, rows, cols)}, "
+          f"cycles {c.cycles}, wall {time.perf_counter() - t0:.1f} s (kernel {c.wall_s:.1f} s),"
           f" CPU {time.process_time() - c0:.1f} s, max link load {c.max_link_load}, "
           f"wavelet-hops {c.wavelet_hops:,}, {c.router_cycles_per_s / 1e6:.1f} M "
           "router-cycles/s (wall)\n")

@@ -30,6 +30,11 @@ ERR_ROUTE = 7  # a route mask is empty or leaves the mesh
 QW, QR, QWP, QRP = 0, 1, 2, 3  # flits written, read, write position, read position
 SR, SP, SF, SM = 0, 1, 2, 3  # ready cycle, payload, free-from cycle (credit), route mask
 
+# per-worker rows (kernels/noc_workers.py) are this many int64s longer than their contents:
+# 128 bytes, so neighbouring workers' rows never share a cache line (derived: 64-byte lines on
+# x86-64 and arm64, and the adjacent-line prefetcher pairs them)
+PAD = 16
+
 RECOUNT = 4096  # cycles between full recounts of the conservation counters
 
 # programs: the visit of router r asks the memory system for the buffers of router
@@ -129,12 +134,55 @@ def _prefetch_router(r, R, depth, router_q0, qh, bs, q_down, own):
         _prefetch(bs, b + 32)
 
 
-@njit(cache=True, inline="always")
-def _u(i):
+@intrinsic
+def _u(typingctx, i):
     """An index as unsigned: numba then skips the negative-index wrap-around it emits for a
     signed one (a sign test, an add and a spilled array length per access in the hot visit).
-    Only for indices known to be >= 0."""
-    return np.uint64(i)
+    Only for indices known to be >= 0. An intrinsic, not an inlined function: the visit calls
+    it ~150 times, and every numba-level inline grows the IR that type inference walks."""
+    if not isinstance(i, types.Integer):
+        return None
+    sig = types.uint64(i)
+
+    def codegen(context, builder, signature, args):
+        v = args[0]
+        if v.type.width < 64:
+            return builder.zext(v, ir.IntType(64))
+        return v
+
+    return sig, codegen
+
+
+@intrinsic
+def _ctz(typingctx, x):
+    """Trailing zero bits of a nonzero uint64 (LLVM's cttz: one instruction), as an int64."""
+    if x != types.uint64:
+        return None
+    sig = types.int64(x)
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        fnty = ir.FunctionType(i64, [i64, ir.IntType(1)])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.cttz.i64")
+        return builder.call(fn, [args[0], ir.Constant(ir.IntType(1), 1)])
+
+    return sig, codegen
+
+
+@intrinsic
+def _popcount64(typingctx, x):
+    """Set bits of a uint64 (LLVM's ctpop: one instruction), as an int64."""
+    if x != types.uint64:
+        return None
+    sig = types.int64(x)
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i64, [i64]),
+                                            "llvm.ctpop.i64")
+        return builder.call(fn, [args[0]])
+
+    return sig, codegen
 
 
 @njit(cache=True, inline="always")
@@ -191,8 +239,9 @@ def _recount(nq, depth, qh, bs, ew_n):
             if pos == depth:
                 pos = 0
     ej = 0
-    for i in range(ew_n.shape[0]):
-        ej += ew_n[i]
+    for w in range(ew_n.shape[0]):  # one wheel per worker; the rows' padding stays 0
+        for i in range(ew_n.shape[1]):
+            ej += ew_n[w, i]
     return buffered, owed, ej
 
 

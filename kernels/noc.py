@@ -73,6 +73,7 @@ from ._noc_layout import (  # noqa: F401 (the public layout, re-exported)
     N_STATS,
     OK,
     OPP,
+    PAD,
     RAMP,
     RECOUNT,
     S_BACKLOG_END,
@@ -97,13 +98,14 @@ from ._noc_layout import (  # noqa: F401 (the public layout, re-exported)
     S_TAGGED_DONE,
     _tables,
 )
-from .noc_router import routers_step, routers_step_program
-from .noc_stages import GO_ON, check, create, deliver, finish, stop_test, tasks_done, window
+from .noc_stages import GO_ON, check, create, deliver, finish, stop_test, window
+from .noc_workers import arrivals, routers_step
 
 
 @njit(cache=True, error_model="numpy")
-def _router_state(rows, cols, vcs, depth, t_eject, qid, q_router, q_port, q_vc):
-    """Tables, router buffers (struct of arrays), ejection wheel and allocator scratch."""
+def _router_state(rows, cols, vcs, depth, t_eject, qid, q_router, q_port, q_vc, W):
+    """Tables, router buffers (struct of arrays), and each of the W workers' ejection wheel and
+    allocator scratch (rows padded: see :mod:`wse_sim.kernels.noc_workers`)."""
     R = rows * cols
     nq = q_router.shape[0]
     tables = _tables(rows, cols, vcs, qid, q_router, q_port, q_vc)
@@ -122,15 +124,21 @@ def _router_state(rows, cols, vcs, depth, t_eject, qid, q_router, q_port, q_vc):
     va_start = np.zeros(R * N_PORTS, dtype=np.int16)  # per output port, over its VCs
     out_free = np.zeros(R * N_PORTS * vcs, dtype=np.int32)  # packets: VC allocatable from
     rs = (bs, qh, q_ovc, q_sa, occ, out_owner, rr_in, rr_out, rr_va, va_start, out_free)
-    # ejection channels: a wheel of t_eject + 1 slots, each holding up to R flits
+    # ejection channels: a wheel of t_eject + 1 slots, each holding up to R flits (a router
+    # ejects at most one a cycle)
     M = t_eject + 1
-    ej = (np.zeros(M, dtype=np.int64), np.zeros(M * R, dtype=np.int32),
-          np.zeros(M * R, dtype=np.int32), np.zeros(M * R, dtype=np.int16))
+    ej = (np.zeros((W, M + PAD), dtype=np.int64), np.zeros((W, M * R), dtype=np.int32),
+          np.zeros((W, M * R), dtype=np.int32), np.zeros((W, M * R), dtype=np.int16))
     # allocator scratch (one router at a time): request queue / mask, grants, VA requests
-    scr = (np.zeros(N_PORTS, dtype=np.int64), np.zeros(N_PORTS, dtype=np.int64),
-           np.zeros(N_PORTS, dtype=np.int64), np.zeros(N_PORTS * vcs, dtype=np.int64),
-           np.zeros(N_PORTS * vcs, dtype=np.int64))
-    return tables, rs, ej, scr
+    scr = (np.zeros((W, N_PORTS + PAD), dtype=np.int64),
+           np.zeros((W, N_PORTS + PAD), dtype=np.int64),
+           np.zeros((W, N_PORTS + PAD), dtype=np.int64),
+           np.zeros((W, N_PORTS * vcs + PAD), dtype=np.int64),
+           np.zeros((W, N_PORTS * vcs + PAD), dtype=np.int64))
+    # the workers' counters, error codes, and their spans of flag words (then the separators)
+    wk = (np.zeros((W, N_COUNTERS + PAD), dtype=np.int64), np.zeros(W, dtype=np.int64),
+          np.zeros((2 * W - 1, 2), dtype=np.int64))
+    return tables, rs, ej, scr, wk
 
 
 @njit(cache=True, error_model="numpy")
@@ -164,11 +172,11 @@ def _sources(program, R, pool_synth, pattern, dest_table, hot_node, hot_frac, ra
 
 
 @njit(cache=True, error_model="numpy")
-def _program_state(program, R, node_core, node_count, node_task, n_slots, core_node0, ct):
+def _program_state(program, R, node_core, node_count, node_task, n_slots, core_node0, ct, W):
     """Per node: tasks fired, wavelets sent / ready; per slot: wavelets received; per core:
-    round-robin pointer; the task-completion wheel. Lists the cores with a task in ``cur``,
-    the flags of the routers to visit this cycle (``nxt``: next cycle), scanned in index
-    order (memory order)."""
+    round-robin pointer; each of the W workers' task-completion wheel. Lists the cores with a
+    task in ``cur``, the flags of the routers to visit this cycle (``nxt``: next cycle),
+    scanned in index order (memory order)."""
     # padded to whole 8-byte words: the visit scan reads them a word at a time
     cur = np.zeros((R + 7) // 8 * 8, dtype=np.uint8)
     nxt = np.zeros((R + 7) // 8 * 8, dtype=np.uint8)
@@ -181,8 +189,9 @@ def _program_state(program, R, node_core, node_count, node_task, n_slots, core_n
     # int32 counts (the caller bounds node_count below 2**31): half the bytes a visit streams
     pst = (np.zeros(n_nodes, dtype=np.int32), np.zeros(n_nodes, dtype=np.int32),
            np.zeros(n_nodes, dtype=np.int32), np.zeros(n_slots, dtype=np.int32),
-           np.zeros(R if program else 1, dtype=np.int32), np.zeros(TW, dtype=np.int64),
-           np.zeros(TW * (R if program else 1), dtype=np.int32))
+           np.zeros(R if program else 1, dtype=np.int32),
+           np.zeros((W, TW + PAD), dtype=np.int64),
+           np.zeros((W, TW * max(n_nodes, 1)), dtype=np.int32))
     for n in range(n_nodes):
         if node_count[n] > 0:
             ct[C_NODES_LEFT] += 1
@@ -218,7 +227,7 @@ def _program_tables(program, vcs, n_colors, net, route_tbl, node_core, node_colo
 def simulate_network(
     rows, cols, vcs, depth, t_rc, t_va, t_net, t_eject, t_ramp_in, t_credit, rc_front, t_vfree,
     qid, q_router, q_port, q_vc, router_q0,
-    program,
+    program, workers,
     # synthetic traffic
     pattern, dest_table, hot_node, hot_frac, rate, flits, inject_end, win_lo, win_hi,
     drain_limit, sq_cap, seed,
@@ -239,6 +248,8 @@ def simulate_network(
         synthetic traffic needs every (router, port, vc) (a dense map)
     router_q0 : int32 (R + 1,) queues of router r are router_q0[r] .. router_q0[r + 1] - 1
     program : 0 = synthetic packets with XY routing; 1 = a program on static color routes
+    workers : threads of a program's visits (noc_workers; rows >= 2 workers); no result
+        depends on it. Synthetic traffic runs on one
     pattern : 0 uniform, 1 fixed destination (``dest_table``), 2 hotspot (``hot_frac`` of
         packets to ``hot_node``, the rest uniform)
     dest_table : int32 (R,) destination of each source for pattern 1
@@ -264,8 +275,9 @@ def simulate_network(
     R = rows * cols
     nq = q_router.shape[0]
     np.random.seed(seed)  # noqa: NPY002 (numba's per-thread generator, seeded in-kernel)
-    tables, rs, ej, scr = _router_state(rows, cols, vcs, depth, t_eject, qid, q_router, q_port,
-                                        q_vc)
+    W = workers if program else 1
+    tables, rs, ej, scr, (ctw, errs, span) = _router_state(rows, cols, vcs, depth, t_eject, qid,
+                                                           q_router, q_port, q_vc, W)
     net = (qid, q_router, q_port, q_vc, router_q0) + tables
     cfg = (rows, cols, vcs, depth, t_rc, t_va, t_net, t_eject, t_ramp_in, t_credit, program,
            flits, win_lo, win_hi, n_colors, t_eject + 1, rc_front, t_vfree)
@@ -276,31 +288,28 @@ def simulate_network(
         program, vcs, n_colors, net, route_tbl, node_core, node_color)
     ct = np.zeros(N_COUNTERS, dtype=np.int64)
     ct[C_N_FREE] = pool
-    pst, cur, nxt = _program_state(program, R, node_core, node_count, node_task, slot_node.shape[0],
-                         core_node0, ct)
-    t = 0
+    pst, cur, nxt = _program_state(program, R, node_core, node_count, node_task,
+                                   slot_node.shape[0], core_node0, ct, W)
+    t = np.int64(0)  # not a literal 0: typing the loop from one compiles the step twice
     while True:
         err = stop_test(t, program, max_cycles, inject_end, drain_limit, src[9], ct, stats)
         if err != GO_ON:
             break
         creating = program == 0 and window(t, inject_end, drain_limit, win_lo, win_hi, src[7], ct)
-        err = deliver(t, cfg, ej, src, slot_base, pst[3], ct, cur, lat_hist, nlat_hist)
-        if err:
-            break
         if program:
-            tasks_done(t, R, node_core, pst, ct, cur)
+            err = arrivals(t, cfg, W, ej, src, slot_base, pst[3], node_core, pst, ct, ctw, cur,
+                           lat_hist, nlat_hist, errs)
         else:
+            err = deliver(t, cfg, ej, src, slot_base, pst[3], ct, cur, lat_hist, nlat_hist, 0, 1)
             create(t, creating, flits, win_lo, win_hi, src, sp, ct, cur)
-        st = (net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cur, nxt,
-              cur.view(np.uint64))
-        err = routers_step_program(t, cfg, *st) if program else routers_step(t, cfg, *st)
+        if err == OK:
+            err = routers_step(t, cfg, W, net, rs, ej, src, sp, pin, pst, scr, ct, ctw, span,
+                               errs, link_count, cur, nxt, cur.view(np.uint64))
+        if err == OK:
+            err = check(t, nq, depth, rs[1], rs[0], ej[0], ct)
         if err:
             break
-        err = check(t, nq, depth, rs[1], rs[0], ej[0], ct)
-        if err:
-            break
-        # the next cycle's flags become the current ones (cur is all zero after the scan)
-        cur, nxt = nxt, cur
+        cur, nxt = nxt, cur  # next cycle's flags become current (cur is all 0 after the scan)
         ct[C_N_CUR] = ct[C_N_NXT]
         ct[C_N_NXT] = 0
         t += 1

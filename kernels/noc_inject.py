@@ -117,9 +117,10 @@ def _push_flit(r, t, cfg, net, rs, src, ct):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _fire_task(r, tt, R, pin, pst, ct):
+def _fire_task(r, tt, tcap, pin, pst, ct):
     """Programs: fire one task of core r whose inputs have arrived (round-robin over nodes);
-    ``tt`` is this cycle's slot of the task wheel (t mod its length)."""
+    ``tt`` is this cycle's slot of the task wheel (t mod its length), ``tcap`` a slot's
+    capacity: one entry per node (a node fires once a cycle, all its tasks take equally long)."""
     node_count, node_lead, node_task, node_in0, node_in1, core_node0 = pin[5:11]
     fired, _, inj_ready, recv, core_rr, tw_n, tw_node = pst
     TW = tw_n.shape[0]
@@ -148,7 +149,7 @@ def _fire_task(r, tt, R, pin, pst, ct):
                 ts = tt + node_task[_u(n)]  # node_task < TW
                 if ts >= TW:
                     ts -= TW
-                tw_node[_u(ts * R + tw_n[_u(ts)])] = n
+                tw_node[_u(ts * tcap + tw_n[_u(ts)])] = n
                 tw_n[_u(ts)] += 1
                 ct[C_TASKS_PENDING] += 1
             break

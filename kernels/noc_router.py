@@ -12,6 +12,7 @@ Nothing here imports the rest of ``wse_sim``.
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 from ._noc_layout import (
@@ -19,7 +20,6 @@ from ._noc_layout import (
     C_EJCHAN,
     C_FLUSHING,
     C_FORKS,
-    C_N_CUR,
     C_N_NXT,
     C_OWED,
     C_PEAK,
@@ -39,6 +39,7 @@ from ._noc_layout import (
     SP,
     SR,
     _bump,
+    _ctz,
     _has_credit,
     _popcount,
     _prefetch_router,
@@ -275,32 +276,31 @@ def _switch(r, t, es, cfg, net, rs, ej, p_dst, q_m, scr, ct, link_count, nxt):
     return OK
 
 
-@njit(cache=True, inline="always", error_model="numpy", _nrt=False)
-def _visit_routers(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cur, nxt,
-                   curw):
-    """Visit the routers listed in ``cur`` (index order) for cycle t; lists in ``nxt`` those
-    with work next cycle. ``curw`` is ``cur`` seen as 8-byte words (its length is padded to a
-    multiple of 8), so runs of idle routers are passed over 8 at a time. Returns an error
-    code."""
+# Not inlined into its callers (one compiled copy per cfg type instead): numba inlines by
+# copying the callee's IR at each call site, a cost that grows with the callee's size times
+# its variables, and this function holds every stage (most of the cold compile time). The
+# literal timing still reaches it, as literal types in cfg's tuple type.
+@njit(cache=True, error_model="numpy", _nrt=False)
+def visit_range(w0, w1, t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cur, nxt,
+                curw):
+    """Visit the routers 8 w0 <= r < 8 w1 listed in ``cur`` (index order) for cycle t; lists in
+    ``nxt`` those with work next cycle. ``curw`` is ``cur`` seen as 8-byte words (its length
+    is padded to a multiple of 8), so runs of idle routers are passed over 8 at a time.
+    Returns an error code."""
     rows, cols, program, t_eject, M = cfg[0], cfg[1], cfg[10], cfg[7], cfg[15]
     R = rows * cols
     # wheel slots of this cycle, once (a division per flit or task costs more than its visit)
     es = (t + t_eject) % M
     tt = t % pst[5].shape[0]
-    n_cur = ct[C_N_CUR]  # visits list only the next cycle's routers (nxt, C_N_NXT)
-    seen = 0
-    w = 0
-    while seen < n_cur:
-        if curw[_u(w)] == 0:
-            w += 1
-            continue
+    tcap = pst[6].shape[0] // pst[5].shape[0]
+    for w in range(w0, w1):
+        wd = curw[_u(w)]
         r0 = w * 8
-        w += 1
-        for r in range(r0, r0 + 8):
-            if cur[_u(r)] == 0:
-                continue
+        while wd:
+            # the flags are 0 or 1, so the lowest set bit is a listed router's whole byte
+            r = r0 + (_ctz(wd) >> 3)
+            wd &= wd - np.uint64(1)
             cur[_u(r)] = 0
-            seen += 1
             ct[C_ROUTER_CYCLES] += 1
             if program:
                 # the buffers of a router a few ahead and of its south neighbour (whose
@@ -317,7 +317,7 @@ def _visit_routers(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, 
                 if src[9][r] >= 0:
                     _push_flit(r, t, cfg, net, rs, src, ct)
             elif pin[10][_u(r + 1)] > pin[10][_u(r)]:
-                _fire_task(r, tt, R, pin, pst, ct)
+                _fire_task(r, tt, tcap, pin, pst, ct)
                 err = _send_wavelet(r, t, cfg, net, rs, pin, pst, ct)
                 if err:
                     return err
@@ -329,52 +329,3 @@ def _visit_routers(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, 
                 nxt[_u(r)] = 1
                 ct[C_N_NXT] += 1
     return OK
-
-
-@njit(cache=True, inline="always", error_model="numpy")
-def _with_mode(cfg, program):
-    """cfg with its mode (index 10) replaced: a literal here lets the compiler drop the other
-    mode's branches from the inlined visit (fewer live values, fewer register spills)."""
-    return (cfg[0], cfg[1], cfg[2], cfg[3], cfg[4], cfg[5], cfg[6], cfg[7], cfg[8], cfg[9],
-            program, cfg[11], cfg[12], cfg[13], cfg[14], cfg[15], cfg[16], cfg[17])
-
-
-# No reference counting here (_nrt=False): the stages are inlined, and every array they pull
-# out of a state tuple would otherwise cost an atomic incref / decref pair per router visit
-# (8x slower, measured); the arrays are owned by simulate_network, which outlives this call.
-# numba's cache does not track callees in other files: after editing a stage, delete the
-# kernels/__pycache__/*.nbi / *.nbc files, or simulate_network keeps the old code.
-@njit(cache=True, error_model="numpy", _nrt=False)
-def routers_step(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cur, nxt,
-                 curw):
-    """One cycle of the routers of synthetic traffic (cfg's mode 0); see _visit_routers."""
-    return _visit_routers(t, _with_mode(cfg, 0), net, rs, ej, src, sp, pin, pst, scr, ct,
-                          link_count, cur, nxt, curw)
-
-
-@njit(cache=True, inline="always", error_model="numpy")
-def _is_wse_pipeline(cfg):
-    """Whether cfg is the ``wse`` preset's pipeline (see _wse_cfg)."""
-    return (cfg[3] == 4 and cfg[4] == 0 and cfg[5] == 0 and cfg[6] == 1 and cfg[7] == 2
-            and cfg[8] == 2 and cfg[9] == 1 and cfg[16] == 0 and cfg[17] == 0)
-
-
-@njit(cache=True, inline="always", error_model="numpy")
-def _wse_cfg(cfg):
-    """cfg of a program on the ``wse`` preset's pipeline with its timing as literals: FIFO
-    depth 4, no RC / VA stage, 1-cycle hop, 2-cycle ejection and injection channels, 1-cycle
-    credit, routing on arrival. The same code as the general path; the literals let the
-    compiler fold the depth arithmetic and drop dead branches (the whole-wafer run's path)."""
-    return (cfg[0], cfg[1], cfg[2], 4, 0, 0, 1, 2, 2, 1,
-            1, cfg[11], cfg[12], cfg[13], cfg[14], 3, 0, 0)
-
-
-@njit(cache=True, error_model="numpy", _nrt=False)
-def routers_step_program(t, cfg, net, rs, ej, src, sp, pin, pst, scr, ct, link_count, cur,
-                         nxt, curw):
-    """One cycle of the routers of a program on static routes (cfg's mode 1)."""
-    if _is_wse_pipeline(cfg):
-        return _visit_routers(t, _wse_cfg(cfg), net, rs, ej, src, sp, pin, pst, scr, ct,
-                              link_count, cur, nxt, curw)
-    return _visit_routers(t, _with_mode(cfg, 1), net, rs, ej, src, sp, pin, pst, scr, ct,
-                          link_count, cur, nxt, curw)

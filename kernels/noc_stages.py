@@ -44,6 +44,7 @@ from ._noc_layout import (
     ERR_TIMEOUT,
     LAT_BINS,
     OK,
+    PAD,
     RECOUNT,
     S_BACKLOG_END,
     S_BACKLOG_START,
@@ -117,17 +118,34 @@ def window(t, inject_end, drain_limit, win_lo, win_hi, sq_n, ct):
 
 
 @njit(cache=True, error_model="numpy")
-def deliver(t, cfg, ej, src, slot_base, recv, ct, cur, lat_hist, nlat_hist):
-    """The ejection channels hand this cycle's flits to their cores."""
+def deliver(t, cfg, ej, src, slot_base, recv, ct, cur, lat_hist, nlat_hist, w0, w1):
+    """The ejection channels of workers w0 <= w < w1 hand this cycle's flits to their cores.
+    Two workers' wheels never hold one router in the same slot (a router ejects one flit a
+    cycle, into the wheel of the worker that visited it), so workers may do this at once."""
     rows, cols, program, flits, win_lo, win_hi, n_colors, M = cfg[0], cfg[1], cfg[10], \
         cfg[11], cfg[12], cfg[13], cfg[14], cfg[15]
     R = rows * cols
-    ew_n, ew_pay, ew_r, ew_vc = ej
+    ew_n, ew_pay, ew_r, ew_vc = ej  # one wheel per worker (rows)
     p_gen, p_inj, p_tag, free_stack = src[1], src[2], src[3], src[4]
-    err = OK
     slot = t % M
     base = slot * R
-    for i in range(ew_n[_u(slot)]):
+    for w in range(w0, w1):
+        err = _deliver_wheel(t, program, flits, win_lo, win_hi, n_colors, base,
+                             ew_n[w, slot], ew_pay[w], ew_r[w], ew_vc[w], p_gen, p_inj, p_tag,
+                             free_stack, slot_base, recv, ct, cur, lat_hist, nlat_hist)
+        ew_n[w, slot] = 0
+        if err:
+            return err
+    return OK
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _deliver_wheel(t, program, flits, win_lo, win_hi, n_colors, base, n, ew_pay, ew_r, ew_vc,
+                   p_gen, p_inj, p_tag, free_stack, slot_base, recv, ct, cur, lat_hist,
+                   nlat_hist):
+    """One worker's wheel slot: its n flits from ``base`` on."""
+    err = OK
+    for i in range(n):
         r = ew_r[_u(base + i)]
         pay = ew_pay[_u(base + i)]
         ct[C_EJCHAN] -= 1
@@ -159,25 +177,28 @@ def deliver(t, cfg, ej, src, slot_base, recv, ct, cur, lat_hist, nlat_hist):
             if cur[_u(r)] == 0:
                 cur[_u(r)] = 1
                 ct[C_N_CUR] += 1
-    ew_n[_u(slot)] = 0
     return err
 
 
 @njit(cache=True, error_model="numpy")
-def tasks_done(t, R, node_core, pst, ct, cur):
-    """Programs: tasks finishing this cycle make their wavelet ready; their cores listed."""
-    inj_ready, tw_n, tw_node = pst[2], pst[5], pst[6]
-    TW = tw_n.shape[0]
+def tasks_done(t, node_core, pst, ct, cur, w0, w1):
+    """Programs: tasks finishing this cycle in the wheels of workers w0 <= w < w1 make their
+    wavelet ready; their cores listed. A node is in at most one wheel of a slot; two
+    workers may list one core at once (the listed count is then recounted by the caller)."""
+    inj_ready, tw_n, tw_node = pst[2], pst[5], pst[6]  # a wheel per worker (rows, padded)
+    TW = tw_n.shape[1] - PAD
+    cap = tw_node.shape[1] // TW
     ts = t % TW
-    for i in range(tw_n[_u(ts)]):
-        n = tw_node[_u(ts * R + i)]
-        inj_ready[_u(n)] += 1
-        ct[C_TASKS_PENDING] -= 1
-        r = node_core[_u(n)]
-        if cur[_u(r)] == 0:
-            cur[_u(r)] = 1
-            ct[C_N_CUR] += 1
-    tw_n[_u(ts)] = 0
+    for w in range(w0, w1):
+        for i in range(tw_n[w, ts]):
+            n = tw_node[w, ts * cap + i]
+            inj_ready[_u(n)] += 1
+            ct[C_TASKS_PENDING] -= 1
+            r = node_core[_u(n)]
+            if cur[_u(r)] == 0:
+                cur[_u(r)] = 1
+                ct[C_N_CUR] += 1
+        tw_n[w, ts] = 0
 
 
 @njit(cache=True, error_model="numpy")

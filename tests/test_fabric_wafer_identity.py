@@ -9,6 +9,7 @@ by its position, so a flit on the wrong link or a missing one shows)."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from wse_sim.fabric import cycle
 
@@ -24,9 +25,12 @@ def _checksum(link_load: np.ndarray) -> int:
     return int((link_load.astype(np.int64) * w).sum())
 
 
-def test_wafer_style_run_is_bit_identical_to_the_recorded_one():
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_wafer_style_run_is_bit_identical_to_the_recorded_one(threads):
+    """On one thread and spread over two or three (row spans cut anew every cycle, the rows
+    between them visited after): the same figures to the bit."""
     c = cycle.collectives([("broadcast", "row"), ("chain-reduce", "col")], cores=(64, 48),
-                          wavelets=1024, router="wse")
+                          wavelets=1024, router="wse", threads=threads)
     for k, v in RECORDED_64X48.items():
         assert getattr(c, k) == v, k
     assert c.link_load.sum(axis=(0, 1)).tolist() == RECORDED_DIR_SUMS
@@ -46,3 +50,31 @@ def test_wse_pipeline_specialisation_matches_the_general_path():
     assert (a.cycles, a.wavelet_hops, a.delivered) == (b.cycles, b.wavelet_hops, b.delivered)
     assert np.array_equal(a.link_load, b.link_load)
 
+
+
+@pytest.mark.parametrize("parts,router", [
+    ([("tree-reduce", "row"), ("ring-allreduce", "col")], "wse"),
+    ([("two-phase-reduce", "col", 4), ("broadcast", "row")], "generic-4stage"),
+])
+def test_threads_never_change_a_program_result(parts, router):
+    """Other traffic shapes, and the general (non-``wse``) router path: every worker count
+    gives the one-thread result, link by link. Five workers on 11 rows leave spans of a row
+    or none, so the cut's clamping is exercised too."""
+    one = cycle.collectives(parts, cores=(11, 9), wavelets=40, router=router, threads=1)
+    for threads in (2, 5):
+        many = cycle.collectives(parts, cores=(11, 9), wavelets=40, router=router,
+                                 threads=threads)
+        assert (many.cycles, many.delivered, many.injected, many.peak_queue) == \
+            (one.cycles, one.delivered, one.injected, one.peak_queue)
+        assert np.array_equal(many.link_load, one.link_load)
+
+
+def test_threads_default_is_one_below_the_parallel_size():
+    from wse_sim.fabric.cycle.core import PARALLEL_MIN_ROUTERS, threads_for
+
+    assert threads_for(None, 64, 48) == 1
+    assert threads_for(None, 512, 512) >= 1
+    assert 512 * 512 >= PARALLEL_MIN_ROUTERS
+    # never more workers than half the rows: each span is two rows from the next
+    assert threads_for(16, 6, 100) == 3
+    assert threads_for(4, 3, 100) == 1

@@ -10,7 +10,7 @@ import numpy as np
 
 from ...errors import FabricError, unknown_name
 from ...kernels import noc
-from .core import CollectiveResult, _mesh, _pos_int
+from .core import CollectiveResult, _mesh, _pos_int, threads_for
 from .presets import (
     COLLECTIVES,
     DEFAULT_TASK_CYCLES,
@@ -191,7 +191,7 @@ def _cores(cores) -> tuple[int, int]:
 
 def collectives(parts, cores=512, wavelets: int = 4096, router: str | RouterSpec = "wse",
                 task_cycles: int = DEFAULT_TASK_CYCLES, buffer: int | None = None,
-                max_cycles: int | None = None) -> CollectiveResult:
+                max_cycles: int | None = None, threads: int | None = None) -> CollectiveResult:
     """Several collectives at once on one rectangle, each on its own colors.
 
     ``parts`` is a sequence of ``(name, axis)`` or ``(name, axis, group)``: axis 'row' runs
@@ -199,8 +199,12 @@ def collectives(parts, cores=512, wavelets: int = 4096, router: str | RouterSpec
     ending at the east core), 'col' along every column (north to south). E.g. a whole-wafer
     row broadcast plus column chain reduce: ``[("broadcast", "row"), ("chain-reduce",
     "col")]``.
+
+    ``threads``: threads the run's router visits use (None: numba's threads on a mesh of at
+    least 65,536 cores, one below). Every count gives the same result to the bit.
     """
     rows, cols = _cores(cores)
+    threads_for(threads, rows, cols)  # checked before the routes are laid
     spec = router_spec(router)
     B = _pos_int("wavelets", wavelets)
     task = _pos_int("task_cycles", task_cycles, 0)
@@ -234,7 +238,8 @@ def collectives(parts, cores=512, wavelets: int = 4096, router: str | RouterSpec
     if max_cycles is None:
         # far above any sane completion time: every wavelet over every hop, serialised
         max_cycles = 64 * (B * max(rows, cols) + 4 * (rows + cols) * (spec.hop_cycles + 8)) + 1000
-    st, link, wall = run_program(prog, spec, depth, int(max_cycles), "+".join(names))
+    st, link, wall = run_program(prog, spec, depth, int(max_cycles), "+".join(names),
+                                 threads)
     R = rows * cols
     cyc = program_cycles(st)
     mx = int(link.max(initial=0))

@@ -10,7 +10,13 @@ import numpy as np
 
 from ...errors import FabricError
 from ...kernels import noc
+from ...kernels.noc_workers import available_threads
 from .presets import RouterSpec
+
+# programs on fewer routers run on one thread (threads=None): each cycle starts two parallel
+# phases, a few microseconds each, more than a small mesh's visits. Assumed, from the measured
+# ~2 us per start and ~50 ns per router visit on this project's 2-core machine
+PARALLEL_MIN_ROUTERS = 65536
 
 
 @dataclass(frozen=True)
@@ -127,11 +133,27 @@ def _raise_kernel(err: int, stats: np.ndarray, what: str) -> None:
                       "the program's routes or in the simulator, please report it")
 
 
+def threads_for(threads, rows: int, cols: int) -> int:
+    """Workers of a program's run: ``threads`` (an int >= 1, or None: all of numba's threads
+    on a mesh of at least PARALLEL_MIN_ROUTERS routers, else 1); never more than
+    half the rows (each span of rows is two rows from the next). The result does not depend
+    on it."""
+    if threads is not None:
+        _pos_int("threads", threads)
+        if threads > 1024:
+            raise FabricError(f"threads={threads} is more than 1024; pass threads=None to use "
+                              "numba's threads (numba.set_num_threads)")
+        want = int(threads)
+    else:
+        want = available_threads() if rows * cols >= PARALLEL_MIN_ROUTERS else 1
+    return max(1, min(want, rows // 2))
+
+
 _EMPTY_I32 = np.zeros(0, dtype=np.int32)
 
 
 def _run(rows, cols, vcs, depth, spec: RouterSpec, qid, q_router, q_port, q_vc, router_q0,
-         program, synth, prog):
+         program, synth, prog, workers: int = 1):
     stats = np.zeros(noc.N_STATS, dtype=np.int64)
     link = np.zeros(rows * cols * 4, dtype=np.int64)
     lat = np.zeros(noc.LAT_BINS, dtype=np.int64)
@@ -141,7 +163,7 @@ def _run(rows, cols, vcs, depth, spec: RouterSpec, qid, q_router, q_port, q_vc, 
         rows, cols, vcs, depth, spec.route_cycles, spec.vc_alloc_cycles, spec.hop_cycles,
         spec.eject_cycles, spec.ramp_in_cycles, spec.credit_cycles,
         int(spec.rc_at_front), spec.vc_release_cycles,
-        qid, q_router, q_port, q_vc, router_q0, program, *synth, *prog,
+        qid, q_router, q_port, q_vc, router_q0, program, workers, *synth, *prog,
         stats, link, lat, nlat)
     wall = time.perf_counter() - t0
     return err, stats, link.reshape(rows, cols, 4), lat, nlat, wall

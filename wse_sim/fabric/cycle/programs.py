@@ -14,7 +14,7 @@ import numpy as np
 
 from ...errors import FabricError
 from ...kernels import noc
-from .core import _raise_kernel, _run
+from .core import _raise_kernel, _run, threads_for
 from .presets import OPP, PORT_RAMP, RouterSpec
 from .synthetic import _warm
 
@@ -61,10 +61,12 @@ def _compile_program(prog: Program):
     in0 = in1 - n_in
     slot_node = np.repeat(np.arange(len(core)), n_in).astype(np.int32)
     key = core[slot_node] * C + in_col
-    if len(np.unique(key)) != len(key):
-        raise FabricError("two tasks of one core listen on the same color; give each its own")
     slot_base = np.full(R * C, -1, dtype=np.int32)
-    slot_base[key] = np.arange(len(key), dtype=np.int32)
+    slots = np.arange(len(key), dtype=np.int32)
+    slot_base[key] = slots
+    # a key written twice keeps one of its slots: the other reads back a different one
+    if (slot_base[key] != slots).any():
+        raise FabricError("two tasks of one core listen on the same color; give each its own")
     core_node0 = np.searchsorted(core, np.arange(R + 1)).astype(np.int32)
     tag = np.zeros(len(core), dtype=np.int32)
     # the kernel counts wavelets and cycles of tasks in int32 (fewer bytes per router visit)
@@ -79,13 +81,16 @@ def _compile_program(prog: Program):
     return qs, pr
 
 
-def run_program(prog: Program, spec: RouterSpec, depth: int, max_cycles: int, what: str):
-    """Run a program to completion: kernel stats, link loads (rows, cols, 4), wall seconds."""
+def run_program(prog: Program, spec: RouterSpec, depth: int, max_cycles: int, what: str,
+                threads: int | None = None):
+    """Run a program to completion: kernel stats, link loads (rows, cols, 4), wall seconds.
+    ``threads``: see :func:`~wse_sim.fabric.cycle.core.threads_for`."""
     qs, pr = _compile_program(prog)
     _warm()
     synth = (0, np.zeros(1, dtype=np.int32), 0, 0.0, 0.0, 1, 0, 0, 0, 0, 1, 0)
     err, st, link, _, _, wall = _run(prog.rows, prog.cols, prog.colors, depth, spec, *qs, 1,
-                                     synth, (*pr, int(max_cycles)))
+                                     synth, (*pr, int(max_cycles)),
+                                     threads_for(threads, prog.rows, prog.cols))
     _raise_kernel(err, st, what)
     return st, link, wall
 
