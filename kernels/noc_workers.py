@@ -31,6 +31,7 @@ Nothing here imports the rest of ``wse_sim``.
 from __future__ import annotations
 
 import numba
+import numpy as np
 from numba import njit, prange
 
 from ._noc_layout import C_DONE_CYCLE, C_N_CUR, C_PEAK, N_COUNTERS, N_PORTS, OK, PAD, _popcount64
@@ -63,8 +64,9 @@ def _phase(W, span, t, cfg, net, rs, ej2, src, sp, pin, pst2, scr2, ctw, link_co
            curw, errs):
     """The W workers' row spans at once."""
     for w in prange(W):
-        errs[w] = _visit_worker(w, span[w, 0], span[w, 1], t, cfg, net, rs, ej2, src, sp, pin,
-                                pst2, scr2, ctw[w, :N_COUNTERS], link_count, cur, nxt, curw)
+        errs[w] = _visit_worker(np.int64(w), span[w, 0], span[w, 1], t, cfg, net, rs, ej2, src,
+                                sp, pin, pst2, scr2, ctw[w, :N_COUNTERS], link_count, cur, nxt,
+                                curw)
 
 
 @njit(cache=True, error_model="numpy")
@@ -147,8 +149,11 @@ def _cycle(t, cfg, W, net, rs, ej2, src, sp, pin, pst2, scr2, ct, ctw, span, err
     row spans at once, then the rows between them. Returns an error code (the first
     worker's that failed)."""
     if W == 1:
-        return _visit_worker(0, 0, curw.shape[0], t, cfg, net, rs, ej2, src, sp, pin, pst2,
-                             scr2, ct, link_count, cur, nxt, curw)
+        # int64 zeros, not literals: a literal argument compiles the visit once more per call
+        # site (~10 s of cold compile a copy)
+        zero = np.int64(0)
+        return _visit_worker(zero, zero, np.int64(curw.shape[0]), t, cfg, net, rs, ej2, src, sp,
+                             pin, pst2, scr2, ct, link_count, cur, nxt, curw)
     _split(W, cfg[1], ct, curw, span)
     _phase(W, span, t, cfg, net, rs, ej2, src, sp, pin, pst2, scr2, ctw, link_count, cur, nxt,
            curw, errs)
@@ -158,9 +163,9 @@ def _cycle(t, cfg, W, net, rs, ej2, src, sp, pin, pst2, scr2, ct, ctw, span, err
             err = errs[w]
     for k in range(W - 1):
         if err == OK:
-            err = _visit_worker(0, span[W + k, 0], span[W + k, 1], t, cfg, net, rs, ej2, src,
-                                sp, pin, pst2, scr2, ctw[0, :N_COUNTERS], link_count, cur,
-                                nxt, curw)
+            err = _visit_worker(np.int64(0), span[W + k, 0], span[W + k, 1], t, cfg, net, rs,
+                                ej2, src, sp, pin, pst2, scr2, ctw[0, :N_COUNTERS], link_count,
+                                cur, nxt, curw)
     _merge(ct, ctw)
     return err
 
@@ -196,8 +201,9 @@ def routers_step(t, cfg, W, net, rs, ej2, src, sp, pin, pst2, scr2, ct, ctw, spa
     """One cycle of the routers: synthetic traffic (cfg's mode 0) on one worker; a program on
     static routes (mode 1) on W workers, the ``wse`` pipeline with its timing compiled in."""
     if cfg[10] == 0:
-        return _visit_worker(0, 0, curw.shape[0], t, _with_mode(cfg, 0), net, rs, ej2, src, sp,
-                             pin, pst2, scr2, ct, link_count, cur, nxt, curw)
+        zero = np.int64(0)  # not a literal (see _cycle)
+        return _visit_worker(zero, zero, np.int64(curw.shape[0]), t, _with_mode(cfg, 0), net,
+                             rs, ej2, src, sp, pin, pst2, scr2, ct, link_count, cur, nxt, curw)
     if _is_wse_pipeline(cfg):
         return _cycle(t, _wse_cfg(cfg), W, net, rs, ej2, src, sp, pin, pst2, scr2, ct, ctw,
                       span, errs, link_count, cur, nxt, curw)
