@@ -153,36 +153,31 @@ def _u(typingctx, i):
     return sig, codegen
 
 
+def _u64_bit_op(builder, name, x, *flags):
+    """Call LLVM's bit-counting intrinsic ``name`` (one instruction) on the i64 x, with i1
+    ``flags`` after it."""
+    i64 = ir.IntType(64)
+    extra = [ir.Constant(ir.IntType(1), f) for f in flags]
+    fnty = ir.FunctionType(i64, [i64] + [e.type for e in extra])
+    return builder.call(cgutils.get_or_insert_function(builder.module, fnty, name), [x, *extra])
+
+
 @intrinsic
 def _ctz(typingctx, x):
-    """Trailing zero bits of a nonzero uint64 (LLVM's cttz: one instruction), as an int64."""
+    """Trailing zero bits of a nonzero uint64 (LLVM's cttz), as an int64."""
     if x != types.uint64:
         return None
-    sig = types.int64(x)
-
-    def codegen(context, builder, signature, args):
-        i64 = ir.IntType(64)
-        fnty = ir.FunctionType(i64, [i64, ir.IntType(1)])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.cttz.i64")
-        return builder.call(fn, [args[0], ir.Constant(ir.IntType(1), 1)])
-
-    return sig, codegen
+    return types.int64(x), lambda ctx, builder, sig, args: _u64_bit_op(
+        builder, "llvm.cttz.i64", args[0], 1)  # 1: a zero input is undefined (never passed)
 
 
 @intrinsic
 def _popcount64(typingctx, x):
-    """Set bits of a uint64 (LLVM's ctpop: one instruction), as an int64."""
+    """Set bits of a uint64 (LLVM's ctpop), as an int64."""
     if x != types.uint64:
         return None
-    sig = types.int64(x)
-
-    def codegen(context, builder, signature, args):
-        i64 = ir.IntType(64)
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i64, [i64]),
-                                            "llvm.ctpop.i64")
-        return builder.call(fn, [args[0]])
-
-    return sig, codegen
+    return types.int64(x), lambda ctx, builder, sig, args: _u64_bit_op(
+        builder, "llvm.ctpop.i64", args[0])
 
 
 @njit(cache=True, inline="always")
